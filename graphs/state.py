@@ -79,6 +79,7 @@ class Scenario(Strict):
     domain: str = Field(min_length=1)
     persona: str | None = None
     difficulty: Difficulty = Difficulty.MEDIUM
+    target_tasks: int = Field(default=1, ge=1)  # objectives this user brings to the session
 
 
 class Limits(Strict):
@@ -88,6 +89,7 @@ class Limits(Strict):
     max_tool_steps: int = Field(default=8, ge=1)
     max_tasks: int = Field(default=3, ge=1)
     token_budget: int | None = Field(default=None, ge=1)
+    history_window: int = Field(default=80, ge=4)  # messages the agent sees
 
 
 # ---------------------------------------------------------------- tasks
@@ -247,6 +249,8 @@ class DialogueState(BaseModel):
     # A user message set from outside (a fork or an imported conversation)
     # that the user turn sends instead of asking the simulator.
     pending_user_message: str | None = None
+    # The user's thanks for a finished task, said at the start of the next one.
+    carryover: str | None = None
     stop_reason: StopReason | None = None
     error: str | None = None
 

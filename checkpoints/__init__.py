@@ -1,0 +1,1 @@
+"""Persistence: the SQLite checkpointer, the run manifest, resume, history and fork."""

@@ -1,0 +1,120 @@
+"""The run manifest: one row per trajectory, in the same database as the checkpoints.
+
+Every requested trajectory is written here (``pending``) before any starts,
+so a kill at any moment leaves nothing unaccounted for: ``resume`` finds
+every row that is not ``done`` or ``failed``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Iterable
+
+import sqlite_utils
+from pydantic import BaseModel
+
+from checkpoints.store import check_db_path, connect
+from graphs.state import DialogueState, StopReason
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class PlannedTrajectory(BaseModel):
+    thread_id: str
+    run_id: str
+    seed: int
+    mode: str
+    domain: str
+    config_hash: str
+    initial_state: str  # JSON of the DialogueState input, minus seed tools kept per run
+    parent_thread_id: str | None = None
+    fork_checkpoint_id: str | None = None
+
+
+_RUNS_COLUMNS = {
+    "thread_id": str, "run_id": str, "status": str, "stop_reason": str, "error": str,
+    "seed": int, "mode": str, "domain": str, "config_hash": str,
+    "parent_thread_id": str, "fork_checkpoint_id": str,
+    "created_at": str, "started_at": str, "finished_at": str,
+    "user_turns": int, "messages": int, "tool_calls": int, "tool_errors": int,
+    "tasks": int, "tokens": int, "initial_state": str,
+}
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class Manifest:
+    def __init__(self, path: str | Path, *, create: bool = False):
+        self.path = check_db_path(path, must_exist=not create)
+        self.conn: sqlite3.Connection = connect(self.path)
+        self.db = sqlite_utils.Database(self.conn)
+        self.lock = threading.Lock()  # writes arrive from worker threads
+        if "runs" not in self.db.table_names():
+            self.db["runs"].create(_RUNS_COLUMNS, pk="thread_id", if_not_exists=True)
+            self.db["runs"].create_index(["status"], if_not_exists=True)
+            self.db["run_configs"].create({"run_id": str, "created_at": str, "config": str}, pk="run_id", if_not_exists=True)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def record_run(self, run_id: str, config: dict[str, Any]) -> None:
+        self.db["run_configs"].insert({"run_id": run_id, "created_at": now(), "config": json.dumps(config)}, replace=True)
+
+    def run_config(self, run_id: str) -> dict[str, Any]:
+        return json.loads(self.db["run_configs"].get(run_id)["config"])
+
+    def record_planned(self, planned: Iterable[PlannedTrajectory]) -> None:
+        created = now()
+        rows = [{**p.model_dump(), "status": Status.PENDING.value, "created_at": created} for p in planned]
+        with self.conn:
+            self.db["runs"].insert_all(rows, pk="thread_id", batch_size=500)
+
+    def mark_running(self, thread_id: str) -> None:
+        with self.lock, self.conn:
+            self.db["runs"].update(thread_id, {"status": Status.RUNNING.value, "started_at": now()})
+
+    def mark_finished(self, thread_id: str, state: DialogueState) -> None:
+        failed = state.stop_reason in (None, StopReason.ERROR)
+        counters = state.counters
+        with self.lock, self.conn:
+            self.db["runs"].update(thread_id, {
+                "status": (Status.FAILED if failed else Status.DONE).value,
+                "stop_reason": state.stop_reason.value if state.stop_reason else None,
+                "error": state.error if failed else None,
+                "finished_at": now(),
+                "user_turns": counters.user_turns,
+                "messages": len(state.messages),
+                "tool_calls": counters.tool_calls,
+                "tool_errors": counters.tool_errors,
+                "tasks": len(state.tasks),
+                "tokens": counters.total_tokens,
+            })
+
+    def mark_crashed(self, thread_id: str, reason: str) -> None:
+        with self.lock, self.conn:
+            self.db["runs"].update(thread_id, {"status": Status.FAILED.value, "error": reason, "finished_at": now()})
+
+    def rows(self, *, statuses: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        if statuses is None:
+            return list(self.db["runs"].rows_where(order_by="created_at, thread_id"))
+        wanted = list(statuses)
+        marks = ", ".join("?" for _ in wanted)
+        return list(self.db["runs"].rows_where(f"status in ({marks})", wanted, order_by="created_at, thread_id"))
+
+    def get(self, thread_id: str) -> dict[str, Any] | None:
+        try:
+            return self.db["runs"].get(thread_id)
+        except sqlite_utils.db.NotFoundError:
+            return None

@@ -1,0 +1,90 @@
+"""Opening a dialogforge database safely.
+
+One SQLite file holds LangGraph's checkpoints and our run manifest. Before
+anything is written we check that the path is usable and that an existing
+file is ours, so a wrong ``--db`` never damages someone else's database.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import AsyncIterator, Iterator
+
+import aiosqlite
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+from checkpoints.serde import strict_serializer
+from dialogforge.errors import StoreError
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+OUR_TABLES = {"runs", "checkpoints", "writes"}
+BUSY_TIMEOUT_S = 30.0
+
+
+def check_db_path(path: str | Path, *, must_exist: bool) -> Path:
+    """Refuse a path we cannot use, with a one-line reason, before writing anything."""
+    path = Path(path)
+    if path.is_dir():
+        raise StoreError(f"{path}: is a directory, not a database file")
+    if not path.exists():
+        if must_exist:
+            raise StoreError(f"{path}: no such database")
+        parent = path.parent if str(path.parent) else Path(".")
+        if not parent.is_dir():
+            raise StoreError(f"{path}: directory {parent} does not exist")
+        if not os.access(parent, os.W_OK):
+            raise StoreError(f"{path}: directory {parent} is not writable")
+        return path
+    with open(path, "rb") as handle:
+        header = handle.read(len(_SQLITE_HEADER))
+    if header and header != _SQLITE_HEADER:
+        raise StoreError(f"{path}: not a SQLite database")
+    if header:
+        _check_ours(path)
+    return path
+
+
+def _check_ours(path: Path) -> None:
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+        try:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: unreadable database ({exc})") from exc
+    if tables and not (tables & OUR_TABLES):
+        raise StoreError(f"{path}: not a dialogforge database (tables: {', '.join(sorted(tables)[:5])})")
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+@contextmanager
+def open_saver(path: str | Path) -> Iterator[SqliteSaver]:
+    """A synchronous saver for reading (list, show, history) and small edits (fork)."""
+    conn = connect(check_db_path(path, must_exist=True))
+    try:
+        saver = SqliteSaver(conn, serde=strict_serializer())
+        saver.setup()
+        yield saver
+    finally:
+        conn.close()
+
+
+@asynccontextmanager
+async def open_async_saver(path: str | Path) -> AsyncIterator[AsyncSqliteSaver]:
+    """The saver the engine uses; one per process, shared by every trajectory."""
+    async with aiosqlite.connect(str(path), timeout=BUSY_TIMEOUT_S) as conn:
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        saver = AsyncSqliteSaver(conn, serde=strict_serializer())
+        await saver.setup()
+        yield saver

@@ -1,0 +1,90 @@
+"""Run configuration: which model plays each role, and what to generate.
+
+Validated strictly (unknown keys rejected) because a typo in an overnight
+run's config should fail in the first second, not after ten thousand calls.
+API keys are never stored here: only the name of the environment variable
+that holds one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from graphs.state import Limits, Mode, ToolSource
+
+
+class Role(StrEnum):
+    TASK_PROPOSER = "task_proposer"
+    TOOL_SYNTHESIZER = "tool_synthesizer"
+    USER_SIMULATOR = "user_simulator"
+    AGENT = "agent"
+    TOOL_SIMULATOR = "tool_simulator"
+    JUDGE = "judge"
+
+
+class StructuredMethod(StrEnum):
+    """How a role asks for JSON; ``auto`` tries them in this order."""
+
+    AUTO = "auto"
+    JSON_SCHEMA = "json_schema"
+    JSON_OBJECT = "json_object"
+    TOOL_CALLING = "tool_calling"
+
+
+Backend = Literal["scripted", "openai", "local"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelConfig(Strict):
+    """One role's endpoint and sampling settings."""
+
+    backend: Backend = "local"
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    model: str = "default"
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1)
+    structured_method: StructuredMethod = StructuredMethod.AUTO
+    extra_body: dict[str, JsonValue] = Field(default_factory=dict)
+    timeout_s: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=4, ge=0, le=20)
+    max_parse_retries: int = Field(default=2, ge=0, le=10)
+
+
+class ModelsConfig(Strict):
+    """A default model plus per-role overrides (only the fields that differ)."""
+
+    default: ModelConfig = Field(default_factory=ModelConfig)
+    roles: dict[Role, dict[str, JsonValue]] = Field(default_factory=dict)
+
+    def for_role(self, role: Role) -> ModelConfig:
+        overrides = self.roles.get(role, {})
+        return ModelConfig.model_validate({**self.default.model_dump(), **overrides})
+
+
+class GenerationSettings(Strict):
+    """What one ``generate`` call produces; recorded with the run for resume."""
+
+    mode: Mode = Mode.USER
+    n: int = Field(default=4, ge=1)
+    seed: int = 0
+    domains: list[str] = Field(default_factory=lambda: ["customer support for an online store"])
+    personas: list[str] = Field(default_factory=list)
+    limits: Limits = Field(default_factory=Limits)
+    tool_source: ToolSource = ToolSource.SYNTHESIZE
+    tools_file: str | None = None
+    concurrency: int = Field(default=8, ge=1)
+
+
+def config_hash(*parts: BaseModel) -> str:
+    """A short stable digest, so trajectories can be grouped by the config that made them."""
+    blob = json.dumps([p.model_dump(mode="json") for p in parts], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]

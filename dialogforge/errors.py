@@ -1,0 +1,33 @@
+"""One exception type per domain failure.
+
+Each carries a one-line message meant for a user; the CLI catches
+``DialogforgeError`` once and turns it into that line and exit code 2.
+"""
+
+
+class DialogforgeError(Exception):
+    """Base of every failure a user can act on."""
+
+
+class ConfigError(DialogforgeError):
+    """A configuration file, flag or environment variable is wrong."""
+
+
+class ToolFileError(DialogforgeError):
+    """A seed-tools file cannot be read or holds an invalid spec."""
+
+
+class StoreError(DialogforgeError):
+    """The database path is unusable, or the file is not ours."""
+
+
+class NotFoundError(DialogforgeError):
+    """An unknown thread or checkpoint was named."""
+
+
+class ModelCallError(DialogforgeError):
+    """An LLM call failed for good (after bounded retries).
+
+    Inside the graph this never crashes a run: the node records it as the
+    trajectory's failure reason.
+    """

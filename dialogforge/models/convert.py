@@ -1,0 +1,98 @@
+"""Translation between our message records and LangChain's message types.
+
+Our ``Message`` is what a checkpoint and an export hold; LangChain messages
+exist only for the duration of a call.
+"""
+
+from __future__ import annotations
+
+import json
+
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+
+from graphs.state import Message, TokenUsage, ToolCall
+
+
+def to_langchain(messages: list[Message]) -> list[BaseMessage]:
+    converted: list[BaseMessage] = []
+    for message in messages:
+        if message.role == "system":
+            converted.append(SystemMessage(message.content))
+        elif message.role == "user":
+            converted.append(HumanMessage(message.content))
+        elif message.role == "assistant":
+            converted.append(
+                AIMessage(
+                    content=message.content,
+                    tool_calls=[
+                        {"id": c.id, "name": c.name, "args": c.arguments, "type": "tool_call"}
+                        for c in message.tool_calls
+                    ],
+                )
+            )
+        else:
+            converted.append(
+                ToolMessage(
+                    content=message.content,
+                    tool_call_id=message.tool_call_id or "",
+                    name=message.name,
+                )
+            )
+    return converted
+
+
+def reasoning_of(reply: AIMessage) -> str | None:
+    """Reasoning text, wherever the server put it (vLLM, SGLang, DeepSeek, OpenRouter)."""
+    extra = reply.additional_kwargs
+    text = extra.get("reasoning_content") or extra.get("reasoning")
+    if not text:
+        blocks = [
+            b.get("reasoning") or b.get("text") or ""
+            for b in (reply.content if isinstance(reply.content, list) else [])
+            if isinstance(b, dict) and b.get("type") in {"reasoning", "thinking"}
+        ]
+        text = "\n".join(b for b in blocks if b)
+    return text or None
+
+
+def text_of(reply: AIMessage) -> str:
+    if isinstance(reply.content, str):
+        return reply.content
+    return "".join(
+        b.get("text", "") if isinstance(b, dict) and b.get("type") == "text" else
+        (b if isinstance(b, str) else "")
+        for b in reply.content
+    )
+
+
+def tool_calls_of(reply: AIMessage) -> list[ToolCall]:
+    calls = [
+        ToolCall(id=c.get("id") or f"call_{i}", name=c["name"], arguments=dict(c.get("args") or {}))
+        for i, c in enumerate(reply.tool_calls)
+    ]
+    for i, bad in enumerate(reply.invalid_tool_calls):
+        calls.append(
+            ToolCall(
+                id=bad.get("id") or f"call_invalid_{i}",
+                name=bad.get("name") or "",
+                raw_arguments=bad.get("args") if isinstance(bad.get("args"), str) else json.dumps(bad.get("args")),
+            )
+        )
+    return calls
+
+
+def usage_of(reply: AIMessage) -> TokenUsage:
+    meta = reply.usage_metadata or {}
+    details = meta.get("output_token_details") or {}
+    return TokenUsage(
+        prompt=int(meta.get("input_tokens") or 0),
+        completion=int(meta.get("output_tokens") or 0),
+        reasoning=int(details.get("reasoning") or 0),
+        calls=1,
+    )

@@ -1,0 +1,175 @@
+"""What the scripted model says in each role, as pure functions of (context, rng).
+
+The context is the JSON block every node puts in its prompt, so the scripted
+model works the same in-process and behind the stub HTTP server. Behaviour
+is chosen to exercise the whole graph: incremental subtasks, clarification
+turns, several tool calls per request, invalid arguments, several tasks.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from typing import Any
+
+from dialogforge.testing.json_instances import instance_of
+
+_STOP = {"a", "an", "the", "for", "of", "and", "in", "on", "to", "with", "online", "service", "services"}
+_VERBS = ["get", "search", "create", "update", "delete"]
+
+
+def domain_nouns(domain: str) -> list[str]:
+    words = [w for w in re.findall(r"[a-z]+", domain.lower()) if w not in _STOP and len(w) > 2]
+    nouns = [w.rstrip("s") for w in words][:3]
+    return nouns or ["record"]
+
+
+def humanize(tool_name: str) -> str:
+    return tool_name.replace("_", " ")
+
+
+# ------------------------------------------------------------ task proposer
+
+
+def propose_task(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    scenario = ctx.get("scenario") or {}
+    domain = scenario.get("domain", "general help")
+    difficulty = scenario.get("difficulty", "medium")
+    tools = [t["name"] for t in ctx.get("tools") or [] if isinstance(t, dict) and t.get("name")]
+    count = {"easy": (1, 2), "medium": (2, 3), "hard": (3, 5)}.get(difficulty, (2, 3))
+    n = rng.randint(*count)
+    earlier = len(ctx.get("previous_tasks") or [])
+    if tools:
+        chosen = [rng.choice(tools) for _ in range(n)]
+        subtasks = [f"{humanize(name)} for the {rng.choice(['current', 'latest', 'pending'])} case" for name in chosen]
+    else:
+        noun = domain_nouns(domain)[0]
+        chosen = []
+        subtasks = [f"{rng.choice(_VERBS)} the {noun} details, step {i + 1}" for i in range(n)]
+    prefix = "Building on the earlier results, the user" if earlier else "The user"
+    goal = f"{prefix} wants to " + ", then ".join(subtasks) + f" ({domain}), and confirm the outcome."
+    rubric = [{"criterion": f"The assistant completed: {s}", "category": "critical"} for s in subtasks]
+    rubric.append({"criterion": "Facts come from tool results, not invention", "category": "structural"})
+    rubric.append({"criterion": "Replies are concise and polite", "category": "noncritical"})
+    return {"goal": goal, "subtasks": subtasks, "rubric": rubric, "difficulty": difficulty, "expected_tools": sorted(set(chosen))}
+
+
+# ------------------------------------------------------------ tool synthesizer
+
+
+def user_questions(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    nouns = domain_nouns(str((ctx.get("scenario") or {}).get("domain", "records")))
+    questions = [
+        f"Can you {verb} my {rng.choice(nouns)} {rng.choice(['details', 'status', 'history', 'settings'])}?"
+        for verb in rng.choices(["check", "find", "change", "open", "cancel", "list"], k=rng.randint(20, 24))
+    ]
+    return {"questions": questions}
+
+
+def _parameters(verb: str, noun: str) -> dict[str, Any]:
+    key = {"type": "string", "description": f"Identifier of the {noun}."}
+    if verb == "search":
+        return {"type": "object", "properties": {"query": {"type": "string"}, "limit": {"type": "integer", "minimum": 1, "maximum": 50}}, "required": ["query"]}
+    if verb == "create":
+        return {"type": "object", "properties": {"name": {"type": "string"}, "notes": {"type": "string"}, "quantity": {"type": "integer", "minimum": 1}}, "required": ["name"]}
+    if verb == "update":
+        return {"type": "object", "properties": {f"{noun}_id": key, "status": {"type": "string", "enum": ["open", "on_hold", "closed"]}}, "required": [f"{noun}_id", "status"]}
+    return {"type": "object", "properties": {f"{noun}_id": key}, "required": [f"{noun}_id"]}
+
+
+def tool_drafts(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    existing = {t.get("name") for t in ctx.get("existing_tools") or [] if isinstance(t, dict)}
+    wanted = [w for w in ctx.get("missing_tools") or [] if w not in existing]
+    nouns = domain_nouns(str((ctx.get("scenario") or {}).get("domain", "records")))
+    if not wanted:
+        pool = [f"{v}_{n}" for n in nouns for v in _VERBS]
+        rng.shuffle(pool)
+        size = rng.randint(5, 7) if ctx.get("stage") == "draft" else rng.randint(1, 3)
+        wanted = [name for name in pool if name not in existing][:size]
+    drafts = []
+    for name in wanted:
+        verb, _, noun = name.partition("_")
+        verb = verb if verb in _VERBS else "get"
+        params = _parameters(verb, noun or "record")
+        if rng.random() < 0.08:
+            params = {"type": "objekt", "properties": []}  # a broken schema the node must catch
+        drafts.append({"name": name, "description": f"{verb.capitalize()} {noun} records in the system.", "parameters": params})
+    return {"tools": drafts}
+
+
+def result_schemas(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    out = []
+    for tool in ctx.get("tools") or []:
+        name = tool.get("name", "get_record")
+        verb, _, noun = name.partition("_")
+        id_type = "integer" if rng.random() < 0.15 else "string"  # drift the node must reconcile
+        record = {"type": "object", "properties": {f"{noun}_id": {"type": id_type}, "status": {"type": "string"}, "updated_at": {"type": "string", "format": "date-time"}}, "required": [f"{noun}_id"]}
+        if verb == "search":
+            schema = {"type": "object", "properties": {"results": {"type": "array", "items": record}, "total": {"type": "integer"}}, "required": ["results", "total"]}
+        elif verb == "delete":
+            schema = {"type": "object", "properties": {"deleted": {"type": "boolean"}, f"{noun}_id": {"type": id_type}}, "required": ["deleted"]}
+        else:
+            schema = record
+        out.append({"tool_name": name, "result_schema": schema})
+    return {"schemas": out}
+
+
+# ------------------------------------------------------------ user simulator
+
+
+def _plan(subtasks: list[str], rng: random.Random) -> list[list[str] | None]:
+    """Which subtasks each user turn raises; ``None`` is a follow-up turn."""
+    plan: list[list[str] | None] = []
+    i = 0
+    while i < len(subtasks):
+        take = 2 if rng.random() < 0.3 and i + 1 < len(subtasks) else 1
+        plan.append(subtasks[i : i + take])
+        i += take
+        if rng.random() < 0.3:
+            plan.append(None)
+    return plan
+
+
+def user_turn(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    subtasks = list(ctx.get("subtasks") or ["get some help"])
+    turn = int(ctx.get("turns_on_this_goal") or 0)
+    plan = _plan(subtasks, random.Random(str(ctx.get("goal"))))
+    if turn >= len(plan):
+        return {"user_message": rng.choice(["That's everything, thank you!", "Perfect, that covers it. Thanks!"]), "is_task_complete": True}
+    step = plan[turn]
+    if step is None:
+        return {"user_message": rng.choice(["Could you double-check that and give me the exact details?", "Hmm, what does that mean for me exactly?"]), "is_task_complete": False}
+    ask = " and ".join(step)
+    opener = "Hi, could you help me" if turn == 0 else rng.choice(["Thanks. Next, could you", "Great. Can you also", "Okay. Now please"])
+    return {"user_message": f"{opener} {ask}?", "is_task_complete": False}
+
+
+# ------------------------------------------------------------ tool simulator and judge
+
+
+def tool_result(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    arguments = ctx.get("arguments") or {}
+    schema = ctx.get("result_schema") or {"type": "object"}
+    result = instance_of(schema, rng, hints=arguments if isinstance(arguments, dict) else {})
+    name = str(ctx.get("tool", "tool"))
+    verb, _, noun = name.partition("_")
+    updates = {}
+    if verb in {"create", "update", "delete"}:
+        updates[noun or name] = {"last_action": verb, "arguments": arguments}
+    return {"result": result, "world_updates": updates}
+
+
+def judgment(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    ok = ctx.get("stop_reason") in {"completed", "agent_finished"} and rng.random() > 0.1
+    return {"judgment": "valid" if ok else "invalid", "reasoning": "All critical rubric items are met." if ok else "A critical rubric item is not met."}
+
+
+ROLE_BY_SCHEMA = {
+    "ProposedTask": propose_task,
+    "UserQuestions": user_questions,
+    "ToolDrafts": tool_drafts,
+    "ResultSchemas": result_schemas,
+    "UserTurn": user_turn,
+    "ToolResult": tool_result,
+    "Judgment": judgment,
+}

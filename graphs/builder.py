@@ -1,0 +1,46 @@
+"""The dialogue graph: one trajectory per LangGraph thread.
+
+START -> propose_task -> synthesize_tools -> simulate_user -> run_agent;
+run_agent -> execute_tools -> run_agent (the feedback edge) until the agent
+replies; the reply goes back to simulate_user (turn-by-turn feedback); a
+completed task goes back to propose_task for the next one. Task mode drops
+that last edge: the agent's answer ends the trajectory.
+"""
+
+from __future__ import annotations
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Checkpointer
+
+from graphs.context import GraphContext
+from graphs.routing import after_agent, after_setup_step, after_tools, after_user_turn
+from graphs.state import DialogueState, Mode
+from nodes.execute_tools import execute_tools
+from nodes.propose_task import propose_task
+from nodes.run_agent import run_agent
+from nodes.simulate_user import simulate_user
+from nodes.synthesize_tools import synthesize_tools
+
+
+def build_graph(mode: Mode = Mode.USER) -> StateGraph:
+    graph = StateGraph(DialogueState, context_schema=GraphContext)
+    for node in (propose_task, synthesize_tools, simulate_user, run_agent, execute_tools):
+        graph.add_node(node.__name__, node)
+    graph.add_edge(START, "propose_task")
+    graph.add_conditional_edges("propose_task", after_setup_step, {"continue": "synthesize_tools", "stop": END})
+    graph.add_conditional_edges("synthesize_tools", after_setup_step, {"continue": "simulate_user", "stop": END})
+    user_edges = {"request": "run_agent", "stop": END}
+    if mode is Mode.USER:
+        user_edges["task complete"] = "propose_task"
+    graph.add_conditional_edges("simulate_user", after_user_turn, user_edges)
+    agent_edges = {"tool calls": "execute_tools", "stop": END}
+    if mode is Mode.USER:
+        agent_edges["reply"] = "simulate_user"  # in task mode the answer is a stop
+    graph.add_conditional_edges("run_agent", after_agent, agent_edges)
+    graph.add_conditional_edges("execute_tools", after_tools, {"results": "run_agent", "stop": END})
+    return graph
+
+
+def compile_graph(mode: Mode = Mode.USER, checkpointer: Checkpointer = None) -> CompiledStateGraph:
+    return build_graph(mode).compile(checkpointer=checkpointer)

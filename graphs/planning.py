@@ -1,0 +1,46 @@
+"""Turning ``GenerationSettings`` into concrete trajectories, reproducibly.
+
+Trajectory i of a run gets its own seed derived from (run seed, i), and
+with it its domain, persona, difficulty, task count and reference time, so
+the same ``--seed`` always plans the same dialogues.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import uuid
+
+from dialogforge.config import GenerationSettings
+from graphs.state import DialogueState, Difficulty, Mode, Scenario, ToolSource, ToolSpec
+
+
+def trajectory_seed(run_seed: int, index: int) -> int:
+    digest = hashlib.sha256(f"{run_seed}:{index}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def initial_state(settings: GenerationSettings, index: int, tools: list[ToolSpec]) -> DialogueState:
+    seed = trajectory_seed(settings.seed, index)
+    rng = random.Random(seed)
+    scenario = Scenario(
+        domain=rng.choice(settings.domains),
+        persona=rng.choice(settings.personas) if settings.personas else None,
+        difficulty=rng.choice(list(Difficulty)),
+        target_tasks=rng.randint(1, settings.limits.max_tasks) if settings.mode is Mode.USER else 1,
+    )
+    reference = f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T{rng.randint(8, 19):02d}:{rng.choice(['00', '15', '30', '45'])}:00Z"
+    source = settings.tool_source if tools else ToolSource.SYNTHESIZE
+    return DialogueState(
+        mode=settings.mode, seed=seed, scenario=scenario, limits=settings.limits,
+        tool_source=source, tools=tools, reference_time=reference,
+    )
+
+
+def graph_input(state: DialogueState) -> dict:
+    """The state as a graph input: field values as they are, not dumped to JSON."""
+    return {name: getattr(state, name) for name in DialogueState.model_fields}

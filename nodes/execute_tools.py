@@ -1,0 +1,69 @@
+"""Tool execution: answers the agent's tool calls, and never raises into the graph.
+
+A call to an unknown tool, or with arguments that break the tool's schema,
+becomes a tool message with an error and the dialogue goes on: such turns
+are exactly the recoveries a tool-using model must learn. Valid calls go to
+the run's executor (an LLM world model or SQL), one after another so each
+sees the world as the previous one left it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from dialogforge.config import Role
+from dialogforge.errors import ModelCallError
+from graphs.context import GraphContext
+from graphs.state import DialogueState, Message, TokenUsage, ToolCall, ToolSpec
+from nodes.outcome import charge, failed
+from nodes.tool_executor import ExecutionOutcome
+from nodes.tool_specs import first_violation
+
+
+async def execute_tools(state: DialogueState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
+    specs = {tool.name: tool for tool in state.tools}
+    world = dict(state.world)
+    usage = TokenUsage()
+    replies: list[Message] = []
+    for call in state.messages[-1].tool_calls:
+        try:
+            outcome = await _answer(state.model_copy(update={"world": world}), specs, call, runtime.context)
+        except ModelCallError as exc:
+            return failed(exc)
+        world.update(outcome.world_updates)
+        usage = usage.plus(outcome.usage)
+        replies.append(Message(
+            role="tool", content=outcome.content, tool_call_id=call.id, name=call.name,
+            is_error=outcome.is_error, task_index=len(state.tasks) - 1,
+        ))
+    errors = sum(1 for r in replies if r.is_error)
+    counters = state.counters.model_copy(update={"tool_errors": state.counters.tool_errors + errors})
+    update: dict[str, Any] = {"messages": replies, "counters": counters}
+    if world != state.world:
+        update["world"] = world
+    if usage.calls:
+        update.update(charge(state, counters, Role.TOOL_SIMULATOR, usage))
+    return update
+
+
+async def _answer(state: DialogueState, specs: dict[str, ToolSpec], call: ToolCall, context: GraphContext) -> ExecutionOutcome:
+    problem = call_problem(specs, call)
+    if problem:
+        return ExecutionOutcome(content=json.dumps({"error": problem}), is_error=True)
+    return await context.executor.execute(state, specs[call.name], call)
+
+
+def call_problem(specs: dict[str, ToolSpec], call: ToolCall) -> str | None:
+    """Why a call cannot run, phrased for the agent to correct itself."""
+    spec = specs.get(call.name)
+    if spec is None:
+        return f"unknown tool {call.name!r}; available tools: {', '.join(sorted(specs)) or 'none'}"
+    if call.raw_arguments is not None:
+        return f"arguments for {call.name} are not a JSON object: {call.raw_arguments[:200]!r}"
+    violation = first_violation(spec.function.parameters, call.arguments)
+    if violation:
+        return f"invalid arguments for {call.name}: {violation}"
+    return None

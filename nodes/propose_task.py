@@ -1,0 +1,49 @@
+"""Task proposal: the latent user goal that drives a stretch of the dialogue.
+
+Later calls propose a further task in the same conversation: one that builds
+on earlier tool results or is a coherent new objective in the same domain.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from dialogforge.config import Role
+from dialogforge.errors import ModelCallError
+from dialogforge.models import generate_structured
+from graphs.context import GraphContext
+from graphs.state import DialogueState, ProposedTask, Task
+from nodes.outcome import charge, failed
+from nodes.prompting import prompt_messages
+
+_CONTINUATION = (
+    "This is a further task in an ongoing conversation: the earlier tasks and recent tool "
+    "results are in the context. Propose a natural next objective for the same user: one "
+    "that builds on those results, or an independent but coherent goal in the same domain. "
+    "Do not repeat an earlier task."
+)
+
+
+async def propose_task(state: DialogueState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
+    model = runtime.context.models[Role.TASK_PROPOSER]
+    continuation = _CONTINUATION if state.tasks else ""
+    messages = prompt_messages("propose_task", _context(state, runtime.context), continuation=continuation)
+    try:
+        proposal, usage = await generate_structured(model, ProposedTask, messages, seed=state.seed)
+    except ModelCallError as exc:
+        return failed(exc)
+    task = Task(**proposal.model_dump())
+    return {"tasks": [*state.tasks, task], **charge(state, state.counters, model.role, usage)}
+
+
+def _context(state: DialogueState, context: GraphContext) -> dict[str, Any]:
+    recent = [m.content[:400] for m in state.messages[-12:] if m.role == "tool" and not m.is_error]
+    return {
+        "scenario": state.scenario.model_dump(mode="json"),
+        "tools": [{"name": t.name, "description": t.function.description} for t in state.tools],
+        "previous_tasks": [{"goal": t.goal, "status": t.status.value} for t in state.tasks],
+        "recent_results": recent[-5:],
+        "world": context.executor.task_context(state),
+    }
