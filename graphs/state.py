@@ -85,7 +85,7 @@ class Scenario(Strict):
 class Limits(Strict):
     """Caps that bound a trajectory; kept in the state so forks inherit them."""
 
-    max_user_turns: int = Field(default=12, ge=1)
+    max_user_turns: int = Field(default=30, ge=1)
     max_tool_steps: int = Field(default=8, ge=1)
     max_tasks: int = Field(default=3, ge=1)
     token_budget: int | None = Field(default=None, ge=1)

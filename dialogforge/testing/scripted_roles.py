@@ -43,9 +43,10 @@ def propose_task(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
         chosen = [rng.choice(tools) for _ in range(n)]
         subtasks = [f"{humanize(name)} for the {rng.choice(['current', 'latest', 'pending'])} case" for name in chosen]
     else:
-        noun = domain_nouns(domain)[0]
-        chosen = []
-        subtasks = [f"{rng.choice(_VERBS)} the {noun} details, step {i + 1}" for i in range(n)]
+        # Name the steps after tools that do not exist yet, so tool synthesis's
+        # gap analysis has something to add.
+        chosen = [f"{rng.choice(_VERBS)}_{rng.choice(domain_nouns(domain))}" for _ in range(n)]
+        subtasks = [f"{humanize(name)} for the {rng.choice(['current', 'latest', 'pending'])} case" for name in chosen]
     prefix = "Building on the earlier results, the user" if earlier else "The user"
     goal = f"{prefix} wants to " + ", then ".join(subtasks) + f" ({domain}), and confirm the outcome."
     rubric = [{"criterion": f"The assistant completed: {s}", "category": "critical"} for s in subtasks]

@@ -1,0 +1,46 @@
+"""``dialogforge list``: one row per trajectory."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from checkpoints.manifest import Manifest
+from scripts.options import add_db, add_json
+
+LIST_FIELDS = [
+    "thread_id", "run_id", "mode", "status", "stop_reason", "error", "domain", "seed",
+    "user_turns", "messages", "tool_calls", "tool_errors", "tasks", "tokens",
+    "parent_thread_id", "fork_checkpoint_id", "created_at", "finished_at",
+]
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("list", help="list trajectories", description="List trajectories. Example: dialogforge list --db run.db --json")
+    add_db(parser)
+    add_json(parser)
+    parser.add_argument("--status", choices=["pending", "running", "done", "failed"], help="only this status")
+    parser.set_defaults(func=run)
+
+
+def list_trajectories(db: str, status: str | None = None) -> list[dict]:
+    manifest = Manifest(db)
+    try:
+        rows = manifest.rows(statuses=[status] if status else None)
+    finally:
+        manifest.close()
+    return [{key: row.get(key) for key in LIST_FIELDS} for row in rows]
+
+
+def run(args: argparse.Namespace) -> int:
+    rows = list_trajectories(args.db, args.status)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    header = f"{'thread_id':<16} {'mode':<4} {'status':<7} {'stop_reason':<15} {'turns':>5} {'msgs':>5} {'tools':>5} {'tasks':>5}"
+    print(header)
+    for r in rows:
+        print(f"{r['thread_id']:<16} {r['mode']:<4} {r['status']:<7} {(r['stop_reason'] or '-'):<15} "
+              f"{r['user_turns'] or 0:>5} {r['messages'] or 0:>5} {r['tool_calls'] or 0:>5} {r['tasks'] or 0:>5}")
+    print(f"{len(rows)} trajectories")
+    return 0

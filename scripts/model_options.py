@@ -1,0 +1,38 @@
+"""Model selection flags shared by every command that calls an LLM."""
+
+from __future__ import annotations
+
+import argparse
+from contextlib import contextmanager
+from typing import Iterator
+
+from dialogforge.config import ModelConfig, ModelsConfig
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("models")
+    group.add_argument("--backend", choices=["local", "openai", "scripted"],
+                       help="local: embedded llama.cpp model (default); openai: any OpenAI-compatible "
+                            "endpoint (implied by --base-url); scripted: the deterministic test model")
+    group.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    group.add_argument("--model", help="model name at the endpoint")
+    group.add_argument("--gguf", metavar="PATH", help="GGUF file for the local backend (default: the packaged Gemma 3 270M)")
+
+
+def models_config_from(args: argparse.Namespace) -> ModelsConfig:
+    backend = args.backend or ("openai" if args.base_url else "local")
+    default = ModelConfig(backend=backend, base_url=args.base_url, model=args.model or "default")
+    return ModelsConfig(default=default)
+
+
+@contextmanager
+def running_models(config: ModelsConfig, gguf: str | None) -> Iterator[ModelsConfig]:
+    """Start the embedded model server when the local backend is chosen, and stop it after."""
+    if config.default.backend != "local" or config.default.base_url:
+        yield config
+        return
+    from dialogforge.models.local_server import LocalLlamaServer, default_gguf_path
+
+    with LocalLlamaServer(gguf or default_gguf_path()) as server:
+        default = config.default.model_copy(update={"base_url": server.base_url})
+        yield config.model_copy(update={"default": default})
