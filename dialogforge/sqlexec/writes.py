@@ -1,0 +1,70 @@
+"""The write log: what makes a trajectory's database reproducible.
+
+A trajectory's database content is a pure function of (source database,
+ordered writes it executed). The writes live in the dialogue state, so a
+checkpoint carries them and a fork at any checkpoint carries exactly the
+writes made up to there. A copy on disk records a digest chain over the
+writes it has applied; comparing it with the chain over a state's log tells
+whether the copy can be reused, extended, or must be rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+
+class SqlWrite(BaseModel):
+    """One executed tool call that changed data: replaying it redoes the change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tool: str = Field(min_length=1)
+    arguments: dict[str, JsonValue] = Field(default_factory=dict)
+
+    def canonical(self) -> str:
+        """A stable text for hashing: key order and spacing never matter."""
+        return json.dumps(
+            {"tool": self.tool, "arguments": self.arguments},
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+
+
+def next_digest(previous: str, write: SqlWrite) -> str:
+    return hashlib.sha256(f"{previous}\n{write.canonical()}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def digest_chain(origin: str, writes: Sequence[SqlWrite]) -> list[str]:
+    """``chain[k]`` identifies the content after the first ``k`` writes."""
+    chain = [origin]
+    for write in writes:
+        chain.append(next_digest(chain[-1], write))
+    return chain
+
+
+def source_digest(path: str | os.PathLike[str]) -> str:
+    """The sha256 of a source database file; the chain's starting point.
+
+    Hashing is cached per (file, size, mtime) so that opening a trajectory
+    per tool call does not re-read a large source every time.
+    """
+    file = Path(path).resolve()
+    stat = file.stat()
+    return _file_sha256(str(file), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+
+@lru_cache(maxsize=64)
+def _file_sha256(path: str, size: int, mtime_ns: int, inode: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
