@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import tempfile
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import AsyncIterator, Iterator
@@ -36,7 +37,7 @@ def check_db_path(path: str | Path, *, must_exist: bool) -> Path:
         parent = path.parent if str(path.parent) else Path(".")
         if not parent.is_dir():
             raise StoreError(f"{path}: directory {parent} does not exist")
-        if not os.access(parent, os.W_OK):
+        if not _can_create_in(parent):
             raise StoreError(f"{path}: directory {parent} is not writable")
         return path
     with open(path, "rb") as handle:
@@ -46,6 +47,17 @@ def check_db_path(path: str | Path, *, must_exist: bool) -> Path:
     if header:
         _check_ours(path)
     return path
+
+
+def _can_create_in(directory: Path) -> bool:
+    """Try it: permission bits lie to root and on read-only mounts."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=directory, prefix=".dialogforge-probe-")
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(probe)
+    return True
 
 
 def _check_ours(path: Path) -> None:

@@ -1,0 +1,144 @@
+"""Each node's contract, called directly with a state and a runtime."""
+
+import json
+
+from dialogforge.config import Role
+from graphs.state import (
+    DialogueState, Message, Mode, Scenario, StopReason, TaskStatus, ToolCall, ToolSource,
+)
+from nodes.execute_tools import execute_tools
+from nodes.propose_task import propose_task
+from nodes.run_agent import run_agent
+from nodes.simulate_user import simulate_user
+from nodes.synthesize_tools import synthesize_tools
+from nodes.tool_specs import first_violation
+from tests.helpers import garbage_model, order_tool, runtime_with, scripted_set, state_with_task
+
+
+async def test_propose_task_appends_a_latent_task():
+    state = DialogueState(scenario=Scenario(domain="airline bookings"), seed=1)
+    update = await propose_task(state, runtime_with())
+    (task,) = update["tasks"]
+    assert task.goal and task.subtasks and task.rubric
+    assert task.status is TaskStatus.ACTIVE
+    assert update["counters"].usage["task_proposer"].calls == 1
+
+
+async def test_propose_task_failure_is_recorded_not_raised():
+    models = scripted_set()
+    models.models[Role.TASK_PROPOSER] = garbage_model(Role.TASK_PROPOSER)
+    update = await propose_task(DialogueState(scenario=Scenario(domain="x")), runtime_with(models))
+    assert update["stop_reason"] is StopReason.ERROR
+    assert "invalid ProposedTask output after 3 attempts" in update["error"]
+
+
+async def test_synthesized_tools_are_valid_named_and_typed_consistently():
+    state = state_with_task(tools=[], tool_source=ToolSource.SYNTHESIZE)
+    for seed in range(6):
+        update = await synthesize_tools(state.model_copy(update={"seed": seed}), runtime_with())
+        tools = update["tools"]
+        assert 1 <= len(tools) <= 40
+        names = [t.name for t in tools]
+        assert len(names) == len(set(names))
+        for tool in tools:
+            assert tool.name.split("_")[0] in {"get", "search", "create", "update", "delete"}
+            assert tool.function.parameters["type"] == "object"
+            assert tool.result_schema.get("properties"), tool.name
+        id_types = {}
+        for tool in tools:
+            for name, prop in tool.result_schema["properties"].items():
+                if name.endswith("_id"):
+                    id_types.setdefault(name, set()).add(prop["type"])
+        assert all(len(types) == 1 for types in id_types.values()), id_types
+
+
+async def test_seed_only_tools_are_left_alone():
+    state = state_with_task(tool_source=ToolSource.SEED)
+    assert await synthesize_tools(state, runtime_with()) == {}
+
+
+async def test_user_turn_reveals_the_goal_piece_by_piece():
+    state = state_with_task()
+    update = await simulate_user(state, runtime_with())
+    (message,) = update["messages"]
+    assert message.role == "user" and message.task_index == 0
+    assert message.content != state.tasks[0].goal
+    assert update["counters"].user_turns == 1
+
+
+async def test_task_mode_hands_over_the_whole_task():
+    state = state_with_task(mode=Mode.TASK)
+    update = await simulate_user(state, runtime_with())
+    text = update["messages"][0].content
+    assert state.tasks[0].goal in text
+    assert all(f"- {s}" in text for s in state.tasks[0].subtasks)
+
+
+async def test_user_turn_stops_at_the_turn_cap():
+    state = state_with_task()
+    state = state.model_copy(update={"counters": state.counters.model_copy(update={"user_turns": state.limits.max_user_turns})})
+    assert (await simulate_user(state, runtime_with()))["stop_reason"] is StopReason.MAX_USER_TURNS
+
+
+async def test_a_pending_user_message_is_sent_verbatim():
+    state = state_with_task(pending_user_message="Actually, cancel order A1.")
+    update = await simulate_user(state, runtime_with())
+    assert update["messages"][0].content == "Actually, cancel order A1."
+    assert update["pending_user_message"] is None
+
+
+async def test_agent_keeps_reasoning_apart_and_counts_steps():
+    state = state_with_task(messages=[Message(role="user", content="Hi, could you help me get order for the latest case?")])
+    update = await run_agent(state, runtime_with())
+    (reply,) = update["messages"]
+    assert reply.role == "assistant" and reply.reasoning
+    assert reply.reasoning not in reply.content
+    if reply.tool_calls:
+        assert update["counters"].steps_this_request == 1
+    else:
+        assert update["counters"].step_counts == [0]
+
+
+async def test_agent_stops_at_the_tool_step_cap():
+    state = state_with_task(messages=[Message(role="user", content="hi")])
+    state = state.model_copy(update={"counters": state.counters.model_copy(update={"steps_this_request": state.limits.max_tool_steps})})
+    assert (await run_agent(state, runtime_with()))["stop_reason"] is StopReason.MAX_TOOL_STEPS
+
+
+def _after_calls(*calls: ToolCall) -> DialogueState:
+    return state_with_task(messages=[Message(role="user", content="hi"), Message(role="assistant", tool_calls=list(calls))])
+
+
+async def test_invalid_arguments_become_a_tool_error_and_the_dialogue_goes_on():
+    state = _after_calls(
+        ToolCall(id="a", name="get_order", arguments={"verbose": True}),  # order_id missing
+        ToolCall(id="b", name="get_order", arguments={"order_id": 7}),  # wrong type
+        ToolCall(id="c", name="cancel_everything", arguments={}),  # unknown tool
+        ToolCall(id="d", name="get_order", raw_arguments="{not json"),
+    )
+    update = await execute_tools(state, runtime_with())
+    replies = update["messages"]
+    assert [r.tool_call_id for r in replies] == ["a", "b", "c", "d"]
+    assert all(r.is_error for r in replies)
+    assert "order_id" in replies[0].content and "unknown tool" in replies[2].content
+    assert update["counters"].tool_errors == 4
+    assert "stop_reason" not in update
+
+
+async def test_valid_calls_get_results_that_match_the_result_schema():
+    state = _after_calls(ToolCall(id="a", name="get_order", arguments={"order_id": "A1"}))
+    update = await execute_tools(state, runtime_with())
+    (reply,) = update["messages"]
+    assert not reply.is_error and reply.name == "get_order"
+    result = json.loads(reply.content)
+    assert first_violation(order_tool().result_schema, result) is None
+    assert result["order_id"] == "A1"  # arguments carried into the result
+
+
+async def test_tool_simulator_failure_fails_the_trajectory_with_a_reason():
+    models = scripted_set()
+    models.models[Role.TOOL_SIMULATOR] = garbage_model(Role.TOOL_SIMULATOR, '{"result": 1}')
+    state = _after_calls(ToolCall(id="a", name="get_order", arguments={"order_id": "A1"}))
+    update = await execute_tools(state, runtime_with(models))
+    assert update["stop_reason"] is StopReason.ERROR
+    assert "result schema" in update["error"]
