@@ -1,13 +1,19 @@
-"""The single place where a chat model is invoked.
+"""The single place where a chat model is invoked, with bounded retries.
 
-Transport failures (timeouts, 429, 5xx, refused connections) are retried by
-the OpenAI client itself with backoff that honours Retry-After; what is still
-failing afterwards becomes a ``ModelCallError`` naming the role and the cause,
-which the node turns into the trajectory's failure reason.
+Retried, with exponential backoff and full jitter, honouring Retry-After:
+timeouts, connection errors, 429, 5xx, and replies the client could not
+parse (a truncated or non-JSON body). Anything else (401, 400, 404...) fails
+at once. What still fails becomes a ``ModelCallError`` naming the role and
+the cause, which the node records as the trajectory's failure reason. (The
+SDK's own retries are off: they do not cover malformed bodies, and one loop
+is easier to reason about than two.)
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import random
 from typing import Any
 
 import httpx
@@ -17,19 +23,72 @@ from langchain_core.messages import AIMessage, BaseMessage
 from dialogforge.errors import ModelCallError
 from dialogforge.models.registry import RoleModel
 
-_TRANSPORT_ERRORS = (openai.APIError, httpx.HTTPError, TimeoutError, ConnectionError)
+BASE_DELAY_S = 0.5
+MAX_DELAY_S = 30.0
+
+_RETRYABLE = (
+    openai.APITimeoutError,
+    openai.APIConnectionError,
+    openai.RateLimitError,
+    openai.InternalServerError,
+    openai.APIResponseValidationError,
+    httpx.TransportError,
+    TimeoutError,
+    ConnectionError,
+    json.JSONDecodeError,
+)
+# Malformed response bodies surface from the client as these.
+_MALFORMED = (ValueError, KeyError, TypeError)
 
 
 async def invoke_chat(model: RoleModel, messages: list[BaseMessage], **kwargs: Any) -> AIMessage:
+    attempts = model.config.max_retries + 1
+    for attempt in range(attempts):
+        try:
+            reply = await model.chat.ainvoke(messages, **kwargs)
+        except openai.APIStatusError as exc:
+            if not _status_retryable(exc.status_code) or attempt == attempts - 1:
+                raise ModelCallError(f"{model.role}: HTTP {exc.status_code}: {_first_line(exc)}") from exc
+            await asyncio.sleep(_delay(attempt, _retry_after(exc)))
+        except _RETRYABLE as exc:
+            if attempt == attempts - 1:
+                raise ModelCallError(f"{model.role}: {_kind(exc)} after {attempts} attempts: {_first_line(exc)}") from exc
+            await asyncio.sleep(_delay(attempt, None))
+        except _MALFORMED as exc:
+            if attempt == attempts - 1:
+                raise ModelCallError(f"{model.role}: malformed response after {attempts} attempts: {_first_line(exc)}") from exc
+            await asyncio.sleep(_delay(attempt, None))
+        else:
+            if not isinstance(reply, AIMessage):
+                raise ModelCallError(f"{model.role}: the model returned {type(reply).__name__}, not a message")
+            return reply
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _status_retryable(status: int) -> bool:
+    return status in (408, 409, 425, 429) or status >= 500
+
+
+def _retry_after(exc: openai.APIStatusError) -> float | None:
+    header = exc.response.headers.get("retry-after") if exc.response is not None else None
     try:
-        reply = await model.chat.ainvoke(messages, **kwargs)
-    except openai.APIStatusError as exc:
-        raise ModelCallError(f"{model.role}: HTTP {exc.status_code}: {_first_line(exc)}") from exc
-    except _TRANSPORT_ERRORS as exc:
-        raise ModelCallError(f"{model.role}: {type(exc).__name__}: {_first_line(exc)}") from exc
-    if not isinstance(reply, AIMessage):
-        raise ModelCallError(f"{model.role}: the model returned {type(reply).__name__}, not a message")
-    return reply
+        return float(header) if header is not None else None
+    except ValueError:
+        return None
+
+
+def _delay(attempt: int, retry_after: float | None) -> float:
+    if retry_after is not None:
+        return min(retry_after, MAX_DELAY_S) + random.uniform(0, BASE_DELAY_S)
+    return random.uniform(0, min(MAX_DELAY_S, BASE_DELAY_S * 2**attempt))
+
+
+def _kind(exc: BaseException) -> str:
+    if isinstance(exc, (openai.APITimeoutError, TimeoutError, httpx.TimeoutException)):
+        return "timeout"
+    if isinstance(exc, (openai.APIConnectionError, httpx.TransportError, ConnectionError)):
+        return "connection error"
+    return type(exc).__name__
 
 
 def _first_line(exc: BaseException) -> str:
