@@ -1,6 +1,6 @@
 """Entry point: parse, dispatch to one command module, turn domain errors into one line.
 
-Every command module exposes ``register(subparsers)`` and sets ``func`` to a
+Every command module (``scripts/*_cmd.py``) exposes ``register(subparsers)`` and sets ``func`` to a
 ``run(args) -> int``. A ``DialogforgeError`` anywhere becomes
 ``dialogforge: error: <message>`` on stderr and exit code 2.
 """
@@ -8,12 +8,18 @@ Every command module exposes ``register(subparsers)`` and sets ``func`` to a
 from __future__ import annotations
 
 import argparse
+import importlib
+import pkgutil
 import sys
 
+import scripts
 from dialogforge.errors import DialogforgeError
-from scripts import generate_cmd, list_cmd, show_cmd
 
-COMMANDS = [generate_cmd, list_cmd, show_cmd]
+
+def command_modules() -> list:
+    """Every ``scripts/*_cmd.py``: adding a command is adding a module."""
+    names = sorted(m.name for m in pkgutil.iter_modules(scripts.__path__) if m.name.endswith("_cmd"))
+    return [importlib.import_module(f"scripts.{name}") for name in names]
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -27,7 +33,7 @@ class OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="dialogforge", description="Generate multi-turn tool-use dialogues with a simulated user.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    for module in COMMANDS:
+    for module in command_modules():
         module.register(commands)
     return parser
 
