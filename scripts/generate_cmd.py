@@ -9,7 +9,8 @@ from dialogforge.config import GenerationSettings
 from dialogforge.seed_tools import load_tools_file
 from graphs.generate import generate
 from graphs.state import Limits, Mode, ToolSource
-from scripts.model_options import add_model_options, models_config_from, running_models
+from dialogforge.models.preflight import check_endpoints
+from scripts.model_options import add_model_options, config_file_from, models_config_from, running_models
 from scripts.options import add_db, positive_int
 
 
@@ -20,37 +21,44 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     add_db(parser)
     add_model_options(parser)
-    parser.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.USER.value)
-    parser.add_argument("--n", type=positive_int, default=4, help="number of trajectories")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mode", choices=[m.value for m in Mode], help="user (default) or task")
+    parser.add_argument("--n", type=positive_int, help="number of trajectories (default 4)")
+    parser.add_argument("--seed", type=int, help="run seed (default 0)")
     parser.add_argument("--domain", action="append", help="domain text; repeat for several (sampled per trajectory)")
     parser.add_argument("--persona", action="append", help="user persona; repeat for several")
     parser.add_argument("--tools", metavar="FILE", help="seed tools: OpenAI tools JSON or BFCL func-doc JSONL")
     parser.add_argument("--synthesize-more", action="store_true", help="with --tools: also synthesize complementary tools")
-    parser.add_argument("--max-turns", type=positive_int, default=Limits().max_user_turns, help="max user turns")
-    parser.add_argument("--max-tool-steps", type=positive_int, default=Limits().max_tool_steps, help="max tool rounds per user request")
-    parser.add_argument("--max-tasks", type=positive_int, default=Limits().max_tasks, help="max tasks per trajectory")
+    parser.add_argument("--max-turns", type=positive_int, help=f"max user turns (default {Limits().max_user_turns})")
+    parser.add_argument("--max-tool-steps", type=positive_int, help=f"max tool rounds per user request (default {Limits().max_tool_steps})")
+    parser.add_argument("--max-tasks", type=positive_int, help=f"max tasks per trajectory (default {Limits().max_tasks})")
     parser.add_argument("--token-budget", type=positive_int, help="stop a trajectory after this many tokens")
-    parser.add_argument("--concurrency", type=positive_int, default=8, help="trajectories in flight")
+    parser.add_argument("--concurrency", type=positive_int, help="trajectories in flight (default 8)")
     parser.set_defaults(func=run)
 
 
-def settings_from(args: argparse.Namespace) -> GenerationSettings:
-    limits = Limits(max_user_turns=args.max_turns, max_tool_steps=args.max_tool_steps,
-                    max_tasks=args.max_tasks, token_budget=args.token_budget)
-    return GenerationSettings(
-        mode=Mode(args.mode), n=args.n, seed=args.seed,
-        domains=args.domain or GenerationSettings().domains, personas=args.persona or [],
-        limits=limits, tool_source=ToolSource.SEED_PLUS if args.synthesize_more else ToolSource.SEED,
-        tools_file=args.tools, concurrency=args.concurrency,
-    )
+def settings_from(args: argparse.Namespace, base: GenerationSettings) -> GenerationSettings:
+    """The config file's generation section, overridden by the flags actually given."""
+    limit_flags = {"max_user_turns": args.max_turns, "max_tool_steps": args.max_tool_steps,
+                   "max_tasks": args.max_tasks, "token_budget": args.token_budget}
+    limits = base.limits.model_copy(update={k: v for k, v in limit_flags.items() if v is not None})
+    flags = {"mode": Mode(args.mode) if args.mode else None, "n": args.n, "seed": args.seed,
+             "domains": args.domain, "personas": args.persona, "tools_file": args.tools,
+             "concurrency": args.concurrency}
+    settings = base.model_copy(update={k: v for k, v in flags.items() if v is not None})
+    source = ToolSource.SEED_PLUS if args.synthesize_more else settings.tool_source
+    if settings.tools_file and source is ToolSource.SYNTHESIZE:
+        source = ToolSource.SEED
+    return GenerationSettings.model_validate({**settings.model_dump(), "limits": limits.model_dump(), "tool_source": source})
 
 
 def run(args: argparse.Namespace) -> int:
     check_db_path(args.db, must_exist=False)
-    settings = settings_from(args)
-    tools = load_tools_file(args.tools) if args.tools else None
-    with running_models(models_config_from(args), args.gguf) as models_config:
+    file = config_file_from(args)
+    settings = settings_from(args, GenerationSettings.model_validate(file.generation))
+    tools = load_tools_file(settings.tools_file) if settings.tools_file else None
+    models = models_config_from(args, file)
+    with running_models(models, args.gguf) as models_config:
+        check_endpoints(models_config)
         result = generate(args.db, settings, models_config, tools)
     s = result.summary
     print(f"run {result.run_id}: {s.done} done, {s.failed} failed, stored in {args.db}")

@@ -6,23 +6,30 @@ import argparse
 from contextlib import contextmanager
 from typing import Iterator
 
-from dialogforge.config import ModelConfig, ModelsConfig
+from dialogforge.config import ModelsConfig
+from dialogforge.config_file import ConfigFile, apply_flags, check_api_keys, load_config_file
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("models")
+    group.add_argument("--config", metavar="FILE", help="run config file (TOML or YAML): models per role, generation defaults")
     group.add_argument("--backend", choices=["local", "openai", "scripted"],
-                       help="local: embedded llama.cpp model (default); openai: any OpenAI-compatible "
+                       help="local: embedded llama.cpp model (the default); openai: any OpenAI-compatible "
                             "endpoint (implied by --base-url); scripted: the deterministic test model")
     group.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
     group.add_argument("--model", help="model name at the endpoint")
     group.add_argument("--gguf", metavar="PATH", help="GGUF file for the local backend (default: the packaged Gemma 3 270M)")
 
 
-def models_config_from(args: argparse.Namespace) -> ModelsConfig:
-    backend = args.backend or ("openai" if args.base_url else "local")
-    default = ModelConfig(backend=backend, base_url=args.base_url, model=args.model or "default")
-    return ModelsConfig(default=default)
+def config_file_from(args: argparse.Namespace) -> ConfigFile:
+    return load_config_file(args.config) if args.config else ConfigFile()
+
+
+def models_config_from(args: argparse.Namespace, file: ConfigFile | None = None) -> ModelsConfig:
+    file = file or config_file_from(args)
+    config = apply_flags(file.models, backend=args.backend, base_url=args.base_url, model=args.model)
+    check_api_keys(config)
+    return config
 
 
 @contextmanager
