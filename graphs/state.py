@@ -314,3 +314,18 @@ class ToolResult(Strict):
 class Judgment(Strict):
     judgment: Literal["valid", "invalid"]
     reasoning: str
+
+
+class RubricVerdict(Strict):
+    """The judge's finding on one rubric item, by its position in the task's rubric."""
+
+    index: int = Field(ge=0, description="Position of the rubric item in the list given.")
+    met: bool = Field(description="Whether the conversation satisfies this item.")
+    note: str = Field(default="", description="Evidence from the conversation, one sentence.")
+
+
+class TaskJudgment(Judgment):
+    """The judge's verdict on one task: the paper's shape plus a verdict per rubric item,
+    so a failed critical item can invalidate the task whatever the overall judgment says."""
+
+    items: list[RubricVerdict] = Field(default_factory=list)

@@ -165,6 +165,25 @@ def judgment(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     return {"judgment": "valid" if ok else "invalid", "reasoning": "All critical rubric items are met." if ok else "A critical rubric item is not met."}
 
 
+def task_judgment(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """Rubric items are met when the task was seen through; now and then a critical one is not."""
+    finished = ctx.get("task_status") == "completed" or ctx.get("stop_reason") in {"completed", "agent_finished"}
+    rubric = [r for r in ctx.get("rubric") or [] if isinstance(r, dict)]
+    critical = [r["index"] for r in rubric if r.get("category") == "critical"]
+    missed = rng.choice(critical) if critical and rng.random() < 0.1 else None
+    items = [
+        {"index": r["index"], "met": finished and r["index"] != missed,
+         "note": "Seen in the tool results." if finished and r["index"] != missed else "Not done in the conversation."}
+        for r in rubric
+    ]
+    ok = all(item["met"] for item in items if item["index"] in critical)
+    return {
+        "judgment": "valid" if ok else "invalid",
+        "reasoning": "All critical rubric items are met." if ok else "A critical rubric item is not met.",
+        "items": items,
+    }
+
+
 ROLE_BY_SCHEMA = {
     "ProposedTask": propose_task,
     "UserQuestions": user_questions,
@@ -173,4 +192,5 @@ ROLE_BY_SCHEMA = {
     "UserTurn": user_turn,
     "ToolResult": tool_result,
     "Judgment": judgment,
+    "TaskJudgment": task_judgment,
 }

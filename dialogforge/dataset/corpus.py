@@ -1,0 +1,88 @@
+"""Reading a database's trajectories one at a time, with what every consumer needs beside the state.
+
+Only the public reading functions of ``checkpoints`` are used (``Manifest``
+rows and ``load_state``), so storage internals can change underneath. States
+are yielded one by one and never collected: an export of ten thousand
+trajectories holds one state at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import sqlite_utils
+
+from checkpoints.manifest import Manifest, Status
+from checkpoints.reading import load_state
+from dialogforge.errors import NotFoundError
+from graphs.state import DialogueState, ToolSource
+
+FINISHED = (Status.DONE.value, Status.FAILED.value)
+
+
+@dataclass
+class Trajectory:
+    row: dict[str, Any]  # the manifest row
+    state: DialogueState
+
+    @property
+    def thread_id(self) -> str:
+        return self.row["thread_id"]
+
+
+def manifest_rows(db_path: str | Path, statuses: Iterable[str] = FINISHED) -> list[dict[str, Any]]:
+    manifest = Manifest(db_path)
+    try:
+        return manifest.rows(statuses=list(statuses))
+    finally:
+        manifest.close()
+
+
+def run_configs(db_path: str | Path, run_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Each run's recorded settings and models; a run without a record (an import) maps to {}."""
+    manifest = Manifest(db_path)
+    try:
+        configs = {}
+        for run_id in set(run_ids):
+            try:
+                configs[run_id] = manifest.run_config(run_id)
+            except sqlite_utils.db.NotFoundError:
+                configs[run_id] = {}
+        return configs
+    finally:
+        manifest.close()
+
+
+def load_or_none(db_path: str | Path, thread_id: str) -> DialogueState | None:
+    """The state, or None for a trajectory that failed before its first checkpoint."""
+    try:
+        return load_state(db_path, thread_id)
+    except NotFoundError:
+        return None
+
+
+def iter_trajectories(db_path: str | Path, rows: Iterable[dict[str, Any]]) -> Iterator[Trajectory]:
+    for row in rows:
+        state = load_or_none(db_path, row["thread_id"])
+        if state is not None:
+            yield Trajectory(row, state)
+
+
+def fingerprint(state: DialogueState) -> str:
+    """A digest of what validation looks at, so stale results are noticed after a resume."""
+    payload = state.model_dump_json(include={"messages", "tasks", "tools", "stop_reason", "mode"})
+    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def source_of(state: DialogueState, run_config: dict[str, Any]) -> str:
+    """Where the tools came from, as the paper's Table 1 groups it: a seed file, synthesis, or SQL."""
+    if any(tool.sql is not None for tool in state.tools):
+        return "sql"
+    if state.tool_source is ToolSource.SYNTHESIZE:
+        return "synthesized"
+    tools_file = (run_config.get("settings") or {}).get("tools_file")
+    name = Path(tools_file).name if tools_file else "seed tools"
+    return name if state.tool_source is ToolSource.SEED else f"{name}+synthesized"
