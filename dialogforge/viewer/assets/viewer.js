@@ -1,0 +1,450 @@
+/* dialogforge trajectory viewer: one renderer for the served page and the single HTML file.
+ *
+ * Everything shown here comes from model output or user input and is untrusted, so the
+ * DOM is built only with createElement + textContent (never innerHTML with data), links
+ * are only "#/..." routes built by this file, and the page runs under a strict CSP.
+ */
+(function () {
+  "use strict";
+
+  // ------------------------------------------------------------ DOM helpers (text only)
+
+  function el(tag, props) {
+    var node = document.createElement(tag);
+    var key;
+    props = props || {};
+    for (key in props) {
+      if (!Object.prototype.hasOwnProperty.call(props, key)) continue;
+      if (key === "className") node.className = props[key];
+      else if (key === "text") node.textContent = props[key] == null ? "" : String(props[key]);
+      else if (key === "title") node.title = String(props[key]);
+      else if (key === "href") node.setAttribute("href", props[key]);
+      else if (key === "onclick") node.addEventListener("click", props[key]);
+      else if (key === "onchange") node.addEventListener("change", props[key]);
+      else if (key === "oninput") node.addEventListener("input", props[key]);
+      else node.setAttribute(key, String(props[key]));
+    }
+    for (var i = 2; i < arguments.length; i++) append(node, arguments[i]);
+    return node;
+  }
+
+  function append(parent, child) {
+    if (child == null || child === false) return;
+    if (Array.isArray(child)) { child.forEach(function (c) { append(parent, c); }); return; }
+    parent.appendChild(typeof child === "object" ? child : document.createTextNode(String(child)));
+  }
+
+  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
+
+  function route(threadId) { return "#/t/" + encodeURIComponent(threadId); }
+
+  function badge(text, kind) {
+    return el("span", { className: "badge badge-" + String(kind || text || "none").replace(/[^a-z0-9_-]/gi, "_"), text: text == null ? "-" : text });
+  }
+
+  function fmtNumber(n) { return n == null ? "-" : Number(n).toLocaleString("en-US"); }
+
+  function short(text, n) {
+    text = text == null ? "" : String(text);
+    return text.length > n ? text.slice(0, n - 1) + "\u2026" : text;
+  }
+
+  function pretty(value) {
+    if (typeof value === "string") {
+      try { return JSON.stringify(JSON.parse(value), null, 2); } catch (e) { return value; }
+    }
+    return JSON.stringify(value, null, 2);
+  }
+
+  function copyButton(text, label) {
+    var button = el("button", { type: "button", className: "copy", title: "copy to clipboard", text: label || "copy" });
+    button.addEventListener("click", function (event) {
+      event.preventDefault();
+      event.stopPropagation();
+      var done = function () { button.textContent = "copied"; setTimeout(function () { button.textContent = label || "copy"; }, 1200); };
+      if (navigator.clipboard && navigator.clipboard.writeText) {
+        navigator.clipboard.writeText(text).then(done, function () { button.textContent = "select + Ctrl-C"; });
+      } else {
+        button.textContent = "select + Ctrl-C";
+      }
+    });
+    return button;
+  }
+
+  function validityBadge(row) {
+    if (row.valid === true) return badge("valid", "valid");
+    if (row.valid === false) {
+      var b = badge("invalid", "invalid");
+      if (row.validity_reasons && row.validity_reasons.length) b.title = row.validity_reasons.join("\n");
+      return b;
+    }
+    return badge("not validated", "none");
+  }
+
+  // ------------------------------------------------------------ data sources
+
+  function servedSource() {
+    function getJson(url) {
+      return fetch(url, { headers: { "Accept": "application/json" }, credentials: "same-origin" }).then(function (r) {
+        return r.json().then(function (body) {
+          if (!r.ok) throw new Error(body && body.error ? body.error : "HTTP " + r.status);
+          return body;
+        });
+      });
+    }
+    return {
+      standalone: false,
+      list: function () { return getJson("/api/trajectories"); },
+      trajectory: function (id) { return getJson("/api/trajectory/" + encodeURIComponent(id)); }
+    };
+  }
+
+  function embeddedSource(data) {
+    return {
+      standalone: true,
+      start: data.start,
+      list: function () { return Promise.resolve(data.list); },
+      trajectory: function (id) {
+        if (Object.prototype.hasOwnProperty.call(data.trajectories, id)) return Promise.resolve(data.trajectories[id]);
+        return Promise.reject(new Error("trajectory " + id + " is not in this file; open it with `dialogforge view`"));
+      }
+    };
+  }
+
+  // ------------------------------------------------------------ list page
+
+  var FILTERS = ["mode", "status", "validity", "domain", "q"];
+
+  function matches(row, filters) {
+    if (filters.mode && row.mode !== filters.mode) return false;
+    if (filters.status && row.status !== filters.status) return false;
+    if (filters.domain && row.domain !== filters.domain) return false;
+    if (filters.validity === "valid" && row.valid !== true) return false;
+    if (filters.validity === "invalid" && row.valid !== false) return false;
+    if (filters.validity === "unvalidated" && row.valid != null) return false;
+    if (filters.q && String(row.thread_id).indexOf(filters.q) < 0) return false;
+    return true;
+  }
+
+  function filterSelect(name, label, options, current, disabled, onChange) {
+    var select = el("select", { name: name, "aria-label": label, onchange: onChange });
+    select.appendChild(el("option", { value: "", text: "all" }));
+    options.forEach(function (value) {
+      var option = el("option", { value: value, text: value });
+      if (value === current) option.selected = true;
+      select.appendChild(option);
+    });
+    if (disabled) { select.disabled = true; select.title = "no validations yet: run `dialogforge validate`"; }
+    return el("label", { className: "filter" }, el("span", { text: label }), select);
+  }
+
+  var MAX_LIST_ROWS = 1000;
+
+  function renderList(app, data, filters, source) {
+    clear(app);
+    var rows = data.trajectories || [];
+    var shown = rows.filter(function (r) { return matches(r, filters); });
+    var byStatus = {};
+    shown.forEach(function (r) { byStatus[r.status] = (byStatus[r.status] || 0) + 1; });
+
+    function setFilter(name) {
+      return function (event) {
+        var next = Object.assign({}, filters);
+        next[name] = event.target.value;
+        var params = new URLSearchParams();
+        FILTERS.forEach(function (f) { if (next[f]) params.set(f, next[f]); });
+        location.hash = "#/" + (params.toString() ? "?" + params.toString() : "");
+      };
+    }
+
+    var choices = data.choices || {};
+    var search = el("input", { type: "search", name: "q", placeholder: "thread id contains\u2026", value: filters.q || "", "aria-label": "thread id" });
+    search.addEventListener("change", setFilter("q"));
+    var bar = el("div", { className: "filters" },
+      filterSelect("mode", "mode", choices.mode || [], filters.mode, false, setFilter("mode")),
+      filterSelect("status", "status", choices.status || [], filters.status, false, setFilter("status")),
+      filterSelect("validity", "validity", ["valid", "invalid", "unvalidated"], filters.validity, !data.validity_available, setFilter("validity")),
+      filterSelect("domain", "domain", choices.domain || [], filters.domain, false, setFilter("domain")),
+      el("label", { className: "filter" }, el("span", { text: "search" }), search));
+
+    var summary = el("div", { className: "summary", id: "list-summary" },
+      el("strong", { text: shown.length + " of " + rows.length + " trajectories" }),
+      Object.keys(byStatus).sort().map(function (s) { return el("span", { className: "count" }, badge(s, s), " " + byStatus[s]); }));
+
+    var head = el("tr", null, ["thread", "mode", "status", "stop reason", "validity", "domain", "user turns",
+      "messages", "tool calls", "tool errors", "tasks", "tokens", "lineage"].map(function (h) { return el("th", { text: h }); }));
+    var body = el("tbody");
+    shown.slice(0, MAX_LIST_ROWS).forEach(function (r) {
+      var tr = el("tr", { className: "row row-" + r.status, "data-thread": r.thread_id },
+        el("td", null, el("a", { href: route(r.thread_id), className: "thread-link", text: r.thread_id })),
+        el("td", { text: r.mode }),
+        el("td", null, badge(r.status, r.status)),
+        el("td", { text: r.stop_reason || "-", title: r.error || "" }),
+        el("td", null, validityBadge(r)),
+        el("td", { className: "domain", text: short(r.domain, 60), title: r.domain || "" }),
+        el("td", { className: "num", text: fmtNumber(r.user_turns) }),
+        el("td", { className: "num", text: fmtNumber(r.messages) }),
+        el("td", { className: "num", text: fmtNumber(r.tool_calls) }),
+        el("td", { className: "num" + (r.tool_errors ? " has-errors" : ""), text: fmtNumber(r.tool_errors) }),
+        el("td", { className: "num", text: fmtNumber(r.tasks) }),
+        el("td", { className: "num", text: fmtNumber(r.tokens) }),
+        el("td", null, r.parent_thread_id ? el("a", { href: route(r.parent_thread_id), className: "parent-link", text: "fork of " + r.parent_thread_id }) : "-"));
+      tr.addEventListener("click", function (event) { if (event.target.tagName !== "A") location.hash = route(r.thread_id); });
+      body.appendChild(tr);
+    });
+    var note = shown.length > MAX_LIST_ROWS ? el("p", { className: "muted", text: "showing the first " + MAX_LIST_ROWS + "; narrow the filters to see the rest" }) : null;
+    var intro = source.standalone ? el("p", { className: "muted", text: "This file holds " + rows.length + " trajectories: the one exported and its fork family." }) : null;
+    append(app, [el("h1", { text: "Trajectories" }), intro, bar, summary,
+      el("div", { className: "table-wrap" }, el("table", { className: "trajectories", id: "trajectory-table" }, el("thead", null, head), body)), note]);
+  }
+
+  // ------------------------------------------------------------ one trajectory
+
+  function taskLabel(state, index) {
+    if (index == null) return null;
+    var task = state.tasks && state.tasks[index];
+    return el("span", { className: "task-tag", title: task ? task.goal : "", text: "task " + (index + 1) });
+  }
+
+  function toolCallBox(call) {
+    var args = call.raw_arguments != null ? call.raw_arguments : pretty(call.arguments || {});
+    return el("div", { className: "tool-call" },
+      el("div", { className: "tool-call-head" }, el("span", { className: "fn", text: call.name }), el("span", { className: "call-id", text: call.id })),
+      call.raw_arguments != null ? el("div", { className: "warn", text: "arguments were not a JSON object" }) : null,
+      el("pre", { className: "json", text: args }));
+  }
+
+  function messageCard(state, message, index, inherited) {
+    var classes = "msg msg-" + message.role + (message.is_error ? " msg-error" : "") + (inherited ? " inherited" : "");
+    var head = el("div", { className: "msg-head" },
+      el("span", { className: "role", text: message.role }),
+      message.role === "tool" ? el("span", { className: "fn", text: message.name || "?" }) : null,
+      message.is_error ? badge("error", "error") : null,
+      taskLabel(state, message.task_index),
+      el("span", { className: "idx", text: "#" + index }));
+    var body = [];
+    if (message.reasoning) {
+      body.push(el("details", { className: "reasoning" }, el("summary", { text: "reasoning" }), el("pre", { text: message.reasoning })));
+    }
+    if (message.role === "tool") {
+      body.push(el("div", { className: "call-ref", text: "result of " + (message.tool_call_id || "?") }));
+      body.push(el("pre", { className: "json content", text: pretty(message.content) }));
+    } else if (message.content) {
+      body.push(el("div", { className: "content", text: message.content }));
+    }
+    (message.tool_calls || []).forEach(function (call) { body.push(toolCallBox(call)); });
+    return el("div", { className: classes, id: "m" + index, "data-role": message.role }, head, body);
+  }
+
+  function forkMarker(kind, info) {
+    if (kind === "from") {
+      return el("div", { className: "fork-marker fork-from", id: "fork-point" },
+        el("span", { className: "fork-icon", text: "\u21aa" }),
+        " forked from ", el("a", { href: route(info.parent_thread_id), className: "fork-link", text: info.parent_thread_id }),
+        " at checkpoint ", el("code", { text: info.checkpoint_id }),
+        el("span", { className: "muted", text: " \u2014 messages above are inherited, below are this trajectory's own" }));
+    }
+    return el("div", { className: "fork-marker fork-to" },
+      el("span", { className: "fork-icon", text: "\u21aa" }),
+      " fork ", el("a", { href: route(info.thread_id), className: "fork-link", text: info.thread_id }),
+      " branched here (checkpoint ", el("code", { text: info.checkpoint_id }), ") ", badge(info.status, info.status));
+  }
+
+  function conversation(view) {
+    var state = view.state;
+    var container = el("section", { className: "conversation", id: "conversation" });
+    var forkAt = view.fork_point && view.fork_point.message_index != null ? view.fork_point.message_index : -1;
+    var forksAt = {};
+    (view.forks_here || []).forEach(function (f) {
+      var at = f.message_index == null ? state.messages.length : f.message_index;
+      (forksAt[at] = forksAt[at] || []).push(f);
+    });
+    var currentTask = null;
+    function markersAt(i) {
+      if (i === forkAt) container.appendChild(forkMarker("from", view.fork_point));
+      (forksAt[i] || []).forEach(function (f) { container.appendChild(forkMarker("to", f)); });
+    }
+    state.messages.forEach(function (message, i) {
+      markersAt(i);
+      if (message.task_index != null && message.task_index !== currentTask) {
+        currentTask = message.task_index;
+        var task = state.tasks[currentTask];
+        container.appendChild(el("div", { className: "task-boundary", id: "task-" + currentTask },
+          el("span", { className: "task-number", text: "Task " + (currentTask + 1) }),
+          el("span", { className: "task-goal", text: task ? task.goal : "(unknown task)" }),
+          task ? badge(task.status, task.status) : null));
+      }
+      container.appendChild(messageCard(state, message, i, forkAt >= 0 && i < forkAt));
+    });
+    markersAt(state.messages.length);
+    if (state.pending_user_message) {
+      container.appendChild(el("div", { className: "msg msg-user pending" },
+        el("div", { className: "msg-head" }, el("span", { className: "role", text: "user (pending, sent next)" })),
+        el("div", { className: "content", text: state.pending_user_message })));
+    }
+    if (!state.messages.length) container.appendChild(el("p", { className: "muted", text: "No messages yet." }));
+    if (state.stop_reason) {
+      container.appendChild(el("div", { className: "end-marker" + (state.error ? " end-error" : ""), id: "end" },
+        "ended: ", el("b", { text: state.stop_reason }), state.error ? el("span", { className: "end-reason", text: " \u2014 " + state.error }) : null));
+    }
+    return container;
+  }
+
+  function treeNode(node, current) {
+    var isCurrent = node.thread_id === current;
+    var label = isCurrent ? el("strong", { className: "tree-current", text: node.thread_id + " (this)" })
+      : el("a", { href: route(node.thread_id), className: "tree-link", text: node.thread_id });
+    var li = el("li", { "data-thread": node.thread_id }, label, " ", badge(node.status, node.status),
+      node.fork_checkpoint_id ? el("div", { className: "muted small", text: "at " + short(node.fork_checkpoint_id, 40) }) : null);
+    if (node.children && node.children.length) {
+      li.appendChild(el("ul", null, node.children.map(function (c) { return treeNode(c, current); })));
+    }
+    if (node.truncated) li.appendChild(el("div", { className: "muted small", text: "(more forks not shown)" }));
+    return li;
+  }
+
+  function panel(title, id, open, content) {
+    var details = el("details", { className: "panel", id: id }, el("summary", { text: title }), content);
+    details.open = !!open;
+    return details;
+  }
+
+  function toolsPanel(state) {
+    var tools = state.tools || [];
+    return panel("Tools available (" + tools.length + ")", "tools", false, tools.map(function (tool) {
+      var fn = tool.function || {};
+      return el("details", { className: "tool" },
+        el("summary", null, el("span", { className: "fn", text: fn.name }), " ", el("span", { className: "muted small", text: tool.source + (tool.sql ? " \u00b7 sql " + tool.sql.kind : "") })),
+        el("p", { className: "tool-desc", text: fn.description || "" }),
+        el("div", { className: "small muted", text: "parameters" }), el("pre", { className: "json", text: pretty(fn.parameters || {}) }),
+        el("div", { className: "small muted", text: "result schema" }), el("pre", { className: "json", text: pretty(tool.result_schema || {}) }));
+    }));
+  }
+
+  function tasksPanel(state) {
+    return panel("Tasks (" + state.tasks.length + ")", "tasks", true, el("ol", { className: "tasks" }, state.tasks.map(function (task, i) {
+      return el("li", null,
+        el("a", { href: "#task-" + i, className: "task-jump", text: task.goal, onclick: function (e) { e.preventDefault(); var t = document.getElementById("task-" + i); if (t) t.scrollIntoView(); } }),
+        " ", badge(task.status, task.status), " ", badge(task.difficulty, "difficulty"),
+        el("details", { className: "rubric" }, el("summary", { text: "subtasks and rubric" }),
+          el("ul", null, task.subtasks.map(function (s) { return el("li", { text: s }); })),
+          el("ul", null, task.rubric.map(function (r) { return el("li", null, badge(r.category, r.category), " ", r.criterion); }))));
+    })));
+  }
+
+  function checkpointsPanel(view) {
+    var forkedAt = {};
+    (view.forks_here || []).forEach(function (f) { (forkedAt[f.checkpoint_id] = forkedAt[f.checkpoint_id] || []).push(f.thread_id); });
+    var rows = (view.checkpoints || []).map(function (c) {
+      var forks = forkedAt[c.checkpoint_id] || [];
+      var isForkPoint = view.fork_point && view.fork_point.checkpoint_id === c.checkpoint_id;
+      return el("tr", { className: forks.length || isForkPoint ? "forked" : "", "data-checkpoint": c.checkpoint_id },
+        el("td", { className: "num", text: c.step }),
+        el("td", { text: c.node }),
+        el("td", { className: "num", text: c.user_turn }),
+        el("td", { className: "preview", text: short(c.preview, 80), title: c.preview || "" }),
+        el("td", { className: "cid" }, el("code", { text: c.checkpoint_id }), " ", copyButton(c.checkpoint_id),
+          forks.length ? el("div", { className: "small", text: "\u21aa forked: " + forks.join(", ") }) : null,
+          isForkPoint ? el("div", { className: "small", text: "\u21aa this trajectory's fork point" }) : null));
+    });
+    var table = el("table", { className: "checkpoints" },
+      el("thead", null, el("tr", null, ["step", "node", "turn", "last message", "checkpoint id"].map(function (h) { return el("th", { text: h }); }))),
+      el("tbody", null, rows));
+    var hint = el("p", { className: "small muted" }, "Fork from a checkpoint: ",
+      el("code", { text: "dialogforge fork " + view.thread_id + " --db DB --checkpoint ID --n 1" }));
+    return panel("Checkpoints (" + rows.length + ")", "checkpoints", false, [hint, el("div", { className: "table-wrap" }, table)]);
+  }
+
+  function counterGrid(state, row) {
+    var c = state ? state.counters : {};
+    var tokens = row.tokens;
+    var items = [["user turns", c.user_turns], ["assistant turns", c.assistant_turns], ["requests", c.requests],
+      ["tool calls", c.tool_calls], ["tool errors", c.tool_errors], ["tasks done", c.tasks_completed], ["tokens", tokens]];
+    return el("div", { className: "counters" }, items.map(function (it) {
+      return el("div", { className: "counter" + (it[0] === "tool errors" && it[1] ? " has-errors" : "") },
+        el("div", { className: "counter-value", text: fmtNumber(it[1]) }), el("div", { className: "counter-label", text: it[0] }));
+    }));
+  }
+
+  function renderTrajectory(app, view) {
+    clear(app);
+    var row = view.row, state = view.state;
+    var header = el("div", { className: "traj-head" },
+      el("a", { href: "#/", className: "back", text: "\u2190 all trajectories" }),
+      el("h1", null, el("span", { id: "thread-title", text: view.thread_id }), " ", copyButton(view.thread_id)),
+      el("div", { className: "badges" }, badge(row.mode, "mode"), badge(row.status, row.status),
+        row.stop_reason ? badge(row.stop_reason, row.stop_reason === "error" ? "error" : "stop") : null, validityBadge(row)),
+      el("div", { className: "meta" },
+        el("span", null, el("b", { text: "domain " }), row.domain || "-"),
+        state && state.scenario.persona ? el("span", null, el("b", { text: "persona " }), state.scenario.persona) : null,
+        state ? el("span", null, el("b", { text: "difficulty " }), state.scenario.difficulty) : null,
+        el("span", null, el("b", { text: "seed " }), String(row.seed)),
+        el("span", null, el("b", { text: "run " }), row.run_id || "-")));
+    var errorText = (state && state.error) || row.error;
+    var errorBanner = errorText ? el("div", { className: "error-banner", role: "alert" }, el("b", { text: "failed: " }), errorText) : null;
+    var invalidBanner = row.valid === false && row.validity_reasons.length
+      ? el("div", { className: "warn-banner" }, el("b", { text: "invalid: " }), row.validity_reasons.join("; ")) : null;
+    var ancestors = view.lineage.ancestors || [];
+    var crumbs = ancestors.length ? el("div", { className: "crumbs" }, "lineage: ",
+      ancestors.map(function (a) { return [el("a", { href: route(a.thread_id), className: "fork-link", text: a.thread_id }), " \u2192 "]; }),
+      el("strong", { text: view.thread_id })) : null;
+    var side = el("aside", { className: "side" },
+      panel("Fork tree", "fork-tree", true, [crumbs, el("ul", { className: "tree" }, treeNode(view.lineage.tree, view.thread_id))]),
+      state ? tasksPanel(state) : null,
+      state ? toolsPanel(state) : null,
+      state ? checkpointsPanel(view) : null);
+    var main = state ? conversation(view) : el("section", { className: "conversation" }, el("p", { className: "muted", text: "This trajectory has not started yet." }));
+    append(app, [header, errorBanner, invalidBanner, counterGrid(state, row), el("div", { className: "layout" }, main, side)]);
+  }
+
+  // ------------------------------------------------------------ routing
+
+  function start() {
+    var app = document.getElementById("app");
+    var dataBlock = document.getElementById("dialogforge-data");
+    var source = dataBlock ? embeddedSource(JSON.parse(dataBlock.textContent)) : servedSource();
+
+    function showError(error) {
+      clear(app);
+      append(app, [el("a", { href: "#/", className: "back", text: "\u2190 all trajectories" }),
+        el("div", { className: "error-banner", role: "alert", text: String(error && error.message ? error.message : error) })]);
+    }
+
+    function showDb(name) {
+      var dbName = document.getElementById("db-name");
+      if (dbName && name) dbName.textContent = name;
+    }
+
+    function render() {
+      var hash = location.hash || "";
+      var match = /^#\/t\/(.+)$/.exec(hash);
+      if (match) {
+        var id;
+        try { id = decodeURIComponent(match[1]); } catch (e) { showError("bad link"); return; }
+        app.setAttribute("aria-busy", "true");
+        source.trajectory(id).then(function (view) {
+          showDb(view.db);
+          renderTrajectory(app, view);
+          document.title = view.thread_id + " \u00b7 dialogforge";
+          window.scrollTo(0, 0);
+        }, showError).then(function () { app.setAttribute("aria-busy", "false"); });
+        return;
+      }
+      if (source.standalone && !hash) { location.hash = route(source.start); return; }
+      var filters = {};
+      var query = hash.indexOf("?") >= 0 ? new URLSearchParams(hash.slice(hash.indexOf("?") + 1)) : new URLSearchParams();
+      FILTERS.forEach(function (f) { filters[f] = query.get(f) || ""; });
+      source.list().then(function (data) {
+        showDb(data.db);
+        renderList(app, data, filters, source);
+        document.title = "trajectories \u00b7 dialogforge";
+      }, showError);
+    }
+
+    window.addEventListener("hashchange", function () { if (!/^#task-/.test(location.hash)) render(); });
+    render();
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

@@ -1,0 +1,87 @@
+"""The checkpoint list of a thread, so a user can copy an id to fork from.
+
+``checkpoints.history.history(db, thread_id)`` is the project's own answer
+once it exists; until then (and as its stand-in) we walk LangGraph's state
+history. Each entry: ``checkpoint_id``, ``step``, ``node`` (that wrote it),
+``next``, ``user_turn``, ``messages`` (count at that checkpoint),
+``preview`` and ``created_at``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from langgraph.graph.state import CompiledStateGraph
+
+PREVIEW_CHARS = 120
+
+
+def _project_history():
+    """``checkpoints.history.history`` if that module is there, else None."""
+    if importlib.util.find_spec("checkpoints.history") is None:
+        return None
+    return getattr(importlib.import_module("checkpoints.history"), "history", None)
+
+
+def _as_dict(entry: Any) -> dict[str, Any]:
+    if hasattr(entry, "model_dump"):
+        return entry.model_dump(mode="json")
+    if dataclasses.is_dataclass(entry):
+        return dataclasses.asdict(entry)
+    return dict(entry)
+
+
+def _preview(messages: list[Any]) -> str:
+    if not messages:
+        return ""
+    last = messages[-1]
+    role, content = getattr(last, "role", "?"), getattr(last, "content", "") or ""
+    if not content and getattr(last, "tool_calls", None):
+        content = "calls " + ", ".join(call.name for call in last.tool_calls)
+    text = " ".join(content.split())
+    return f"{role}: {text[:PREVIEW_CHARS]}" + ("..." if len(text) > PREVIEW_CHARS else "")
+
+
+def history_from_graph(graph: CompiledStateGraph, thread_id: str) -> list[dict[str, Any]]:
+    """Every checkpoint of the thread, oldest first, from LangGraph's state history."""
+    snapshots = list(graph.get_state_history({"configurable": {"thread_id": thread_id}}))
+    snapshots.reverse()
+    entries = []
+    previous_next: tuple[str, ...] = ()
+    for snap in snapshots:
+        values = snap.values or {}
+        messages = values.get("messages") or []
+        counters = values.get("counters")
+        source = (snap.metadata or {}).get("source")
+        entries.append({
+            "checkpoint_id": snap.config["configurable"]["checkpoint_id"],
+            "step": (snap.metadata or {}).get("step"),
+            "node": ", ".join(previous_next) if previous_next else (source or ""),
+            "next": list(snap.next),
+            "user_turn": getattr(counters, "user_turns", 0) if counters is not None else 0,
+            "messages": len(messages),
+            "preview": _preview(messages),
+            "created_at": snap.created_at,
+        })
+        previous_next = snap.next
+    return entries
+
+
+def checkpoint_list(db_path: str | Path, graph: CompiledStateGraph, thread_id: str) -> list[dict[str, Any]]:
+    project_history = _project_history()
+    if project_history is None:
+        return history_from_graph(graph, thread_id)
+    return [_as_dict(entry) for entry in project_history(db_path, thread_id)]
+
+
+def messages_at(graph: CompiledStateGraph, thread_id: str, checkpoint_id: str) -> int | None:
+    """How many messages the thread had at that checkpoint (None if it is not there)."""
+    config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": "", "checkpoint_id": checkpoint_id}}
+    snapshot = graph.get_state(config)
+    if not snapshot.values or snapshot.config["configurable"].get("checkpoint_id") != checkpoint_id:
+        return None
+    return len(snapshot.values.get("messages") or [])
