@@ -37,6 +37,9 @@ def cli(argv: list[str] | None = None) -> int:
     except SqlExecError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        print(f"error: cannot write to {args.out_dir}: {error.strerror}", file=sys.stderr)
+        return 2
     for path in paths:
         print(path)
     return 0

@@ -86,6 +86,7 @@ class TrajectoryDatabase:
         self._origin = origin
         self.applied = 0
         self.digest = origin
+        self.rebuilt = False  # whether ``open`` had to rebuild the copy from the source
         self._steps = 0
         self._aborted = False
         self._names = policy_names(conn)
@@ -199,6 +200,7 @@ class TrajectoryDatabase:
         )
         self._conn.execute(f"INSERT OR REPLACE INTO {_RECORD} VALUES (1, 0, ?)", (self._origin,))
         self.applied, self.digest = 0, self._origin
+        self.rebuilt = True
         self._names = policy_names(self._conn)
 
     def _usable(self) -> bool:
@@ -261,9 +263,23 @@ class TrajectoryDatabase:
 
 
 def _connect_copy(path: Path, limits: ExecLimits) -> sqlite3.Connection:
-    """A read-write connection to a copy, with hard limits and FK enforcement."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    apply_limits(conn, limits.max_value_bytes)
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA synchronous = NORMAL")
+    """A read-write connection to a copy, with hard limits and FK enforcement.
+
+    A file that is not a database is only a broken copy: start it afresh.
+    """
+    try:
+        return _configure(sqlite3.connect(path, isolation_level=None), limits)
+    except sqlite3.DatabaseError:
+        _unlink_copy(path)
+        return _configure(sqlite3.connect(path, isolation_level=None), limits)
+
+
+def _configure(conn: sqlite3.Connection, limits: ExecLimits) -> sqlite3.Connection:
+    try:
+        apply_limits(conn, limits.max_value_bytes)
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.DatabaseError:
+        conn.close()
+        raise
     return conn

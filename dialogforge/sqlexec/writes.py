@@ -13,11 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+_RACY_NS = 2_000_000_000
 
 
 class SqlWrite(BaseModel):
@@ -54,10 +57,14 @@ def source_digest(path: str | os.PathLike[str]) -> str:
     """The sha256 of a source database file; the chain's starting point.
 
     Hashing is cached per (file, size, mtime) so that opening a trajectory
-    per tool call does not re-read a large source every time.
+    per tool call does not re-read a large source every time. A file modified
+    in the last two seconds is always re-hashed: file-system timestamps are
+    coarse, and a change within one tick would otherwise go unseen.
     """
     file = Path(path).resolve()
     stat = file.stat()
+    if time.time_ns() - stat.st_mtime_ns < _RACY_NS:
+        return _file_sha256.__wrapped__(str(file), stat.st_size, stat.st_mtime_ns, stat.st_ino)
     return _file_sha256(str(file), stat.st_size, stat.st_mtime_ns, stat.st_ino)
 
 
