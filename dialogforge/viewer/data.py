@@ -32,10 +32,12 @@ def _manifest_rows(manifest: Manifest) -> dict[str, dict[str, Any]]:
     return {row["thread_id"]: row for row in rows}
 
 
-def _with_validity(row: dict[str, Any], validity: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
+def _with_validity(row: dict[str, Any], validity: dict[str, dict[str, Any]] | None, *, details: bool = False) -> dict[str, Any]:
     verdict = validity.get(row["thread_id"]) if validity is not None else None
-    return {**row, "valid": verdict["valid"] if verdict else None,
-            "validity_reasons": verdict["reasons"] if verdict else []}
+    extra = {"valid": verdict["valid"] if verdict else None, "validity_reasons": verdict["reasons"] if verdict else []}
+    if details:
+        extra["validation"] = verdict["details"] if verdict else None
+    return {**row, **extra}
 
 
 def list_trajectories(db_path: str | Path) -> dict[str, Any]:
@@ -83,7 +85,7 @@ def trajectory_view(db_path: str | Path, thread_id: str) -> dict[str, Any]:
         manifest.close()
     if thread_id not in rows:
         raise NotFoundError(f"{db_path}: no trajectory {thread_id!r} (see `dialogforge list`)")
-    row = _with_validity(rows[thread_id], validity)
+    row = _with_validity(rows[thread_id], validity, details=True)
     with open_saver(db_path) as saver:
         graphs = {mode: compile_graph(mode, saver) for mode in Mode}
 

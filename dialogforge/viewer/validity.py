@@ -1,22 +1,22 @@
 """Validity verdicts, when ``dialogforge validate`` has stored any.
 
-The ``validations`` table belongs to the validation work; the viewer only
-reads it, and only if it is there. Its exact columns are not ours to fix,
-so we read what we recognise: a ``thread_id`` column, and a verdict in a
-``valid`` (truthy) column or a ``verdict``/``judgment``/``status`` text
-column; a thread with several rows (rule checks, judge) is invalid if any
-row says so. An unrecognised table shows as "no validity", never an error.
+The ``validations`` table (one row per thread, see
+``dialogforge.dataset.validations``) belongs to the validation work; the
+viewer reads it with plain SQL, only if it is there, and only the columns
+it finds, so the viewer works on databases that were never validated and
+does not break when that table gains columns.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Any
 
 TABLE = "validations"
-_VERDICT_TEXT_COLUMNS = ("verdict", "judgment", "status")
-_REASON_COLUMNS = ("reason", "reasons", "failure", "failures", "detail", "details")
-_VALID_WORDS = {"valid", "pass", "passed", "ok", "true", "1"}
+_WANTED = ("thread_id", "valid", "rules_ok", "failure_rules", "rule_failures", "judge_verdict",
+           "judge_reasoning", "judge_tasks", "judge_error", "duplicate_of", "duplicate_kind", "duplicate_similarity")
+_JSON_COLUMNS = ("failure_rules", "rule_failures", "judge_tasks")
 
 
 def _columns(conn: sqlite3.Connection) -> list[str]:
@@ -26,29 +26,36 @@ def _columns(conn: sqlite3.Connection) -> list[str]:
     return [row[1] for row in conn.execute(f"PRAGMA table_info({TABLE})")]
 
 
-def _is_valid(row: dict[str, Any]) -> bool:
-    if "valid" in row:
-        value = row["valid"]
-        return str(value).strip().lower() in _VALID_WORDS if isinstance(value, str) else bool(value)
-    for column in _VERDICT_TEXT_COLUMNS:
-        if column in row:
-            return str(row[column]).strip().lower() in _VALID_WORDS
-    return False
+def _decoded(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def _reasons(row: dict[str, Any]) -> list[str]:
+    """One line per reason a trajectory is not training data: rules, judge, duplicate."""
+    reasons = [f"rule: {name}" for name in row.get("failure_rules") or []]
+    if row.get("judge_verdict") == "invalid":
+        reasons.append(f"judge: invalid ({row.get('judge_reasoning') or 'no reasoning'})")
+    if row.get("judge_error"):
+        reasons.append(f"judge error: {row['judge_error']}")
+    if row.get("duplicate_of"):
+        reasons.append(f"{row.get('duplicate_kind') or 'near'} duplicate of {row['duplicate_of']}")
+    return reasons
 
 
 def validity_by_thread(conn: sqlite3.Connection) -> dict[str, dict[str, Any]] | None:
-    """``{thread_id: {"valid": bool, "reasons": [...]}}``, or None when there is no usable table."""
+    """``{thread_id: {"valid": bool|None, "reasons": [...], "details": {...}}}``, None with no usable table."""
     columns = _columns(conn)
-    verdict_columns = [c for c in ("valid", *_VERDICT_TEXT_COLUMNS) if c in columns]
-    if "thread_id" not in columns or not verdict_columns:
+    if "thread_id" not in columns or "valid" not in columns:
         return None
-    wanted = ["thread_id", verdict_columns[0], *[c for c in _REASON_COLUMNS if c in columns]]
+    selected = [c for c in _WANTED if c in columns]
     result: dict[str, dict[str, Any]] = {}
-    cursor = conn.execute(f"SELECT {', '.join(wanted)} FROM {TABLE}")
-    for values in cursor:
-        row = dict(zip(wanted, values))
-        entry = result.setdefault(str(row["thread_id"]), {"valid": True, "reasons": []})
-        if not _is_valid(row):
-            entry["valid"] = False
-            entry["reasons"].extend(str(row[c]) for c in _REASON_COLUMNS if row.get(c))
+    for values in conn.execute(f"SELECT {', '.join(selected)} FROM {TABLE}"):
+        row = {c: (_decoded(v) if c in _JSON_COLUMNS else v) for c, v in zip(selected, values)}
+        valid = None if row["valid"] is None else bool(row["valid"])
+        result[str(row["thread_id"])] = {"valid": valid, "reasons": _reasons(row), "details": row}
     return result

@@ -214,15 +214,15 @@
       el("pre", { className: "json", text: args }));
   }
 
-  function messageCard(state, message, index, inherited) {
-    var classes = "msg msg-" + message.role + (message.is_error ? " msg-error" : "") + (inherited ? " inherited" : "");
+  function messageCard(state, message, index, inherited, flags) {
+    var classes = "msg msg-" + message.role + (message.is_error ? " msg-error" : "") + (inherited ? " inherited" : "") + (flags.length ? " msg-flagged" : "");
     var head = el("div", { className: "msg-head" },
       el("span", { className: "role", text: message.role }),
       message.role === "tool" ? el("span", { className: "fn", text: message.name || "?" }) : null,
       message.is_error ? badge("error", "error") : null,
       taskLabel(state, message.task_index),
       el("span", { className: "idx", text: "#" + index }));
-    var body = [];
+    var body = flags.map(function (f) { return el("div", { className: "rule-flag", text: "rule " + f.rule + ": " + (f.detail || "") }); });
     if (message.reasoning) {
       body.push(el("details", { className: "reasoning" }, el("summary", { text: "reasoning" }), el("pre", { text: message.reasoning })));
     }
@@ -259,6 +259,11 @@
       var at = f.message_index == null ? state.messages.length : f.message_index;
       (forksAt[at] = forksAt[at] || []).push(f);
     });
+    var flagsAt = {};
+    var validation = view.row.validation;
+    ((validation && validation.rule_failures) || []).forEach(function (f) {
+      if (f && f.message_index != null) (flagsAt[f.message_index] = flagsAt[f.message_index] || []).push(f);
+    });
     var currentTask = null;
     function markersAt(i) {
       if (i === forkAt) container.appendChild(forkMarker("from", view.fork_point));
@@ -274,7 +279,7 @@
           el("span", { className: "task-goal", text: task ? task.goal : "(unknown task)" }),
           task ? badge(task.status, task.status) : null));
       }
-      container.appendChild(messageCard(state, message, i, forkAt >= 0 && i < forkAt));
+      container.appendChild(messageCard(state, message, i, forkAt >= 0 && i < forkAt, flagsAt[i] || []));
     });
     markersAt(state.messages.length);
     if (state.pending_user_message) {
@@ -355,6 +360,23 @@
     return panel("Checkpoints (" + rows.length + ")", "checkpoints", false, [hint, el("div", { className: "table-wrap" }, table)]);
   }
 
+  function validationPanel(row) {
+    var v = row.validation;
+    if (!v) return null;
+    var failures = (v.rule_failures || []).map(function (f) {
+      var where = f.message_index != null ? el("a", { href: "#m" + f.message_index, className: "msg-jump", text: "message #" + f.message_index,
+        onclick: function (e) { e.preventDefault(); var m = document.getElementById("m" + f.message_index); if (m) m.scrollIntoView(); } }) : null;
+      return el("li", null, el("b", { text: f.rule }), " ", f.detail || "", where ? [" (", where, ")"] : null);
+    });
+    return panel("Validation", "validation", row.valid === false, [
+      el("div", null, validityBadge(row), v.judge_verdict ? [" judge: ", badge(v.judge_verdict, v.judge_verdict)] : null,
+        v.duplicate_of ? [" ", badge((v.duplicate_kind || "near") + " duplicate", "invalid"), " of ", el("a", { href: route(v.duplicate_of), text: v.duplicate_of })] : null),
+      failures.length ? el("ul", { className: "rule-failures" }, failures) : el("p", { className: "small muted", text: "all rule checks passed" }),
+      v.judge_reasoning ? el("details", { className: "rubric" }, el("summary", { text: "judge reasoning" }), el("pre", { text: v.judge_reasoning })) : null,
+      v.judge_tasks ? el("details", { className: "rubric" }, el("summary", { text: "judge per task" }), el("pre", { className: "json", text: pretty(v.judge_tasks) })) : null,
+      v.judge_error ? el("div", { className: "warn", text: "judge error: " + v.judge_error }) : null]);
+  }
+
   function counterGrid(state, row) {
     var c = state ? state.counters : {};
     var tokens = row.tokens;
@@ -390,6 +412,7 @@
       el("strong", { text: view.thread_id })) : null;
     var side = el("aside", { className: "side" },
       panel("Fork tree", "fork-tree", true, [crumbs, el("ul", { className: "tree" }, treeNode(view.lineage.tree, view.thread_id))]),
+      validationPanel(row),
       state ? tasksPanel(state) : null,
       state ? toolsPanel(state) : null,
       state ? checkpointsPanel(view) : null);
