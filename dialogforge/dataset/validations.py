@@ -73,6 +73,18 @@ class ValidationStore:
         return True
 
 
+def read_validations(db_path: str | Path) -> dict[str, dict[str, Any]]:
+    """Every stored validation row, without creating anything: readers must not write."""
+    conn = connect(check_db_path(db_path, must_exist=True))
+    try:
+        db = sqlite_utils.Database(conn)
+        if TABLE not in db.table_names():
+            return {}
+        return {row["thread_id"]: row for row in db[TABLE].rows}
+    finally:
+        conn.close()
+
+
 def decoded(row: dict[str, Any] | None, column: str) -> Any:
     """A JSON column of a validations row, decoded (None stays None)."""
     if row is None or row.get(column) is None:

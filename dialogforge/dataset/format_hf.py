@@ -1,0 +1,152 @@
+"""A Hugging Face dataset on disk that both ``load_dataset`` and ``load_from_disk`` read.
+
+Layout of the output directory::
+
+    README.md                 dataset card; its YAML `configs` points load_dataset at data/
+    data/train-00000-of-00001.parquet
+    dataset_dict.json, train/ what save_to_disk writes, for load_from_disk
+    dialogforge_manifest.json the run manifest
+
+``load_dataset`` refuses a directory whose top level holds save_to_disk's
+``state.json``, which is why the Arrow copy is a DatasetDict (its state lives
+under ``train/``). Rows are written to Parquet in batches as they stream in;
+the Arrow copy is then made from the Parquet file by ``datasets`` itself.
+
+Columns: the conversation in the OpenAI message shape (``messages``, tools
+as a JSON string since every tool's schema differs), plus metadata for
+filtering: mode, domain, source, tasks, counters, validity, judge verdict,
+duplicate mark and lineage.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Iterable
+
+import datasets
+import pyarrow as pa
+import pyarrow.parquet as pq
+from datasets import Features, Value
+
+from dialogforge.dataset.format_openai import closing_message, openai_record
+from dialogforge.dataset.validations import decoded
+from graphs.state import DialogueState
+
+BATCH_ROWS = 256
+PARQUET_NAME = "data/train-00000-of-00001.parquet"
+
+_STR, _INT, _BOOL, _FLOAT = Value("string"), Value("int64"), Value("bool"), Value("float64")
+FEATURES = Features({
+    "thread_id": _STR, "run_id": _STR, "mode": _STR, "domain": _STR, "source": _STR, "seed": _INT,
+    "difficulty": _STR, "stop_reason": _STR,
+    "messages": [{
+        "role": _STR, "content": _STR, "reasoning_content": _STR, "tool_call_id": _STR, "weight": _INT,
+        "tool_calls": [{"id": _STR, "type": _STR, "function": {"name": _STR, "arguments": _STR}}],
+    }],
+    "tools": _STR,
+    "closing_user_message": _STR,
+    "tasks": [{
+        "goal": _STR, "subtasks": [_STR], "difficulty": _STR, "status": _STR,
+        "expected_tools": [_STR], "rubric": [{"criterion": _STR, "category": _STR}],
+    }],
+    "counters": {
+        "user_turns": _INT, "assistant_turns": _INT, "tool_calls": _INT, "tool_errors": _INT,
+        "requests": _INT, "tasks_completed": _INT, "step_counts": [_INT], "total_tokens": _INT,
+    },
+    "num_turns": _INT, "num_tasks": _INT,
+    "validated": _BOOL, "valid": _BOOL, "rules_ok": _BOOL, "failure_rules": [_STR],
+    "judge_verdict": _STR, "judge_reasoning": _STR,
+    "duplicate_of": _STR, "duplicate_kind": _STR, "duplicate_similarity": _FLOAT,
+    "parent_thread_id": _STR, "fork_checkpoint_id": _STR,
+})
+_MESSAGE_KEYS = ("role", "content", "reasoning_content", "tool_call_id", "weight", "tool_calls")
+
+
+def hf_row(row: dict[str, Any], state: DialogueState, validation: dict[str, Any] | None, source: str,
+           *, with_reasoning: bool) -> dict[str, Any] | None:
+    record = openai_record(state, with_reasoning=with_reasoning)
+    if record is None:
+        return None
+    messages = []
+    for m in record["messages"]:
+        flat = {key: m.get(key) for key in _MESSAGE_KEYS}
+        flat["tool_calls"] = m.get("tool_calls")  # None, as in the OpenAI shape, when there are none
+        if m["role"] == "assistant":
+            flat["weight"] = m.get("weight", 1)
+        messages.append(flat)
+    c = state.counters
+    v = validation or {}
+    return {
+        "thread_id": row["thread_id"], "run_id": row.get("run_id"), "mode": state.mode.value,
+        "domain": state.scenario.domain, "source": source, "seed": state.seed,
+        "difficulty": state.scenario.difficulty.value,
+        "stop_reason": state.stop_reason.value if state.stop_reason else None,
+        "messages": messages,
+        "tools": json.dumps(record["tools"], ensure_ascii=False),
+        "closing_user_message": closing_message(state),
+        "tasks": [
+            {"goal": t.goal, "subtasks": t.subtasks, "difficulty": t.difficulty.value, "status": t.status.value,
+             "expected_tools": t.expected_tools, "rubric": [{"criterion": r.criterion, "category": r.category.value} for r in t.rubric]}
+            for t in state.tasks
+        ],
+        "counters": {
+            "user_turns": c.user_turns, "assistant_turns": c.assistant_turns, "tool_calls": c.tool_calls,
+            "tool_errors": c.tool_errors, "requests": c.requests, "tasks_completed": c.tasks_completed,
+            "step_counts": c.step_counts, "total_tokens": c.total_tokens,
+        },
+        "num_turns": sum(1 for m in state.messages if m.role in ("user", "assistant", "tool")),
+        "num_tasks": len(state.tasks),
+        "validated": validation is not None,
+        "valid": None if validation is None else bool(v.get("valid")),
+        "rules_ok": None if validation is None else bool(v.get("rules_ok")),
+        "failure_rules": decoded(validation, "failure_rules") or [],
+        "judge_verdict": v.get("judge_verdict"), "judge_reasoning": v.get("judge_reasoning"),
+        "duplicate_of": v.get("duplicate_of"), "duplicate_kind": v.get("duplicate_kind"),
+        "duplicate_similarity": v.get("duplicate_similarity"),
+        "parent_thread_id": row.get("parent_thread_id"), "fork_checkpoint_id": row.get("fork_checkpoint_id"),
+    }
+
+
+def write_hf(rows: Iterable[dict[str, Any]], out_dir: Path, work_dir: Path) -> int:
+    """Stream rows into Parquet, then add the Arrow copy and the card; returns the row count."""
+    parquet_path = out_dir / PARQUET_NAME
+    parquet_path.parent.mkdir(parents=True)
+    schema = FEATURES.arrow_schema
+    count = 0
+    with pq.ParquetWriter(parquet_path, schema) as writer:
+        batch: list[dict[str, Any]] = []
+        for row in rows:
+            batch.append(FEATURES.encode_example(row))
+            if len(batch) >= BATCH_ROWS:
+                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+                count += len(batch)
+                batch = []
+        if batch:
+            writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+            count += len(batch)
+    quiet = not datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        dataset = datasets.Dataset.from_parquet(str(parquet_path), features=FEATURES, cache_dir=str(work_dir))
+        datasets.DatasetDict({"train": dataset}).save_to_disk(str(out_dir))
+        del dataset
+    finally:
+        if not quiet:
+            datasets.enable_progress_bars()
+        shutil.rmtree(work_dir, ignore_errors=True)
+    (out_dir / "README.md").write_text(_card(count), encoding="utf-8")
+    return count
+
+
+def _card(count: int) -> str:
+    return (
+        "---\n"
+        "configs:\n- config_name: default\n  data_files:\n  - split: train\n    path: data/train-*.parquet\n"
+        "---\n"
+        "# dialogforge export\n\n"
+        f"{count} multi-turn tool-use trajectories. `messages` follows the OpenAI chat shape; `tools` is a JSON string.\n"
+        "Read with `datasets.load_dataset(PATH)` (Parquet) or `datasets.load_from_disk(PATH)` (Arrow).\n"
+        "How it was made: `dialogforge_manifest.json`.\n"
+    )
