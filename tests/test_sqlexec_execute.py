@@ -147,3 +147,13 @@ def test_unvalidated_templates_are_still_stopped_at_run_time(telecom: SqlDomain,
             outcome = execute_tool(db, spec, args)
             assert outcome.is_error and "not authorized" in outcome.error
         assert len(execute_tool(db, telecom.tool("search_bills"), {"customer_id": 1}).result) == 2
+
+
+def test_pathological_like_patterns_are_refused(telecom: SqlDomain, tmp_path: Path) -> None:
+    with telecom.open_trajectory(tmp_path / "w", "k", []) as db:
+        spec = tool("search_customers", "SELECT", "SELECT customer_id FROM customers WHERE full_name LIKE '%' || :name || '%'",
+                    {"name": {"type": "string"}})
+        db.tools[spec.name] = spec
+        outcome = execute_tool(db, spec, {"name": "%_" * 2000})
+        assert outcome.is_error and "pattern too complex" in outcome.error
+        assert execute_tool(db, spec, {"name": "Smith"}).result == [{"customer_id": 1}]

@@ -18,7 +18,7 @@ from dialogforge.sqlexec import (
     remove_copy,
 )
 from dialogforge.sqlexec.build import build_example
-from dialogforge.sqlexec.world import copy_path
+from dialogforge.sqlexec.copies import copy_path
 
 
 def sha256(path: Path) -> str:
@@ -145,7 +145,7 @@ def test_a_corrupt_copy_is_replaced(domain: SqlDomain, tmp_path: Path) -> None:
 
 def test_replaying_an_unknown_tool_fails_loudly(domain: SqlDomain, tmp_path: Path) -> None:
     bogus = SqlWrite(tool="delete_everything", arguments={})
-    with pytest.raises(WriteReplayError, match="write #1 uses tool 'delete_everything'"):
+    with pytest.raises(WriteReplayError, match="write #1 uses tool 'delete_everything', which has no write statement"):
         domain.open_trajectory(tmp_path / "work", "k", [bogus])
 
 

@@ -22,7 +22,8 @@ from dialogforge.sqlexec.errors import (
 )
 from dialogforge.sqlexec.execute import ExecOutcome, execute_tool
 from dialogforge.sqlexec.templates import scratch_schema, validate_template, validate_tool
-from dialogforge.sqlexec.world import ExecLimits, TrajectoryDatabase, remove_copy
+from dialogforge.sqlexec.copies import remove_copy
+from dialogforge.sqlexec.world import ExecLimits, TrajectoryDatabase
 from dialogforge.sqlexec.writes import SqlWrite
 
 __all__ = [

@@ -71,6 +71,9 @@ def apply_limits(conn: sqlite3.Connection, max_value_bytes: int) -> None:
     conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, max_value_bytes)
     conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, 100_000)
     conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 250)
+    # One LIKE/GLOB comparison is a single VM step, out of the progress
+    # handler's reach; a short pattern bounds its cost instead.
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH, 1000)
     conn.execute("PRAGMA trusted_schema = OFF")
 
 

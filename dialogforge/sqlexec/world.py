@@ -11,9 +11,7 @@ that is what makes crash-resume and forks from any checkpoint correct.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -23,7 +21,8 @@ from typing import NamedTuple
 from pydantic import BaseModel, ConfigDict, Field
 
 from dialogforge.sqlexec.arguments import SqlValue, bind_arguments
-from dialogforge.sqlexec.connect import apply_limits, open_readonly, policy_names
+from dialogforge.sqlexec.connect import open_readonly, policy_names
+from dialogforge.sqlexec.copies import connect_copy, copy_path, unlink_copy
 from dialogforge.sqlexec.errors import ExecutionLimitError, ToolArgumentError, WriteReplayError, one_line
 from dialogforge.sqlexec.policy import StatementPolicy
 from dialogforge.sqlexec.rows import column_names
@@ -31,7 +30,6 @@ from dialogforge.sqlexec.writes import SqlWrite, digest_chain, next_digest, sour
 from graphs.state import SqlBinding, SqlKind, ToolSpec
 
 _RECORD = "_dialogforge_replay"
-_SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _PROGRESS_EVERY = 1000  # VM instructions between progress-handler calls
 
 
@@ -57,22 +55,6 @@ class WriteResult(NamedTuple):
     columns: list[str]  # of a RETURNING clause, else empty
     returned: list[tuple]
     changed: bool
-
-
-def copy_path(workdir: str | os.PathLike[str], key: str) -> Path:
-    """``workdir/<key>.sqlite``; a key unsafe as a file name is hashed instead."""
-    name = key if _SAFE_KEY.match(key) else "key-" + hashlib.sha256(key.encode()).hexdigest()[:32]
-    return Path(workdir) / f"{name}.sqlite"
-
-
-def remove_copy(workdir: str | os.PathLike[str], key: str) -> None:
-    """Delete a trajectory's copy (and any journal), e.g. once it is exported."""
-    _unlink_copy(copy_path(workdir, key))
-
-
-def _unlink_copy(path: Path) -> None:
-    for suffix in ("", "-journal", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 class TrajectoryDatabase:
@@ -113,13 +95,17 @@ class TrajectoryDatabase:
         chain = digest_chain(origin, write_log)
         Path(workdir).mkdir(parents=True, exist_ok=True)
         path = copy_path(workdir, key)
-        db = cls(_connect_copy(path, limits), path, by_name, limits, origin)
+        db = cls(connect_copy(path, limits.max_value_bytes), path, by_name, limits, origin)
         record = db._read_record()
         if record is None or record[0] > len(write_log) or chain[record[0]] != record[1]:
             db._rebuild(source_db)
         else:
             db.applied, db.digest = record
-        db._replay(write_log[db.applied :])
+        try:
+            db._replay(write_log[db.applied :])
+        except WriteReplayError:
+            db.close()
+            raise
         return db
 
     # ------------------------------------------------------------ statements
@@ -187,8 +173,8 @@ class TrajectoryDatabase:
         """Overwrite the copy with the source (one atomic backup), then start a record."""
         if not self._usable():
             self._conn.close()
-            _unlink_copy(self.path)
-            self._conn = _connect_copy(self.path, self.limits)
+            unlink_copy(self.path)
+            self._conn = connect_copy(self.path, self.limits.max_value_bytes)
         source = open_readonly(source_db)
         try:
             source.backup(self._conn)
@@ -214,8 +200,8 @@ class TrajectoryDatabase:
         for write in writes:
             index = self.applied + 1
             spec = self.tools.get(write.tool)
-            if spec is None or spec.sql is None:
-                raise WriteReplayError(f"write #{index} uses tool {write.tool!r}, which has no SQL statement here")
+            if spec is None or spec.sql is None or spec.sql.kind is SqlKind.SELECT:
+                raise WriteReplayError(f"write #{index} uses tool {write.tool!r}, which has no write statement here")
             try:
                 params = bind_arguments(spec, write.arguments, max_value_bytes=self.limits.max_value_bytes)
                 self.write(spec.sql, params, write, record_always=True)
@@ -260,26 +246,3 @@ class TrajectoryDatabase:
             self._aborted = True
             return 1  # non-zero interrupts the statement
         return 0
-
-
-def _connect_copy(path: Path, limits: ExecLimits) -> sqlite3.Connection:
-    """A read-write connection to a copy, with hard limits and FK enforcement.
-
-    A file that is not a database is only a broken copy: start it afresh.
-    """
-    try:
-        return _configure(sqlite3.connect(path, isolation_level=None), limits)
-    except sqlite3.DatabaseError:
-        _unlink_copy(path)
-        return _configure(sqlite3.connect(path, isolation_level=None), limits)
-
-
-def _configure(conn: sqlite3.Connection, limits: ExecLimits) -> sqlite3.Connection:
-    try:
-        apply_limits(conn, limits.max_value_bytes)
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA synchronous = NORMAL")
-    except sqlite3.DatabaseError:
-        conn.close()
-        raise
-    return conn
