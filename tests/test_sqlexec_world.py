@@ -199,3 +199,10 @@ def dump(path: Path) -> list[tuple]:
         return [(t, conn.execute(f'SELECT * FROM "{t}" ORDER BY rowid').fetchall()) for t in tables]
     finally:
         conn.close()
+
+
+def test_a_missing_source_is_a_domain_error(tmp_path: Path) -> None:
+    from dialogforge.sqlexec import SqlDomainError
+
+    with pytest.raises(SqlDomainError, match="database not found"):
+        TrajectoryDatabase.open(tmp_path / "gone.sqlite", tmp_path / "w", "k", [], tools=[])

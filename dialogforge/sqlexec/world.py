@@ -23,7 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from dialogforge.sqlexec.arguments import SqlValue, bind_arguments
 from dialogforge.sqlexec.connect import open_readonly, policy_names
 from dialogforge.sqlexec.copies import connect_copy, copy_path, unlink_copy
-from dialogforge.sqlexec.errors import ExecutionLimitError, ToolArgumentError, WriteReplayError, one_line
+from dialogforge.sqlexec.errors import (
+    ExecutionLimitError,
+    SqlDomainError,
+    SqlExecError,
+    ToolArgumentError,
+    WriteReplayError,
+    one_line,
+)
 from dialogforge.sqlexec.policy import StatementPolicy
 from dialogforge.sqlexec.rows import column_names
 from dialogforge.sqlexec.writes import SqlWrite, digest_chain, next_digest, source_digest
@@ -91,19 +98,21 @@ class TrajectoryDatabase:
         """
         by_name = dict(tools) if isinstance(tools, Mapping) else {spec.name: spec for spec in tools}
         limits = limits or ExecLimits()
+        if not Path(source_db).is_file():
+            raise SqlDomainError(f"database not found: {source_db}")
         origin = source_digest(source_db)
         chain = digest_chain(origin, write_log)
         Path(workdir).mkdir(parents=True, exist_ok=True)
         path = copy_path(workdir, key)
         db = cls(connect_copy(path, limits.max_value_bytes), path, by_name, limits, origin)
-        record = db._read_record()
-        if record is None or record[0] > len(write_log) or chain[record[0]] != record[1]:
-            db._rebuild(source_db)
-        else:
-            db.applied, db.digest = record
         try:
+            record = db._read_record()
+            if record is None or record[0] > len(write_log) or chain[record[0]] != record[1]:
+                db._rebuild(source_db)
+            else:
+                db.applied, db.digest = record
             db._replay(write_log[db.applied :])
-        except WriteReplayError:
+        except (SqlExecError, sqlite3.Error):
             db.close()
             raise
         return db
