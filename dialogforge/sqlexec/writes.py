@@ -31,18 +31,19 @@ class SqlWrite(BaseModel):
     tool: str = Field(min_length=1)
     arguments: dict[str, JsonValue] = Field(default_factory=dict)
 
-    def canonical(self) -> str:
-        """A stable text for hashing: key order and spacing never matter."""
-        return json.dumps(
-            {"tool": self.tool, "arguments": self.arguments},
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
+
+def canonical(write: SqlWrite) -> str:
+    """A stable text for hashing: key order and spacing never matter."""
+    return json.dumps(
+        {"tool": write.tool, "arguments": write.arguments},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
 
 
 def next_digest(previous: str, write: SqlWrite) -> str:
-    return hashlib.sha256(f"{previous}\n{write.canonical()}".encode("utf-8", "surrogatepass")).hexdigest()
+    return hashlib.sha256(f"{previous}\n{canonical(write)}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def digest_chain(origin: str, writes: Sequence[SqlWrite]) -> list[str]:
