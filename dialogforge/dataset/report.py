@@ -26,26 +26,28 @@ PLOTS = {
 
 def write_report(stats: DatasetStats, out_dir: str | Path) -> Path:
     """Write ``report.md`` and the histograms into ``out_dir``; returns the Markdown path."""
-    out_dir = _prepare(out_dir)
+    out_dir = check_report_dir(out_dir)
+    try:
+        out_dir.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"{out_dir}: cannot create report directory ({exc.strerror})") from exc
     images = {name: histogram(stats.groups, name, *labels, out_dir / f"{name}_hist.png") for name, labels in PLOTS.items()}
     report = out_dir / "report.md"
     report.write_text(markdown(stats, {name: path.name for name, path in images.items()}), encoding="utf-8")
     return report
 
 
-def _prepare(out_dir: str | Path) -> Path:
+def check_report_dir(out_dir: str | Path) -> Path:
+    """Refuse an unusable report directory before any work, writing nothing."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"{out_dir}: exists and is not a directory")
     parent = out_dir.parent if str(out_dir.parent) else Path(".")
     if not out_dir.exists() and not parent.is_dir():
         raise ExportError(f"{out_dir}: directory {parent} does not exist")
-    try:
-        out_dir.mkdir(exist_ok=True)
-    except OSError as exc:
-        raise ExportError(f"{out_dir}: cannot create report directory ({exc.strerror})") from exc
-    if not os.access(out_dir, os.W_OK):
-        raise ExportError(f"{out_dir}: directory is not writable")
+    target = out_dir if out_dir.exists() else parent
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise ExportError(f"{out_dir}: directory {target} is not writable")
     return out_dir
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from checkpoints.manifest import now
-from dialogforge.dataset.corpus import fingerprint, load_or_none, manifest_rows
+from dialogforge.config import ModelsConfig
+from dialogforge.dataset.corpus import fingerprint, load_or_none, manifest_rows, run_configs
 from dialogforge.dataset.dedup import DEFAULT_THRESHOLD, Features, features, find_duplicates
 from dialogforge.dataset.judge import TrajectoryVerdict, judge_trajectory
 from dialogforge.dataset.rules import Rule, check_rules
@@ -69,6 +70,25 @@ def validate(
             asyncio.run(_judge_all(db_path, to_judge, judge_model_for, concurrency, store, current, summary))
         _mark_duplicates(rows, found, store, current, summary, threshold)
     return summary
+
+
+def recorded_models(db_path: str | Path) -> dict[str, ModelsConfig | None]:
+    """Each run's recorded models config (None when a run has none, e.g. an import).
+
+    The embedded local server's address was only valid while that run lasted,
+    so a recorded ``local`` backend loses its ``base_url`` and gets a fresh server.
+    """
+    runs = run_configs(db_path, (row["run_id"] for row in manifest_rows(db_path)))
+    configs: dict[str, ModelsConfig | None] = {}
+    for run_id, config in runs.items():
+        if not config.get("models"):
+            configs[run_id] = None
+            continue
+        models = ModelsConfig.model_validate(config["models"])
+        if models.default.backend == "local":
+            models = models.model_copy(update={"default": models.default.model_copy(update={"base_url": None})})
+        configs[run_id] = models
+    return configs
 
 
 def _check_rules(

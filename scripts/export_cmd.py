@@ -1,0 +1,35 @@
+"""``dialogforge export``: trajectories to a training file or dataset, with a run manifest beside it."""
+
+from __future__ import annotations
+
+import argparse
+
+from dialogforge.dataset.export import FORMATS, export
+from scripts.options import add_db
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "export", help="export trajectories for training",
+        description="Export finished trajectories as OpenAI fine-tuning JSONL, ShareGPT JSONL, or a Hugging Face "
+                    "dataset directory; a run manifest (config with secrets masked, models, seeds, counts) is "
+                    "written beside it. The output appears only when complete. "
+                    "Example: dialogforge export --db run.db --format openai --out train.jsonl --valid-only",
+    )
+    add_db(parser)
+    parser.add_argument("--format", required=True, choices=FORMATS, help="openai | sharegpt (JSONL files) | hf (a directory)")
+    parser.add_argument("--out", required=True, metavar="PATH", help="output file (openai, sharegpt) or directory (hf)")
+    parser.add_argument("--valid-only", action="store_true",
+                        help="only trajectories that `dialogforge validate` found valid, without duplicates")
+    parser.add_argument("--keep-duplicates", action="store_true", help="with --valid-only: keep duplicates too")
+    parser.add_argument("--with-reasoning", action="store_true", help="keep the agent's reasoning (reasoning_content)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = export(args.db, args.out, args.format, valid_only=args.valid_only,
+                    with_reasoning=args.with_reasoning, keep_duplicates=args.keep_duplicates)
+    skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(result.skipped.items())) or "none"
+    print(f"exported {result.exported} trajectories to {result.out} ({args.format}) in {result.seconds:.1f}s; skipped: {skipped}")
+    print(f"manifest: {result.manifest_path}")
+    return 0
