@@ -127,6 +127,22 @@ class SqlKind(StrEnum):
     DELETE = "DELETE"
 
 
+class ToolExec(StrEnum):
+    """What answers tool calls: an LLM world model, or real SQL (the paper's Tool-Exec)."""
+
+    SIMULATED = "simulated"
+    SQL = "sql"
+
+
+class SqlWrite(Strict):
+    """One executed tool call that changed data: replaying it redoes the change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tool: str = Field(min_length=1)
+    arguments: JsonObject = Field(default_factory=dict)
+
+
 class SqlBinding(Strict):
     """An executable tool: one parameterized statement of a declared kind."""
 
@@ -244,6 +260,10 @@ class DialogueState(BaseModel):
         default_factory=list
     )
     world: JsonObject = Field(default_factory=dict)
+    tool_exec: ToolExec = ToolExec.SIMULATED
+    # Tool-Exec: the writes executed so far, in order. The trajectory's database
+    # is the source database with these replayed, so a fork or a resume rebuilds it.
+    sql_writes: list[SqlWrite] = Field(default_factory=list)
     reference_time: str = "2026-01-15T09:00:00Z"
     counters: Counters = Field(default_factory=Counters)
     # A user message set from outside (a fork or an imported conversation)
