@@ -31,7 +31,7 @@ def test_list_has_every_trajectory_with_counters_and_choices(vdb):
     assert "initial_state" not in rows[vdb.threads[0]]  # the bulky column stays out of the list
     assert listing["choices"]["mode"] == ["task", "user"]
     assert listing["choices"]["status"] == ["done", "failed"]
-    assert rows[vdb.failed]["status"] == "failed" and "connection" in rows[vdb.failed]["error"]
+    assert rows[vdb.failed]["status"] == "failed" and rows[vdb.failed]["error"].startswith("agent: ")
     state = load_state(vdb.path, vdb.threads[0])
     assert rows[vdb.threads[0]]["messages"] == len(state.messages)
     assert rows[vdb.threads[0]]["tool_calls"] == state.counters.tool_calls
