@@ -99,7 +99,11 @@ def effective_view(config: ModelsConfig) -> dict[str, Any]:
     view: dict[str, Any] = {}
     for role in Role:
         c = config.for_role(role).model_dump(mode="json")
-        c["base_url"] = masked_url(c["base_url"])
+        urls = c["base_url"]
+        if isinstance(urls, list):  # several servers: mask each
+            c["base_url"] = [{**u, "url": masked_url(u["url"])} if isinstance(u, dict) else masked_url(u) for u in urls]
+        else:
+            c["base_url"] = masked_url(urls)
         c["api_key"] = "set (masked)" if os.environ.get(c["api_key_env"]) else "unset"
         view[role.value] = c
     return view

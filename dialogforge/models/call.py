@@ -7,6 +7,10 @@ at once. What still fails becomes a ``ModelCallError`` naming the role and
 the cause, which the node records as the trajectory's failure reason. (The
 SDK's own retries are off: they do not cover malformed bodies, and one loop
 is easier to reason about than two.)
+
+Each attempt leases a server from the role's ``EndpointPool``; a retry
+prefers servers this call has not tried yet, and every retryable failure
+counts against the server that produced it (see ``models.pool``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import openai
 from langchain_core.messages import AIMessage, BaseMessage
 
 from dialogforge.errors import ModelCallError
+from dialogforge.models.pool import Endpoint
 from dialogforge.models.registry import RoleModel
 
 BASE_DELAY_S = 0.5
@@ -43,9 +48,10 @@ _MALFORMED = (ValueError, KeyError, TypeError)
 
 async def invoke_chat(model: RoleModel, messages: list[BaseMessage], **kwargs: Any) -> AIMessage:
     attempts = model.config.max_retries + 1
+    tried: list[Endpoint] = []
     for attempt in range(attempts):
         try:
-            reply = await model.chat.ainvoke(messages, **kwargs)
+            reply = await _attempt(model, messages, kwargs, tried)
         except openai.APIStatusError as exc:
             if not _status_retryable(exc.status_code) or attempt == attempts - 1:
                 raise ModelCallError(f"{model.role}: HTTP {exc.status_code}: {_first_line(exc)}") from exc
@@ -63,6 +69,26 @@ async def invoke_chat(model: RoleModel, messages: list[BaseMessage], **kwargs: A
                 raise ModelCallError(f"{model.role}: the model returned {type(reply).__name__}, not a message")
             return reply
     raise AssertionError("unreachable")  # the loop returns or raises
+
+
+async def _attempt(model: RoleModel, messages: list[BaseMessage], kwargs: dict[str, Any], tried: list[Endpoint]) -> Any:
+    """One request on a leased server; the outcome is reported to the pool before any back-off sleep."""
+    pool = model.pool
+    if pool is None:
+        return await model.chat.ainvoke(messages, **kwargs)
+    member = await pool.acquire(avoid=tried)
+    tried.append(member.endpoint)
+    failed = False
+    try:
+        return await member.chat.ainvoke(messages, **kwargs)
+    except openai.APIStatusError as exc:
+        failed = _status_retryable(exc.status_code)
+        raise
+    except (*_RETRYABLE, *_MALFORMED):
+        failed = True
+        raise
+    finally:
+        pool.release(member, failed=failed)
 
 
 def _status_retryable(status: int) -> bool:

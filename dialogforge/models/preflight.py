@@ -16,7 +16,7 @@ PREFLIGHT_TIMEOUT_S = 5.0
 
 
 def check_endpoints(config: ModelsConfig) -> None:
-    urls = {config.for_role(r).base_url for r in Role if config.for_role(r).backend in ("openai", "local")}
+    urls = {e.url for r in Role if config.for_role(r).backend in ("openai", "local") for e in config.for_role(r).endpoints()}
     for url in sorted(u for u in urls if u):
         try:
             httpx.get(url.rstrip("/") + "/models", timeout=PREFLIGHT_TIMEOUT_S)
