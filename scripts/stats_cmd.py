@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from checkpoints.store import check_db_path
-from dialogforge.dataset.report import check_report_dir, write_report
+from dialogforge.dataset.atomic import check_report_dir
 from dialogforge.dataset.stats import collect_stats, table_text
 from scripts.options import add_db, add_json
 
@@ -30,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
     stats = collect_stats(args.db, valid_only=args.valid_only)
     print(stats.to_json() if args.json else table_text(stats))
     if args.report:
+        from dialogforge.dataset.report import write_report  # matplotlib loads slowly: only when asked
+
         path = write_report(stats, args.report)
         if not args.json:
             print(f"report: {path}")

@@ -41,6 +41,20 @@ def check_dir_target(out: str | Path) -> Path:
     return out
 
 
+def check_report_dir(out_dir: str | Path) -> Path:
+    """Refuse an unusable report directory before any work, writing nothing."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExportError(f"{out_dir}: exists and is not a directory")
+    parent = out_dir.parent if str(out_dir.parent) else Path(".")
+    if not out_dir.exists() and not parent.is_dir():
+        raise ExportError(f"{out_dir}: directory {parent} does not exist")
+    target = out_dir if out_dir.exists() else parent
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise ExportError(f"{out_dir}: directory {target} is not writable")
+    return out_dir
+
+
 def _check_parent(out: Path) -> None:
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():

@@ -25,7 +25,6 @@ from dialogforge.dataset.atomic import MARKER, atomic_dir, atomic_file, check_di
 from dialogforge.dataset.corpus import Trajectory, fingerprint, iter_trajectories, manifest_rows, run_configs, source_of
 from dialogforge.dataset.errors import ExportError, NotValidatedError
 from dialogforge.dataset.export_manifest import build_manifest
-from dialogforge.dataset.format_hf import hf_row, write_hf
 from dialogforge.dataset.format_openai import openai_record
 from dialogforge.dataset.format_sharegpt import sharegpt_record
 from dialogforge.dataset.validations import read_validations
@@ -66,6 +65,8 @@ def export(
     stream = _Stream(db_path, chosen, validations, run_configs(db_path, (row["run_id"] for row in chosen)), valid_only, skipped)
     options = {"valid_only": valid_only, "with_reasoning": with_reasoning, "keep_duplicates": keep_duplicates}
     if fmt == "hf":
+        from dialogforge.dataset.format_hf import hf_row, write_hf  # datasets/pyarrow load slowly: only when asked
+
         def build(t: Trajectory) -> dict[str, Any] | None:
             return hf_row(t.row, t.state, validations.get(t.thread_id), stream.source(t), with_reasoning=with_reasoning)
 

@@ -7,12 +7,12 @@ a machine without a screen.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from dialogforge.dataset.atomic import check_report_dir
 from dialogforge.dataset.errors import ExportError
 from dialogforge.dataset.stats import PIPELINE, DatasetStats, Group, table_text
 
@@ -35,20 +35,6 @@ def write_report(stats: DatasetStats, out_dir: str | Path) -> Path:
     report = out_dir / "report.md"
     report.write_text(markdown(stats, {name: path.name for name, path in images.items()}), encoding="utf-8")
     return report
-
-
-def check_report_dir(out_dir: str | Path) -> Path:
-    """Refuse an unusable report directory before any work, writing nothing."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ExportError(f"{out_dir}: exists and is not a directory")
-    parent = out_dir.parent if str(out_dir.parent) else Path(".")
-    if not out_dir.exists() and not parent.is_dir():
-        raise ExportError(f"{out_dir}: directory {parent} does not exist")
-    target = out_dir if out_dir.exists() else parent
-    if not os.access(target, os.W_OK | os.X_OK):
-        raise ExportError(f"{out_dir}: directory {target} is not writable")
-    return out_dir
 
 
 def histogram(groups: list[Group], measure: str, title: str, xlabel: str, path: Path) -> Path:

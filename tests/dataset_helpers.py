@@ -1,0 +1,139 @@
+"""Hand-made trajectories for the dataset tests, and a way to store them in a real database.
+
+States are built directly (no model involved) so each test knows exactly
+what is in them; ``store_states`` writes them through the real checkpointer
+and manifest, so the CLI reads them like any generated run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from checkpoints.manifest import Manifest, PlannedTrajectory
+from checkpoints.store import open_saver
+from graphs.builder import compile_graph
+from graphs.state import (
+    Counters, DialogueState, FunctionSpec, Message, Mode, RubricCategory, RubricItem, Scenario, StopReason,
+    Task, TaskStatus, TokenUsage, ToolCall, ToolSource, ToolSpec,
+)
+
+ORDER_TOOL = ToolSpec(function=FunctionSpec(
+    name="get_order", description="Look up an order.",
+    parameters={"type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]},
+))
+CANCEL_TOOL = ToolSpec(function=FunctionSpec(
+    name="cancel_order", description="Cancel an order.",
+    parameters={"type": "object", "properties": {"order_id": {"type": "string"}, "reason": {"type": "string"}}, "required": ["order_id"]},
+))
+
+
+def task(goal: str = "Find out where order A1 is and cancel it.", status: TaskStatus = TaskStatus.COMPLETED) -> Task:
+    return Task(
+        goal=goal, subtasks=["look up order A1", "cancel order A1"], status=status,
+        rubric=[
+            RubricItem(criterion="The assistant looked up order A1", category=RubricCategory.CRITICAL),
+            RubricItem(criterion="The assistant cancelled order A1", category=RubricCategory.CRITICAL),
+            RubricItem(criterion="Facts come from tool results", category=RubricCategory.STRUCTURAL),
+            RubricItem(criterion="Replies are polite", category=RubricCategory.NON_CRITICAL),
+        ],
+        expected_tools=["get_order", "cancel_order"],
+    )
+
+
+def user(text: str, task_index: int = 0) -> Message:
+    return Message(role="user", content=text, task_index=task_index)
+
+
+def calls(*tool_calls: ToolCall, reasoning: str | None = None, task_index: int = 0) -> Message:
+    return Message(role="assistant", tool_calls=list(tool_calls), reasoning=reasoning, task_index=task_index)
+
+
+def reply(text: str, reasoning: str | None = None, task_index: int = 0) -> Message:
+    return Message(role="assistant", content=text, reasoning=reasoning, task_index=task_index)
+
+
+def result(call: ToolCall, content: Any, *, error: bool = False, task_index: int = 0) -> Message:
+    text = content if isinstance(content, str) else json.dumps(content)
+    return Message(role="tool", content=text, tool_call_id=call.id, name=call.name, is_error=error, task_index=task_index)
+
+
+def good_state(*, seed: int = 11, user_words: str = "Hi, where is my order A1?") -> DialogueState:
+    """A valid user-mode trajectory: a lookup, a recovered invalid call, a cancel, and the user's thanks."""
+    lookup = ToolCall(id="call_1", name="get_order", arguments={"order_id": "A1"})
+    bad = ToolCall(id="call_2", name="cancel_order", arguments={"reason": "late"})  # order_id missing
+    cancel = ToolCall(id="call_3", name="cancel_order", arguments={"order_id": "A1", "reason": "late"})
+    messages = [
+        user(user_words),
+        calls(lookup, reasoning="The user wants order A1; look it up."),
+        result(lookup, {"order_id": "A1", "status": "shipped"}),
+        reply("Order A1 has shipped.", reasoning="Report the status."),
+        user("Please cancel it, it is late."),
+        calls(bad, reasoning="Cancel it."),
+        result(bad, {"error": "invalid arguments for cancel_order: (root): 'order_id' is a required property"}, error=True),
+        calls(cancel, reasoning="I forgot the id; retry with it."),
+        result(cancel, {"order_id": "A1", "status": "cancelled"}),
+        reply("Done: order A1 is cancelled."),
+        user("Thanks, that's all!"),
+    ]
+    counters = Counters(
+        user_turns=3, assistant_turns=5, tool_calls=3, tool_errors=1, requests=2, step_counts=[1, 2], tasks_completed=1,
+        usage={"agent": TokenUsage(prompt=900, completion=100, calls=5), "user_simulator": TokenUsage(prompt=400, completion=50, calls=3)},
+    )
+    return DialogueState(
+        mode=Mode.USER, seed=seed, scenario=Scenario(domain="online store support"), tools=[ORDER_TOOL, CANCEL_TOOL],
+        tasks=[task()], messages=messages, counters=counters, stop_reason=StopReason.COMPLETED,
+        reference_time="2026-03-01T10:00:00Z",
+    )
+
+
+def task_mode_state(*, seed: int = 12) -> DialogueState:
+    lookup = ToolCall(id="call_t1", name="get_order", arguments={"order_id": "B2"})
+    messages = [
+        user("Look up order B2 and tell me its status."),
+        calls(lookup),
+        result(lookup, {"order_id": "B2", "status": "delivered"}),
+        reply("Order B2 was delivered."),
+    ]
+    counters = Counters(user_turns=1, assistant_turns=2, tool_calls=1, requests=1, step_counts=[1],
+                        usage={"agent": TokenUsage(prompt=300, completion=40, calls=2)})
+    return DialogueState(
+        mode=Mode.TASK, seed=seed, scenario=Scenario(domain="online store support"), tools=[ORDER_TOOL],
+        tasks=[task("Find the status of order B2.", TaskStatus.ACTIVE)], messages=messages, counters=counters,
+        stop_reason=StopReason.AGENT_FINISHED, tool_source=ToolSource.SEED,
+    )
+
+
+def store_states(db: Path, states: dict[str, DialogueState], *, run_id: str = "run0",
+                 run_config: dict[str, Any] | None = None, lineage: dict[str, tuple[str, str]] | None = None) -> None:
+    """Write each state as a finished trajectory of one run, through the real checkpointer."""
+    manifest = Manifest(db, create=True)
+    try:
+        manifest.record_run(run_id, run_config if run_config is not None else {"settings": {"seed": 1}, "models": {}})
+        manifest.record_planned([
+            PlannedTrajectory(
+                thread_id=tid, run_id=run_id, seed=s.seed, mode=s.mode.value, domain=s.scenario.domain,
+                config_hash="test", initial_state="{}",
+                parent_thread_id=(lineage or {}).get(tid, (None, None))[0],
+                fork_checkpoint_id=(lineage or {}).get(tid, (None, None))[1],
+            )
+            for tid, s in states.items()
+        ])
+        with open_saver(db) as saver:
+            for tid, state in states.items():
+                graph = compile_graph(state.mode, saver)
+                values = {name: getattr(state, name) for name in DialogueState.model_fields}
+                graph.update_state({"configurable": {"thread_id": tid}}, values, as_node="simulate_user")
+        for tid, state in states.items():
+            manifest.mark_finished(tid, state)
+    finally:
+        manifest.close()
+
+
+def append_messages(db: Path, thread_id: str, state: DialogueState, extra: list[Message]) -> DialogueState:
+    """Continue a stored trajectory (as a resume would), so its validation goes stale."""
+    with open_saver(db) as saver:
+        graph = compile_graph(state.mode, saver)
+        graph.update_state({"configurable": {"thread_id": thread_id}}, {"messages": extra}, as_node="simulate_user")
+    return state.model_copy(update={"messages": [*state.messages, *extra]})
