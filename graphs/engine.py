@@ -15,10 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from langgraph.errors import GraphDrained
+from langgraph.runtime import RunControl
+
 from checkpoints.manifest import Manifest
 from checkpoints.store import open_async_saver
 from dialogforge.errors import StoreError
 from dialogforge.models import ModelSet
+from dialogforge.progress import ProgressSink
 from graphs.builder import compile_graph
 from graphs.context import GraphContext
 from graphs.state import DialogueState, Mode
@@ -41,6 +45,8 @@ class RunSummary:
     done: int = 0
     failed: int = 0
     failures: dict[str, int] = field(default_factory=dict)
+    # Stopped by a drain (Ctrl-C): checkpointed, manifest row left running for resume.
+    interrupted: int = 0
 
     def add(self, state: DialogueState | None, reason: str | None = None) -> None:
         if state is not None and state.stop_reason is not None and state.error is None:
@@ -58,7 +64,17 @@ async def run_jobs(
     executor_for: ExecutorFactory,
     *,
     concurrency: int,
+    progress: ProgressSink | None = None,
+    control: RunControl | None = None,
 ) -> RunSummary:
+    """Run ``jobs`` with at most ``concurrency`` trajectories in flight.
+
+    ``progress`` receives every node's update (cheap counters only).
+    ``control.request_drain()`` stops the run gracefully: no new trajectory
+    starts, each running one stops after its current step is checkpointed,
+    and its manifest row stays ``running`` (queued ones stay ``pending``) so
+    ``resume`` picks them up.
+    """
     summary = RunSummary()
     manifest = Manifest(db_path)
     queue: asyncio.Queue[Job] = asyncio.Queue()
@@ -69,18 +85,27 @@ async def run_jobs(
             graphs = {mode: compile_graph(mode, saver) for mode in Mode}
 
             async def worker() -> None:
-                while not queue.empty():
+                while not queue.empty() and not (control is not None and control.drain_requested):
                     job = queue.get_nowait()
                     context = GraphContext(models=models, executor=executor_for(job.thread_id))
-                    await _run_one(job, graphs[job.mode], context, manifest, summary)
+                    await _run_one(job, graphs[job.mode], context, manifest, summary, progress, control)
 
-            await asyncio.gather(*(worker() for _ in range(min(concurrency, len(jobs)) or 1)))
+            if progress is not None:
+                progress.run_started(len(jobs))
+            try:
+                await asyncio.gather(*(worker() for _ in range(min(concurrency, len(jobs)) or 1)))
+            finally:
+                if progress is not None:
+                    progress.run_finished()
     finally:
         manifest.close()
     return summary
 
 
-async def _run_one(job: Job, graph: Any, context: GraphContext, manifest: Manifest, summary: RunSummary) -> None:
+async def _run_one(
+    job: Job, graph: Any, context: GraphContext, manifest: Manifest, summary: RunSummary,
+    progress: ProgressSink | None = None, control: RunControl | None = None,
+) -> None:
     config = {"configurable": {"thread_id": job.thread_id}, "recursion_limit": RECURSION_LIMIT}
     # Manifest writes run off the event loop: a blocking write waiting on the
     # saver's open transaction would otherwise stall the loop that commits it.
@@ -88,15 +113,45 @@ async def _run_one(job: Job, graph: Any, context: GraphContext, manifest: Manife
     start = job.start
     if start is not None and await graph.checkpointer.aget_tuple(config) is not None:
         start = None  # started before a crash: continue, never restart
+    if progress is not None:
+        progress.trajectory_started(job.thread_id, resumed=start is None)
     try:
-        values = await graph.ainvoke(start, config, context=context)
+        values = await _drive(graph, start, config, context, job.thread_id, progress, control)
+    except GraphDrained:
+        summary.interrupted += 1
+        if progress is not None:
+            progress.trajectory_finished(job.thread_id, "interrupted")
+        return
     except sqlite3.Error as exc:
         raise StoreError(f"{manifest.path}: database error during the run: {exc}") from exc
     except Exception as exc:  # noqa: BLE001 -- a bug in one trajectory must not sink the run; it is recorded
         reason = f"internal error: {type(exc).__name__}: {str(exc)[:300]}"
         await asyncio.to_thread(manifest.mark_crashed, job.thread_id, reason)
         summary.add(None, reason)
+        if progress is not None:
+            progress.trajectory_finished(job.thread_id, "failed")
         return
     state = DialogueState.model_validate(values)
     await asyncio.to_thread(manifest.mark_finished, job.thread_id, state)
     summary.add(state)
+    if progress is not None:
+        ok = state.stop_reason is not None and state.error is None
+        progress.trajectory_finished(job.thread_id, "done" if ok else "failed")
+
+
+async def _drive(
+    graph: Any, start: dict[str, Any] | None, config: dict[str, Any], context: GraphContext,
+    thread_id: str, progress: ProgressSink | None, control: RunControl | None,
+) -> Any:
+    """The graph's final values; with a progress sink, each node's update is reported on the way."""
+    if progress is None:
+        return await graph.ainvoke(start, config, context=context, control=control)
+    values = None
+    async for mode, chunk in graph.astream(start, config, context=context, control=control,
+                                           stream_mode=["updates", "values"]):
+        if mode == "values":
+            values = chunk
+        elif isinstance(chunk, dict):
+            for node, update in chunk.items():
+                progress.step(thread_id, node, update)
+    return values
