@@ -6,6 +6,9 @@ checkpoint carries them and a fork at any checkpoint carries exactly the
 writes made up to there. A copy on disk records a digest chain over the
 writes it has applied; comparing it with the chain over a state's log tells
 whether the copy can be reused, extended, or must be rebuilt.
+
+``SqlWrite`` itself is defined in ``graphs.state``: it is part of the
+checkpointed state, which deserializes only that module's types.
 """
 
 from __future__ import annotations
@@ -18,18 +21,11 @@ from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from graphs.state import SqlWrite
 
 _RACY_NS = 2_000_000_000
 
-
-class SqlWrite(BaseModel):
-    """One executed tool call that changed data: replaying it redoes the change."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    tool: str = Field(min_length=1)
-    arguments: dict[str, JsonValue] = Field(default_factory=dict)
+__all__ = ["SqlWrite", "canonical", "digest_chain", "next_digest", "source_digest"]
 
 
 def canonical(write: SqlWrite) -> str:
