@@ -41,6 +41,13 @@ def initial_state(settings: GenerationSettings, index: int, tools: list[ToolSpec
     )
 
 
+def tool_set_index(run_seed: int, index: int, sets: int) -> int:
+    """Which of ``sets`` seed tool sets trajectory ``index`` uses; a stream of its
+    own, so adding tool sets leaves every other per-trajectory choice unchanged."""
+    digest = hashlib.sha256(f"{run_seed}:{index}:tool-set".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % sets
+
+
 def graph_input(state: DialogueState) -> dict:
     """The state as a graph input: field values as they are, not dumped to JSON."""
     return {name: getattr(state, name) for name in DialogueState.model_fields}
