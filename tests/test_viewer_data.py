@@ -11,10 +11,14 @@ import pytest
 
 from checkpoints.manifest import Manifest, PlannedTrajectory
 from checkpoints.reading import load_state
+from checkpoints.store import open_saver
 from dialogforge.dataset.validate import validate
 from dialogforge.errors import NotFoundError
 from dialogforge.viewer.data import family, list_trajectories, trajectory_view
+from dialogforge.viewer.history import fast_history, history_from_graph
 from dialogforge.viewer.standalone import script_safe_json, trajectory_page
+from graphs.builder import compile_graph
+from graphs.state import Mode
 from scripts.cli import main
 from viewer_scenarios import IMG_PAYLOAD, SCRIPT_PAYLOAD, build_viewer_db
 
@@ -84,6 +88,17 @@ def test_checkpoint_list_oldest_first_with_writers(vdb):
     assert checkpoints[-1]["next"] == [] and checkpoints[-1]["messages"] == 7
     assert len({c["checkpoint_id"] for c in checkpoints}) == len(checkpoints)
     assert any(c["preview"].startswith("user: ") for c in checkpoints)
+
+
+def test_fast_checkpoint_list_equals_the_exact_walk(vdb):
+    """The fast list (raw checkpoints + writes) must agree with LangGraph's full state history."""
+    for thread in [*vdb.threads, vdb.fork, vdb.fork_of_fork, vdb.poisoned, vdb.failed]:
+        mode = Mode.TASK if thread == vdb.threads[2] else Mode.USER
+        with open_saver(vdb.path) as saver:
+            graph = compile_graph(mode, saver)
+            fast, exact = fast_history(graph, thread), history_from_graph(graph, thread)
+        assert fast is not None, thread  # None would mean the slow O(n^2) fallback
+        assert fast == exact, thread
 
 
 def test_unknown_and_unstarted_trajectories(vdb, tmp_path):
@@ -156,3 +171,22 @@ def test_viz_trajectory_cli(run_cli, vdb, tmp_path, capsys):
     assert main(["viz", "trajectory", vdb.fork, "--db", str(tmp_path / "none.db"), "--out", str(tmp_path / "y.html")]) == 2
     assert "no such database" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fork.html"]
+
+
+@pytest.mark.slow
+def test_long_trajectory_view_stays_fast(tmp_path):
+    """A 400-turn cap and 30 tasks: hundreds of messages and checkpoints, shown in seconds."""
+    import time
+
+    from dialogforge.config import GenerationSettings
+    from graphs.generate import generate
+    from graphs.state import Limits
+    from viewer_scenarios import SCRIPTED
+
+    settings = GenerationSettings(n=1, seed=9, limits=Limits(max_user_turns=400, max_tasks=30))
+    thread = generate(tmp_path / "long.db", settings, SCRIPTED).thread_ids[0]
+    started = time.monotonic()
+    view = trajectory_view(tmp_path / "long.db", thread)
+    elapsed = time.monotonic() - started
+    assert len(view["state"]["messages"]) > 200 and len(view["checkpoints"]) > 200
+    assert elapsed < 15, elapsed
