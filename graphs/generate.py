@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from langgraph.runtime import RunControl
 
 from checkpoints.manifest import Manifest, PlannedTrajectory
 from checkpoints.store import check_db_path
 from dialogforge.config import GenerationSettings, ModelsConfig, Role, config_hash
+from dialogforge.interrupt import GracefulInterrupt
 from dialogforge.models import ModelSet
+from dialogforge.progress import ProgressSink
+from dialogforge.seed_files import ToolSet
 from graphs.engine import Job, RunSummary, run_jobs
-from graphs.planning import graph_input, initial_state, new_run_id
+from graphs.planning import graph_input, initial_state, new_run_id, tool_set_index
 from graphs.state import ToolSpec
 from nodes.simulate_tool import SimulatedToolExecutor
 
@@ -21,6 +28,8 @@ class GenerationResult:
     run_id: str
     thread_ids: list[str]
     summary: RunSummary
+    # Stopped by Ctrl-C / SIGTERM: the unfinished rows wait for ``resume``.
+    interrupted: bool = False
 
 
 def generate(
@@ -28,18 +37,31 @@ def generate(
     settings: GenerationSettings,
     models_config: ModelsConfig,
     seed_tools: list[ToolSpec] | None = None,
+    *,
+    tool_sets: list[ToolSet] | None = None,
+    progress: ProgressSink | None = None,
+    handle_signals: bool = False,
 ) -> GenerationResult:
+    """``tool_sets``: one seed tool set per trajectory, sampled from ``settings.seed``
+    (instead of ``seed_tools`` for all). ``handle_signals``: Ctrl-C / SIGTERM drain
+    the run (see ``dialogforge.interrupt``) instead of raising ``KeyboardInterrupt``."""
     check_db_path(db_path, must_exist=False)
-    models = ModelSet.from_config(models_config)
+    models = ModelSet.from_config(models_config, connections=settings.concurrency)
     run_id = new_run_id()
     tools = seed_tools or []
     digest = config_hash(settings, models_config)
-    states = [initial_state(settings, i, tools) for i in range(settings.n)]
+    if tool_sets:
+        chosen = [tool_sets[tool_set_index(settings.seed, i, len(tool_sets))].tools for i in range(settings.n)]
+        states = [initial_state(settings, i, chosen[i]) for i in range(settings.n)]
+    else:
+        states = [initial_state(settings, i, tools) for i in range(settings.n)]
+    # With one shared seed tool list the run config holds it; with tool sets each row keeps its own.
+    exclude = None if tool_sets else {"tools"}
     planned = [
         PlannedTrajectory(
             thread_id=f"{run_id}-{i:05d}", run_id=run_id, seed=s.seed, mode=s.mode.value,
             domain=s.scenario.domain, config_hash=digest,
-            initial_state=s.model_dump_json(exclude={"tools"}),
+            initial_state=s.model_dump_json(exclude=exclude),
         )
         for i, s in enumerate(states)
     ]
@@ -49,13 +71,47 @@ def generate(
             "settings": settings.model_dump(mode="json"),
             "models": models_config.model_dump(mode="json"),
             "seed_tools": [t.model_dump(mode="json") for t in tools],
+            **({"tool_sets": [t.name for t in tool_sets]} if tool_sets else {}),
         })
         manifest.record_planned(planned)
     finally:
         manifest.close()
     jobs = [Job(p.thread_id, s.mode, graph_input(s)) for p, s in zip(planned, states)]
     executor = SimulatedToolExecutor(models[Role.TOOL_SIMULATOR])
-    summary = asyncio.run(
-        run_jobs(db_path, jobs, models, lambda _thread: executor, concurrency=settings.concurrency)
-    )
-    return GenerationResult(run_id, [p.thread_id for p in planned], summary)
+    summary, interrupted = asyncio.run(_run(
+        db_path, jobs, models, lambda _thread: executor, settings.concurrency, progress, handle_signals,
+    ))
+    return GenerationResult(run_id, [p.thread_id for p in planned], summary, interrupted)
+
+
+async def _run(
+    db_path: str | Path, jobs: list[Job], models: ModelSet, executor_for: Any, concurrency: int,
+    progress: ProgressSink | None, handle_signals: bool,
+) -> tuple[RunSummary, bool]:
+    """``run_jobs`` under the two-stage signal handling; the models' HTTP clients closed after."""
+    control = RunControl()
+    try:
+        if not handle_signals:
+            return await run_jobs(db_path, jobs, models, executor_for, concurrency=concurrency,
+                                  progress=progress, control=control), False
+        task = asyncio.current_task()
+        assert task is not None
+        notify = progress.note if progress is not None else _to_stderr
+        with GracefulInterrupt(control, task, notify, db_path) as stop:
+            try:
+                summary = await run_jobs(db_path, jobs, models, executor_for, concurrency=concurrency,
+                                         progress=progress, control=control)
+            except asyncio.CancelledError:
+                if not stop.forced:
+                    raise
+                task.uncancel()
+                return RunSummary(), True
+        return summary, stop.requested
+    finally:
+        await models.aclose()
+
+
+def _to_stderr(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
