@@ -80,14 +80,25 @@ def test_fork_lineage_and_fork_points(vdb):
     assert family(vdb.path, child) == [root, child, grandchild]
 
 
-def test_checkpoint_list_oldest_first_with_writers(vdb):
+def test_checkpoint_list_oldest_first(vdb):
+    """What the page needs from any history source: ids, steps oldest first, writer, turn, preview."""
     checkpoints = trajectory_view(vdb.path, vdb.threads[2])["checkpoints"]  # the task-mode trajectory
     steps = [c["step"] for c in checkpoints]
-    assert steps == sorted(steps) and steps[0] == -1
-    assert [c["node"] for c in checkpoints[:3]] == ["input", "__start__", "propose_task"]
-    assert checkpoints[-1]["next"] == [] and checkpoints[-1]["messages"] == 7
+    assert steps == sorted(steps) and len(steps) > 5
     assert len({c["checkpoint_id"] for c in checkpoints}) == len(checkpoints)
+    assert {"checkpoint_id", "step", "node", "next", "user_turn", "preview"} <= set(checkpoints[0])
     assert any(c["preview"].startswith("user: ") for c in checkpoints)
+
+
+def test_fast_history_names_writers_and_counts_messages(vdb):
+    with open_saver(vdb.path) as saver:
+        checkpoints = fast_history(compile_graph(Mode.TASK, saver), vdb.threads[2])
+    assert checkpoints[0]["step"] == -1
+    assert [c["node"] for c in checkpoints[:3]] == ["input", "__start__", "propose_task"]
+    assert [c["next"] for c in checkpoints[:3]] == [["__start__"], ["propose_task"], ["synthesize_tools"]]
+    assert checkpoints[-1]["next"] == [] and checkpoints[-1]["messages"] == 7
+    counts = [c["messages"] for c in checkpoints]
+    assert counts == sorted(counts) and counts[0] == 0
 
 
 def test_fast_checkpoint_list_equals_the_exact_walk(vdb):

@@ -63,8 +63,10 @@ def _fork_points(graph_for, rows, thread_id: str, row: dict[str, Any]) -> tuple[
     fork_point = None
     parent, checkpoint = row.get("parent_thread_id"), row.get("fork_checkpoint_id")
     if parent and checkpoint and parent in rows:
-        fork_point = {"parent_thread_id": parent, "checkpoint_id": checkpoint,
-                      "message_index": messages_at(graph_for(rows[parent]), parent, checkpoint)}
+        at = messages_at(graph_for(rows[parent]), parent, checkpoint)
+        if at is None:  # a fork that keeps the inherited checkpoint under its own thread
+            at = messages_at(graph_for(row), thread_id, checkpoint)
+        fork_point = {"parent_thread_id": parent, "checkpoint_id": checkpoint, "message_index": at}
     forks_here = []
     for child_id in lineage.children_index(rows).get(thread_id, []):
         child_checkpoint = rows[child_id].get("fork_checkpoint_id")
