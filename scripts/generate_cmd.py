@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from checkpoints.store import check_db_path
 from dialogforge.config import GenerationSettings
+from dialogforge.errors import ConfigError
+from dialogforge.interrupt import resume_hint
+from dialogforge.progress import make_progress
+from dialogforge.seed_files import load_seed_lines, load_tool_sets
 from dialogforge.seed_tools import load_tools_file
 from graphs.generate import generate
 from graphs.state import Limits, Mode, ToolSource
@@ -33,6 +38,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-tasks", type=positive_int, help=f"max tasks per trajectory (default {Limits().max_tasks})")
     parser.add_argument("--token-budget", type=positive_int, help="stop a trajectory after this many tokens")
     parser.add_argument("--concurrency", type=positive_int, help="trajectories in flight (default 8)")
+    seeds = parser.add_argument_group("seeds from files (sampled per trajectory from --seed)")
+    seeds.add_argument("--domains-file", metavar="FILE", help="domains, one per line or JSONL ({\"domain\": ...}); replaces --domain")
+    seeds.add_argument("--personas-file", metavar="FILE", help="personas, one per line or JSONL ({\"persona\": ...}); replaces --persona")
+    seeds.add_argument("--tools-dir", metavar="DIR", help="a directory of seed tool files (*.json, *.jsonl), one tool set each; "
+                       "each trajectory gets one set")
+    display = parser.add_argument_group("progress")
+    display.add_argument("--progress", choices=["auto", "rich", "plain"], default="auto",
+                         help="rich: live panel; plain: a summary line every --progress-interval seconds; "
+                              "auto (default): rich on a terminal, plain otherwise")
+    display.add_argument("--progress-interval", type=float, default=10.0, metavar="S", help="seconds between plain lines (default 10)")
+    display.add_argument("--quiet", action="store_true", help="no progress display")
     parser.set_defaults(func=run)
 
 
@@ -44,9 +60,13 @@ def settings_from(args: argparse.Namespace, base: GenerationSettings) -> Generat
     flags = {"mode": Mode(args.mode) if args.mode else None, "n": args.n, "seed": args.seed,
              "domains": args.domain, "personas": args.persona, "tools_file": args.tools,
              "concurrency": args.concurrency}
+    if getattr(args, "domains_file", None):
+        flags["domains"] = load_seed_lines(args.domains_file, "domain")
+    if getattr(args, "personas_file", None):
+        flags["personas"] = load_seed_lines(args.personas_file, "persona")
     settings = base.model_copy(update={k: v for k, v in flags.items() if v is not None})
     source = ToolSource.SEED_PLUS if args.synthesize_more else settings.tool_source
-    if settings.tools_file and source is ToolSource.SYNTHESIZE:
+    if (settings.tools_file or getattr(args, "tools_dir", None)) and source is ToolSource.SYNTHESIZE:
         source = ToolSource.SEED
     return GenerationSettings.model_validate({**settings.model_dump(), "limits": limits.model_dump(), "tool_source": source})
 
@@ -55,14 +75,22 @@ def run(args: argparse.Namespace) -> int:
     check_db_path(args.db, must_exist=False)
     file = config_file_from(args)
     settings = settings_from(args, GenerationSettings.model_validate(file.generation))
+    if args.tools_dir and settings.tools_file:
+        raise ConfigError("give --tools or --tools-dir, not both")
     tools = load_tools_file(settings.tools_file) if settings.tools_file else None
+    tool_sets = load_tool_sets(args.tools_dir) if args.tools_dir else None
     models = models_config_from(args, file)
     with running_models(models, args.gguf) as models_config:
         check_endpoints(models_config)
-        result = generate(args.db, settings, models_config, tools)
+        progress = None if args.quiet else make_progress(args.progress, sys.stderr, interval_s=args.progress_interval)
+        result = generate(args.db, settings, models_config, tools, tool_sets=tool_sets,
+                          progress=progress, handle_signals=True)
     s = result.summary
     print(f"run {result.run_id}: {s.done} done, {s.failed} failed, stored in {args.db}")
     for reason, count in sorted(s.failures.items()):
         print(f"  failed: {count} x {reason}")
+    if result.interrupted:
+        sys.stderr.write(f"dialogforge: interrupted; unfinished trajectories are checkpointed: {resume_hint(args.db)}\n")
+        return 130
     print(f"next: dialogforge list --db {args.db}   |   dialogforge show {result.thread_ids[0]} --db {args.db}")
     return 0
