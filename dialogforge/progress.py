@@ -214,22 +214,24 @@ class RichProgress(ProgressTally):
                           redirect_stderr=False)
 
     def renderable(self) -> Any:
+        from rich.console import Group
         from rich.progress_bar import ProgressBar
         from rich.table import Table
 
         s = self.snapshot()
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column()
-        grid.add_column()
-        bar = ProgressBar(total=max(s.total, 1), completed=s.finished, width=40)
-        percent = 100 * s.finished / s.total if s.total else 0.0
-        grid.add_row(bar, f"{s.finished}/{s.total} {percent:.0f}%  ETA {clock_text(s.eta_s)}  elapsed {clock_text(s.elapsed_s)}")
-        grid.add_row("trajectories", f"done {s.done}  failed {s.failed}  in flight {s.in_flight}  queued {s.queued}"
+        head = Table.grid(padding=(0, 2))
+        head.add_row(ProgressBar(total=max(s.total, 1), completed=s.finished, width=40),
+                     f"{s.finished}/{s.total} {100 * s.finished / max(s.total, 1):.0f}%",
+                     f"ETA {clock_text(s.eta_s)}", f"elapsed {clock_text(s.elapsed_s)}")
+        rows = Table.grid(padding=(0, 2))
+        rows.add_column(style="bold")
+        rows.add_column()
+        rows.add_row("trajectories", f"done {s.done}  failed {s.failed}  in flight {s.in_flight}  queued {s.queued}"
                      + (f"  interrupted {s.interrupted}" if s.interrupted else ""))
-        grid.add_row("dialogue", f"user turns {s.user_turns}  tool calls {s.tool_calls}")
-        grid.add_row("models", f"LLM calls {s.llm_calls} ({s.calls_per_s:.1f}/s)  "
+        rows.add_row("dialogue", f"user turns {s.user_turns}  tool calls {s.tool_calls}")
+        rows.add_row("models", f"LLM calls {s.llm_calls} ({s.calls_per_s:.1f}/s)  "
                      f"tokens {count_text(s.tokens)} ({count_text(s.tokens_per_s)}/s)")
-        return grid
+        return Group(head, rows)
 
     def run_started(self, total: int) -> None:
         super().run_started(total)
