@@ -72,7 +72,8 @@ def test_rerunning_is_idempotent(db, run_cli):
 def test_a_changed_trajectory_loses_its_stale_verdict(db, run_cli):
     assert run_cli("validate", "--db", str(db), "--judge").code == 0
     append_messages(db, "t-good", good_state(), [reply("You're welcome! Anything else?")])
-    assert run_cli("validate", "--db", str(db)).code == 0
+    again = run_cli("validate", "--db", str(db))
+    assert again.code == 0, again.err
     row = {r["thread_id"]: r for r in table(db)}["t-good"]
     assert row["judge_verdict"] is None and row["judge_fingerprint"] is None
     assert json.loads(row["failure_rules"]) == ["task_not_completed"]  # no longer ends with the user's thanks
