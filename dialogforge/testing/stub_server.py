@@ -1,0 +1,541 @@
+"""A real OpenAI-compatible HTTP server that answers from a LangChain chat model.
+
+Tests and benchmarks must exercise the same HTTP path a user's vLLM, llama.cpp
+or OpenAI endpoint does -- serialisation, retries, timeouts, the client's
+connection pool -- without a GPU or the internet. This server speaks the
+chat-completions protocol, turns each request into LangChain messages, asks a
+(scripted) ``BaseChatModel`` built per request by ``model_factory``, and
+answers in the exact OpenAI shape, including ``reasoning_content`` and usage.
+
+Capability switches emulate servers that lack ``json_schema`` or tools, or
+that take llama.cpp's ``json_object`` + ``schema``; ``faults.py`` injects
+latency-independent faults. Everything runs on one asyncio loop (aiohttp), so
+hundreds of held requests cost coroutines, not threads.
+
+In-process::
+
+    with StubServer(lambda req: MyModel()) as srv:
+        client = OpenAI(base_url=srv.base_url, api_key="x")
+
+As its own process (benchmarks)::
+
+    python -m dialogforge.testing.stub_server --port 0 --latency 1.0 --fault-rate 0.2
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import itertools
+import json
+import logging
+import math
+import signal
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+
+from dialogforge.testing.faults import (
+    TRANSPORT_FAULTS,
+    FaultConfig,
+    FaultInjector,
+    FaultKind,
+    error_response,
+    faulty_message,
+    parse_mix,
+    transport_fault,
+)
+
+log = logging.getLogger(__name__)
+
+ModelFactory = Callable[[dict], BaseChatModel]
+DEFAULT_FACTORY = "dialogforge.testing.scripted_model:ScriptedChatModel"
+# Request fields handed to ``model.ainvoke`` as keyword arguments when present.
+PASSED_FIELDS = ("tools", "tool_choice", "response_format", "seed", "temperature", "max_tokens")
+
+
+class Rejected(Exception):
+    """A request this server (as configured) refuses with 400, like a real one would."""
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """What the emulated server supports and how slow it is."""
+
+    latency_s: float = 0.0
+    supports_json_schema: bool = True
+    supports_tools: bool = True
+    # llama.cpp style: {"type": "json_object", "schema": {...}}; off, the field is refused.
+    json_object_schema_field: bool = False
+    supports_stream: bool = True
+    # "reasoning_content" (vLLM, SGLang, DeepSeek) or "reasoning" (OpenRouter).
+    reasoning_field: str = "reasoning_content"
+    model_names: tuple[str, ...] = ("scripted",)
+
+
+# --- request -> LangChain --------------------------------------------------
+
+
+def _text(content: object) -> str:
+    """Flatten OpenAI content (a string or a list of parts) to its text."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+    raise Rejected(f"message content must be a string or a list of parts, got {type(content).__name__}")
+
+
+def _assistant(m: dict) -> AIMessage:
+    calls, invalid = [], []
+    for tc in m.get("tool_calls") or []:
+        fn = tc.get("function") or {}
+        raw = fn.get("arguments") or "{}"
+        try:
+            args = json.loads(raw)
+        except json.JSONDecodeError:
+            args = None
+        if isinstance(args, dict):
+            calls.append({"name": fn.get("name", ""), "args": args, "id": tc.get("id")})
+        else:  # the client echoes what a model said, even unparsable arguments
+            invalid.append({"name": fn.get("name"), "args": raw, "id": tc.get("id"), "error": None})
+    extra = {k: m[k] for k in ("reasoning_content", "reasoning") if m.get(k)}
+    return AIMessage(content=_text(m.get("content")), tool_calls=calls, invalid_tool_calls=invalid, additional_kwargs=extra)
+
+
+def to_langchain_messages(messages: object) -> list[BaseMessage]:
+    """OpenAI ``messages`` to LangChain messages; raises Rejected on what OpenAI would refuse."""
+    if not isinstance(messages, list) or not messages:
+        raise Rejected("'messages' must be a non-empty list")
+    out: list[BaseMessage] = []
+    for i, m in enumerate(messages):
+        role = m.get("role") if isinstance(m, dict) else None
+        if role in ("system", "developer"):
+            out.append(SystemMessage(_text(m.get("content"))))
+        elif role == "user":
+            out.append(HumanMessage(_text(m.get("content"))))
+        elif role == "assistant":
+            out.append(_assistant(m))
+        elif role == "tool":
+            if not m.get("tool_call_id"):
+                raise Rejected(f"messages[{i}]: a tool message needs 'tool_call_id'")
+            out.append(ToolMessage(_text(m.get("content")), tool_call_id=m["tool_call_id"]))
+        else:
+            raise Rejected(f"messages[{i}]: unsupported role {role!r}")
+    return out
+
+
+def check_capabilities(body: dict, options: ServerOptions) -> None:
+    """Refuse, as the emulated server would, what it does not support."""
+    if body.get("stream") and not options.supports_stream:
+        raise Rejected("stream not supported by this server; send stream=false")
+    if body.get("tools") and not options.supports_tools:
+        raise Rejected("tools are not supported by this server")
+    fmt = body.get("response_format")
+    if fmt is None:
+        return
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if kind == "json_schema":
+        if not options.supports_json_schema:
+            raise Rejected("response_format type 'json_schema' is not supported; use 'json_object' or 'text'")
+        if not isinstance(fmt.get("json_schema"), dict) or "schema" not in fmt["json_schema"]:
+            raise Rejected("response_format.json_schema.schema is required")
+    elif kind == "json_object":
+        if "schema" in fmt and not options.json_object_schema_field:
+            raise Rejected("response_format: additional property 'schema' is not allowed for 'json_object'")
+    elif kind != "text":
+        raise Rejected(f"response_format type must be 'text', 'json_object' or 'json_schema', got {kind!r}")
+
+
+def model_kwargs(body: dict) -> dict:
+    """The request fields the scripted model reads, as ``ainvoke`` keyword arguments."""
+    kwargs = {k: body[k] for k in PASSED_FIELDS if body.get(k) is not None}
+    # ChatOpenAI sends max_completion_tokens; the model sees one name.
+    if "max_tokens" not in kwargs and body.get("max_completion_tokens") is not None:
+        kwargs["max_tokens"] = body["max_completion_tokens"]
+    return kwargs
+
+
+# --- LangChain -> response ---------------------------------------------------
+
+
+def _estimate_tokens(text: str) -> int:
+    return math.ceil(len(text) / 4)
+
+
+def openai_message(ai: AIMessage, reasoning_field: str) -> dict:
+    """The ``choices[0].message`` of an AIMessage (tool-call ids filled in when missing)."""
+    message: dict = {"role": "assistant", "content": _text(ai.content) if ai.content or not ai.tool_calls else None}
+    reasoning = ai.additional_kwargs.get("reasoning_content") or ai.additional_kwargs.get("reasoning")
+    if reasoning:
+        message[reasoning_field] = reasoning
+    if ai.tool_calls:
+        message["tool_calls"] = [
+            {
+                "id": tc.get("id") or f"call_{uuid.uuid4().hex[:24]}",
+                "type": "function",
+                "function": {"name": tc["name"], "arguments": json.dumps(tc["args"])},
+            }
+            for tc in ai.tool_calls
+        ]
+    return message
+
+
+def usage_of(ai: AIMessage, message: dict, request_messages: list[BaseMessage]) -> dict:
+    """Usage from the model's ``usage_metadata``, else a characters/4 estimate."""
+    meta = ai.usage_metadata
+    if meta:
+        prompt, completion = meta["input_tokens"], meta["output_tokens"]
+        reasoning = (meta.get("output_token_details") or {}).get("reasoning", 0)
+    else:
+        prompt = sum(_estimate_tokens(_text(m.content)) + 4 for m in request_messages)
+        calls = "".join(tc["function"]["name"] + tc["function"]["arguments"] for tc in message.get("tool_calls", []))
+        reasoning = _estimate_tokens(ai.additional_kwargs.get("reasoning_content") or "")
+        completion = _estimate_tokens((message.get("content") or "") + calls) + reasoning
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "completion_tokens_details": {"reasoning_tokens": reasoning},
+    }
+
+
+def _sse(obj: dict | str) -> bytes:
+    return b"data: " + (obj if isinstance(obj, str) else json.dumps(obj)).encode() + b"\n\n"
+
+
+def stream_events(head: dict, message: dict, finish: str, usage: dict | None, reasoning_field: str) -> bytes:
+    """The SSE byte stream of one reply, chunked the way OpenAI-compatible servers do."""
+
+    def chunk(delta: dict, finish_reason: str | None = None) -> bytes:
+        return _sse({**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]})
+
+    parts = [chunk({"role": "assistant", "content": ""})]
+    if message.get(reasoning_field):
+        parts.append(chunk({reasoning_field: message[reasoning_field]}))
+    content = message.get("content") or ""
+    step = max(1, math.ceil(len(content) / 3))  # a few pieces: the client must concatenate
+    parts += [chunk({"content": content[i : i + step]}) for i in range(0, len(content), step)]
+    for i, tc in enumerate(message.get("tool_calls", [])):
+        first = {"index": i, "id": tc["id"], "type": "function", "function": {"name": tc["function"]["name"], "arguments": ""}}
+        parts.append(chunk({"tool_calls": [first]}))
+        parts.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": tc["function"]["arguments"]}}]}))
+    parts.append(chunk({}, finish))
+    if usage is not None:
+        parts.append(_sse({**head, "choices": [], "usage": usage}))
+    parts.append(_sse("[DONE]"))
+    return b"".join(parts)
+
+
+# --- the aiohttp application -------------------------------------------------
+
+
+class StubApp:
+    """The request handlers, holding the model factory, options and fault injector."""
+
+    def __init__(self, model_factory: ModelFactory, options: ServerOptions, injector: FaultInjector) -> None:
+        self.model_factory = model_factory
+        self.options = options
+        self.injector = injector
+        self._ids = itertools.count(1)
+
+    def build(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024**2)
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_get("/v1/models", self.models)
+        app.router.add_get("/stats", self.stats)
+        app.router.add_post("/control/fail-next", self.control_fail_next)
+        app.router.add_post("/control/reset", self.control_reset)
+        return app
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        self.injector.begin_call()
+        outcome = "rejected"
+        try:
+            try:
+                body = await request.json()
+                if not isinstance(body, dict):
+                    raise Rejected("the request body must be a JSON object")
+                messages = to_langchain_messages(body.get("messages"))
+                check_capabilities(body, self.options)
+            except (Rejected, json.JSONDecodeError) as exc:
+                return error_response(400, str(exc), "invalid_request_error")
+            fault = self.injector.draw()
+            outcome = "fault" if fault else "ok"
+            if self.options.latency_s:
+                await asyncio.sleep(self.options.latency_s)
+            stream = bool(body.get("stream"))
+            if fault in TRANSPORT_FAULTS:
+                return await transport_fault(fault, request, self.injector.config, stream=stream)
+            if fault is not None:
+                ai = faulty_message(fault, body)
+            else:
+                ai = await self._invoke(body, messages)
+                if isinstance(ai, web.Response):
+                    outcome = "model_error"
+                    return ai
+            return await self._answer(request, body, ai, messages, stream)
+        finally:
+            self.injector.end_call(outcome)
+
+    async def _invoke(self, body: dict, messages: list[BaseMessage]) -> AIMessage | web.Response:
+        """Ask the model; its failure becomes a 500 naming the error (and is logged), not a hang."""
+        try:
+            model = self.model_factory(body)
+            ai = await model.ainvoke(messages, **model_kwargs(body))
+        except Exception as exc:  # surfaced to the client and the log, with its type and text
+            log.exception("stub server: the model failed")
+            return error_response(500, f"stub model error: {type(exc).__name__}: {exc}", "model_error")
+        if not isinstance(ai, AIMessage):
+            return error_response(500, f"stub model returned {type(ai).__name__}, not AIMessage", "model_error")
+        return ai
+
+    async def _answer(
+        self, request: web.Request, body: dict, ai: AIMessage, messages: list[BaseMessage], stream: bool
+    ) -> web.StreamResponse:
+        message = openai_message(ai, self.options.reasoning_field)
+        finish = ai.response_metadata.get("finish_reason") or ("tool_calls" if ai.tool_calls else "stop")
+        usage = usage_of(ai, message, messages)
+        head = {
+            "id": f"chatcmpl-stub{next(self._ids)}",
+            "object": "chat.completion.chunk" if stream else "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model") or self.options.model_names[0],
+            "system_fingerprint": "dialogforge-stub",
+        }
+        if not stream:
+            choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+            return web.json_response({**head, "choices": [choice], "usage": usage})
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        await response.write(stream_events(head, message, finish, usage if include_usage else None, self.options.reasoning_field))
+        await response.write_eof()
+        return response
+
+    async def models(self, request: web.Request) -> web.Response:
+        data = [{"id": n, "object": "model", "created": 0, "owned_by": "dialogforge-stub"} for n in self.options.model_names]
+        return web.json_response({"object": "list", "data": data})
+
+    async def stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.injector.snapshot())
+
+    async def control_fail_next(self, request: web.Request) -> web.Response:
+        """``{"kind": "429", "n": 2}``: the process variant's ``fail_next``."""
+        body = await request.json()
+        try:
+            self.injector.fail_next(body["kind"], int(body.get("n", 1)))
+        except (KeyError, ValueError) as exc:
+            return error_response(400, f"need {{'kind': <fault kind>, 'n': int}}: {exc}", "invalid_request_error")
+        return web.json_response(self.injector.snapshot())
+
+    async def control_reset(self, request: web.Request) -> web.Response:
+        self.injector.reset_stats()
+        return web.json_response(self.injector.snapshot())
+
+
+async def start_runner(app: web.Application, sock: socket.socket) -> web.AppRunner:
+    """Serve ``app`` on an already-bound socket (so port 0 gives a known free port)."""
+    # handler_cancellation: a client that gives up (timeout fault) frees its handler.
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5)
+    await runner.setup()
+    await web.SockSite(runner, sock, backlog=4096).start()
+    return runner
+
+
+def bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
+class StubServer:
+    """The stub server on a background thread with its own event loop (for tests)."""
+
+    def __init__(
+        self,
+        model_factory: ModelFactory,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency_s: float = 0.0,
+        faults: FaultConfig | None = None,
+        supports_json_schema: bool = True,
+        supports_tools: bool = True,
+        json_object_schema_field: bool = False,
+        supports_stream: bool = True,
+        reasoning_field: str = "reasoning_content",
+        model_names: tuple[str, ...] = ("scripted",),
+    ) -> None:
+        if reasoning_field not in ("reasoning_content", "reasoning"):
+            raise ValueError(f"reasoning_field must be 'reasoning_content' or 'reasoning', not {reasoning_field!r}")
+        self.options = ServerOptions(
+            latency_s, supports_json_schema, supports_tools, json_object_schema_field,
+            supports_stream, reasoning_field, tuple(model_names),
+        )  # fmt: skip
+        self.faults = FaultInjector(faults)
+        self._app = StubApp(model_factory, self.options, self.faults)
+        self._host, self._port = host, port
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT/v1``, what an OpenAI client takes as ``base_url``."""
+        return f"http://{self._host}:{self._port}/v1"
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    def stats(self) -> dict:
+        return self.faults.snapshot()
+
+    def fail_next(self, kind: FaultKind | str, n: int = 1) -> None:
+        self.faults.fail_next(kind, n)
+
+    def reset_stats(self) -> None:
+        self.faults.reset_stats()
+
+    def start(self) -> StubServer:
+        sock = bind(self._host, self._port)
+        self._port = sock.getsockname()[1]
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        async def serve() -> None:
+            self._stopping = asyncio.Event()
+            try:
+                runner = await start_runner(self._app.build(), sock)
+            except BaseException as exc:  # handed to start()'s caller, re-raised there
+                failure.append(exc)
+                ready.set()
+                raise
+            ready.set()
+            await self._stopping.wait()
+            await runner.cleanup()
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            try:
+                self._loop.run_until_complete(serve())
+            finally:
+                self._loop.close()
+
+        self._thread = threading.Thread(target=run, name="stub-openai-server", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            raise RuntimeError(f"stub server failed to start on {self._host}:{self._port}") from failure[0]
+        return self
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        assert self._loop is not None and self._stopping is not None
+        self._loop.call_soon_threadsafe(self._stopping.set)
+        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            raise RuntimeError("stub server thread did not stop within 10 s")
+        self._thread = None
+
+    def __enter__(self) -> StubServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+# --- run as a process ---------------------------------------------------------
+
+
+def load_factory(path: str) -> ModelFactory:
+    """``module:attr`` to a per-request factory.
+
+    ``attr`` may be a factory ``(request_json) -> BaseChatModel``, or a
+    BaseChatModel subclass: then its ``from_request(request_json)`` classmethod
+    if it has one, else its no-argument constructor, per request.
+    """
+    module_name, _, attr = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise SystemExit(f"stub_server: cannot import {module_name!r} ({exc}); pass --model-factory module:attr") from None
+    target = getattr(module, attr or "", None)
+    if target is None:
+        raise SystemExit(f"stub_server: {module_name!r} has no attribute {attr!r}; pass --model-factory module:attr")
+    if isinstance(target, type) and issubclass(target, BaseChatModel):
+        from_request = getattr(target, "from_request", None)
+        return from_request if from_request is not None else (lambda request: target())
+    if not callable(target):
+        raise SystemExit(f"stub_server: {path} is neither a BaseChatModel subclass nor a factory")
+    return target
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m dialogforge.testing.stub_server",
+        description="OpenAI-compatible stub server answering from a scripted chat model.",
+        epilog="example: python -m dialogforge.testing.stub_server --port 0 --latency 1.0 --fault-rate 0.2",
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on stdout)")
+    p.add_argument("--latency", type=float, default=0.0, help="seconds every chat call is held")
+    p.add_argument("--model-factory", default=DEFAULT_FACTORY, help="module:attr of the model class or factory")
+    p.add_argument("--fault-rate", type=float, default=0.0, help="probability a call gets a fault")
+    p.add_argument("--fault-mix", default=None, help="weights, e.g. '429=2,500=1,timeout=1' (default: all kinds, equal)")
+    p.add_argument("--fault-seed", type=int, default=0)
+    p.add_argument("--timeout-hold", type=float, default=30.0, help="seconds a 'timeout' fault holds the request")
+    p.add_argument("--retry-after", type=float, default=1.0, help="Retry-After of a '429' fault, seconds")
+    p.add_argument("--no-json-schema", action="store_true", help="refuse response_format json_schema (400)")
+    p.add_argument("--no-tools", action="store_true", help="refuse requests carrying tools (400)")
+    p.add_argument("--no-stream", action="store_true", help="refuse stream=true (400)")
+    p.add_argument("--json-object-schema", action="store_true", help="accept llama.cpp's json_object + schema")
+    p.add_argument("--reasoning-field", choices=("reasoning_content", "reasoning"), default="reasoning_content")
+    p.add_argument("--model-name", action="append", help="model id listed by /v1/models (repeatable)")
+    return p.parse_args(argv)
+
+
+async def serve_process(args: argparse.Namespace) -> None:
+    try:
+        mix = parse_mix(args.fault_mix) if args.fault_mix else None
+        faults = FaultConfig(args.fault_rate, seed=args.fault_seed, timeout_hold_s=args.timeout_hold, retry_after_s=args.retry_after, **({"mix": mix} if mix else {}))
+    except ValueError as exc:
+        raise SystemExit(f"stub_server: {exc}") from None
+    options = ServerOptions(
+        args.latency, not args.no_json_schema, not args.no_tools, args.json_object_schema,
+        not args.no_stream, args.reasoning_field, tuple(args.model_name or ("scripted",)),
+    )  # fmt: skip
+    injector = FaultInjector(faults)
+    factory = load_factory(args.model_factory)  # fail before binding, with a clear message
+    sock = bind(args.host, args.port)
+    runner = await start_runner(StubApp(factory, options, injector).build(), sock)
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    host, port = sock.getsockname()[:2]
+    print(f"stub server listening on http://{host}:{port}/v1", flush=True)
+    await stop.wait()
+    await runner.cleanup()
+    print(json.dumps(injector.snapshot()), flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve_process(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
