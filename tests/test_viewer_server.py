@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from dialogforge.viewer.assets import SCRIPTS
 from dialogforge.viewer.server import CSP, BackgroundServer
 from scripts.cli import main
 from viewer_scenarios import build_viewer_db
@@ -57,10 +58,10 @@ def test_page_and_assets_with_strict_headers(server):
     assert "script-src 'self'" in CSP and "unsafe-inline" not in CSP and "default-src 'none'" in CSP
     assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Frame-Options"] == "DENY"
     html = body.decode()
-    assert '<script src="/assets/viewer.js"></script>' in html
-    assert re.search(r"<script>", html) is None  # no inline script in the served page
+    scripts = re.findall(r"<script([^>]*)>", html)
+    assert scripts == [f' src="/assets/{name}"' for name in SCRIPTS]  # no inline script in the served page
     assert re.search(r"(src|href)=\"(https?:)?//", html) is None  # no CDN, nothing external
-    for name, kind in (("viewer.js", "text/javascript"), ("viewer.css", "text/css")):
+    for name, kind in [*((n, "text/javascript") for n in SCRIPTS), ("viewer.css", "text/css")]:
         status, headers, body = request(server, f"/assets/{name}")
         assert status == 200 and headers["Content-Type"].startswith(kind) and len(body) > 1000
 

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dialogforge.viewer.assets import read_asset
+from dialogforge.viewer.assets import read_asset, renderer_script
 from dialogforge.viewer.data import family, filter_choices, list_trajectories, trajectory_view
 from dialogforge.viewer.diagram import check_out_path, write_atomically
 from dialogforge.viewer.errors import OutputError
@@ -38,7 +38,7 @@ def _sha256(text: str) -> str:
 
 def page(data: dict[str, Any], title: str) -> str:
     """The HTML document for ``data`` (the shape the renderer's embedded source reads)."""
-    script, style = read_asset("viewer.js"), read_asset("viewer.css")
+    script, style = renderer_script(), read_asset("viewer.css")
     if "</script" in script.lower() or "</style" in style.lower():
         raise OutputError("viewer assets must not contain a closing script/style tag")
     csp = (f"default-src 'none'; script-src '{_sha256(script)}'; style-src '{_sha256(style)}'; "
