@@ -25,7 +25,7 @@ from dialogforge.dataset.format_sharegpt import sharegpt_record
 from dialogforge.dataset.validate import validate
 from dialogforge.models import get_model
 from graphs.generate import generate
-from graphs.state import Message
+from graphs.state import Message, StopReason
 
 GOLDEN = Path(__file__).parent / "golden" / "export_openai_dialogue.json"
 REPO = Path(__file__).resolve().parent.parent
@@ -219,9 +219,17 @@ def test_cli_exit_codes_and_one_line_errors(tmp_path, run_cli):
         result = run_cli("export", "--db", str(db), *extra)
         assert result.code == 2, (extra, result.err)
         assert result.err.count("\n") == 1 and message in result.err, (extra, result.err)
+    (tmp_path / "old_hf").mkdir()
+    (tmp_path / "old_hf" / "dialogforge_manifest.json").write_text("{}")
+    capped_db = tmp_path / "capped.db"
+    store_states(capped_db, {"t1": good_state().model_copy(update={"stop_reason": StopReason.BUDGET})})
+    validate(capped_db)
+    empty = run_cli("export", "--db", str(capped_db), "--format", "hf", "--out", str(tmp_path / "old_hf"), "--valid-only")
+    assert empty.code == 2 and empty.err.count("\n") == 1 and "nothing to export" in empty.err
+    assert [p.name for p in (tmp_path / "old_hf").iterdir()] == ["dialogforge_manifest.json"]  # the old export stays
     missing = run_cli("export", "--db", str(tmp_path / "nope.db"), "--format", "openai", "--out", str(tmp_path / "y.jsonl"))
     assert missing.code == 2 and "no such database" in missing.err
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("c.db")) == ["other", "somedir"]  # nothing written
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(("c.db", "capped.db"))) == ["old_hf", "other", "somedir"]  # nothing written
     assert (tmp_path / "other" / "precious.txt").read_text() == "keep"
     ok = run_cli("export", "--db", str(db), "--format", "sharegpt", "--out", str(tmp_path / "s.jsonl"))
     assert ok.code == 0 and "exported 1 trajectories" in ok.out

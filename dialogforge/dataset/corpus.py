@@ -18,7 +18,7 @@ import sqlite_utils
 from checkpoints.manifest import Manifest, Status
 from checkpoints.reading import load_state
 from dialogforge.errors import NotFoundError
-from graphs.state import DialogueState, ToolSource
+from graphs.state import DialogueState, ToolExec, ToolSource
 
 FINISHED = (Status.DONE.value, Status.FAILED.value)
 
@@ -79,7 +79,7 @@ def fingerprint(state: DialogueState) -> str:
 
 def source_of(state: DialogueState, run_config: dict[str, Any]) -> str:
     """Where the tools came from, as the paper's Table 1 groups it: a seed file, synthesis, or SQL."""
-    if any(tool.sql is not None for tool in state.tools):
+    if state.tool_exec is ToolExec.SQL or any(tool.sql is not None for tool in state.tools):
         return "sql"
     if state.tool_source is ToolSource.SYNTHESIZE:
         return "synthesized"

@@ -71,7 +71,7 @@ def export(
             return hf_row(t.row, t.state, validations.get(t.thread_id), stream.source(t), with_reasoning=with_reasoning)
 
         with atomic_dir(out) as staging:
-            write_hf(stream.records(build), staging, temp_sibling(out, "cache"))
+            write_hf(stream.records(build), staging, temp_sibling(out, "cache"), out)
             _write_json(staging / MARKER, stream.manifest(fmt, options, len(all_rows), started))
         manifest_path = out / MARKER
     else:

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets import Features, Value
 
+from dialogforge.dataset.errors import ExportError
 from dialogforge.dataset.format_openai import closing_message, openai_record
 from dialogforge.dataset.validations import decoded
 from graphs.state import DialogueState
@@ -109,8 +110,9 @@ def hf_row(row: dict[str, Any], state: DialogueState, validation: dict[str, Any]
     }
 
 
-def write_hf(rows: Iterable[dict[str, Any]], out_dir: Path, work_dir: Path) -> int:
-    """Stream rows into Parquet, then add the Arrow copy and the card; returns the row count."""
+def write_hf(rows: Iterable[dict[str, Any]], out_dir: Path, work_dir: Path, target: Path) -> int:
+    """Stream rows into Parquet in ``out_dir`` (staging for ``target``), then add the Arrow copy
+    and the card; returns the row count."""
     parquet_path = out_dir / PARQUET_NAME
     parquet_path.parent.mkdir(parents=True)
     schema = FEATURES.arrow_schema
@@ -126,6 +128,8 @@ def write_hf(rows: Iterable[dict[str, Any]], out_dir: Path, work_dir: Path) -> i
         if batch:
             writer.write_table(pa.Table.from_pylist(batch, schema=schema))
             count += len(batch)
+    if count == 0:  # datasets can neither build nor load back an empty saved dataset
+        raise ExportError(f"{target}: nothing to export: no trajectory matched, and a Hugging Face dataset cannot be empty")
     quiet = not datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
     try:
