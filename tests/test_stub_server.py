@@ -327,6 +327,36 @@ def test_faults_also_break_streams(server):
     assert "".join(pieces) == ""
 
 
+SDK_SYMPTOMS = {
+    FaultKind.TIMEOUT: openai.APITimeoutError,
+    FaultKind.RATE_LIMIT: openai.RateLimitError,
+    FaultKind.SERVER_ERROR: openai.InternalServerError,
+    FaultKind.UNAVAILABLE: openai.InternalServerError,
+    FaultKind.CONNECTION_RESET: openai.APIConnectionError,
+    FaultKind.TRUNCATED_BODY: openai.APIConnectionError,
+    FaultKind.MALFORMED_JSON: json.JSONDecodeError,  # a ValueError: LangGraph's default retry skips it
+}
+
+
+@pytest.mark.parametrize("kind", list(FaultKind), ids=lambda k: k.value)
+def test_every_fault_reaches_the_openai_sdk_fast(kind):
+    """What a dialogforge client sees for each fault: a typed error or an odd 200, never a hang."""
+    with StubServer(echo_factory(), faults=FaultConfig(timeout_hold_s=5.0)) as srv:
+        client = sdk(srv, timeout=0.5)
+        srv.fail_next(kind)
+        started = time.monotonic()
+        create = lambda: client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}], tools=[WEATHER_TOOL])
+        if kind in SDK_SYMPTOMS:
+            with pytest.raises(SDK_SYMPTOMS[kind]):
+                create()
+        else:
+            message = create().choices[0].message
+            names = [c.function.name for c in message.tool_calls or []]
+            args = [c.function.arguments for c in message.tool_calls or []]
+            assert (names, args, message.content) != (["get_weather"], ['{"city": "Paris"}'], None)
+        assert time.monotonic() - started < 1.5
+
+
 def test_random_faults_follow_rate_mix_and_seed():
     def run() -> dict:
         config = FaultConfig(rate=0.5, mix=parse_mix("429=1,500=1,empty=2"), seed=3)
@@ -349,7 +379,7 @@ def test_stats_over_http_and_the_fail_next_control(server):
     assert stats == server.stats()
     assert stats["calls"] == 3 and stats["ok"] == 1 and stats["faults"]["503"] == 2 and stats["in_flight"] == 0
     assert httpx.post(f"http://127.0.0.1:{server.port}/control/fail-next", json={"kind": "nope"}).status_code == 400
-    server.reset_stats()
+    server.faults.reset_stats()
     assert server.stats()["calls"] == 0
 
 

@@ -1,7 +1,11 @@
-"""Which fault the stub server injects into a call, and the counters of what it did.
+"""How the stub server misbehaves: capability refusals and injected faults.
 
-The stub server (``stub_server.py``) asks a ``FaultInjector`` once per chat
-call which fault, if any, to inject. Two sources decide:
+Everything that makes the stub deviate from a perfect server lives here:
+``check_capabilities`` refuses (400) what an emulated server lacks, and a
+``FaultInjector`` decides each call's fault and counts what happened.
+
+The stub server asks the injector once per well-formed chat call which fault,
+if any, to inject. Two sources decide:
 
 * a FIFO of forced faults (``fail_next(kind, n)``), for unit tests that need
   "the next two calls answer 429" exactly;
@@ -26,6 +30,7 @@ import struct
 import threading
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from aiohttp import web
 from langchain_core.messages import AIMessage
@@ -44,6 +49,32 @@ class FaultKind(str, Enum):
     SCHEMA_INVALID = "schema_invalid"  # 200, content "{}" (tool-call arguments "{}")
     EMPTY = "empty"  # 200, empty content, no tool calls
     UNKNOWN_TOOL = "unknown_tool"  # 200, a tool call naming a tool not offered
+
+
+class Rejected(Exception):
+    """A request this server (as configured) refuses with 400, like a real one would."""
+
+
+def check_capabilities(body: dict, options: Any) -> None:
+    """Refuse, as the emulated server would, what it does not support."""
+    if body.get("stream") and not options.supports_stream:
+        raise Rejected("stream not supported by this server; send stream=false")
+    if body.get("tools") and not options.supports_tools:
+        raise Rejected("tools are not supported by this server")
+    fmt = body.get("response_format")
+    if fmt is None:
+        return
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if kind == "json_schema":
+        if not options.supports_json_schema:
+            raise Rejected("response_format type 'json_schema' is not supported; use 'json_object' or 'text'")
+        if not isinstance(fmt.get("json_schema"), dict) or "schema" not in fmt["json_schema"]:
+            raise Rejected("response_format.json_schema.schema is required")
+    elif kind == "json_object":
+        if "schema" in fmt and not options.json_object_schema_field:
+            raise Rejected("response_format: additional property 'schema' is not allowed for 'json_object'")
+    elif kind != "text":
+        raise Rejected(f"response_format type must be 'text', 'json_object' or 'json_schema', got {kind!r}")
 
 
 def parse_mix(text: str) -> dict[FaultKind, float]:

@@ -1,25 +1,16 @@
 """A real OpenAI-compatible HTTP server that answers from a LangChain chat model.
 
-Tests and benchmarks must exercise the same HTTP path a user's vLLM, llama.cpp
-or OpenAI endpoint does -- serialisation, retries, timeouts, the client's
-connection pool -- without a GPU or the internet. This server speaks the
-chat-completions protocol, turns each request into LangChain messages, asks a
-(scripted) ``BaseChatModel`` built per request by ``model_factory``, and
-answers in the exact OpenAI shape, including ``reasoning_content`` and usage.
+Tests and benchmarks must exercise the HTTP path a user's vLLM, llama.cpp or
+OpenAI endpoint does (serialisation, retries, timeouts, the client's pool)
+without a GPU or the internet. Each request becomes LangChain messages for a
+``BaseChatModel`` built per request by ``model_factory``; its AIMessage goes
+back in the exact OpenAI shape, with ``reasoning_content`` and usage.
+Capability switches emulate servers without ``json_schema`` or tools, or with
+llama.cpp's ``json_object`` + ``schema``; ``faults.py`` injects faults. One
+asyncio loop (aiohttp) serves all: a held request is a coroutine, not a thread.
 
-Capability switches emulate servers that lack ``json_schema`` or tools, or
-that take llama.cpp's ``json_object`` + ``schema``; ``faults.py`` injects
-latency-independent faults. Everything runs on one asyncio loop (aiohttp), so
-hundreds of held requests cost coroutines, not threads.
-
-In-process::
-
-    with StubServer(lambda req: MyModel()) as srv:
-        client = OpenAI(base_url=srv.base_url, api_key="x")
-
-As its own process (benchmarks)::
-
-    python -m dialogforge.testing.stub_server --port 0 --latency 1.0 --fault-rate 0.2
+In-process: ``with StubServer(lambda req: MyModel()) as srv: srv.base_url``.
+As a process: ``python -m dialogforge.testing.stub_server --port 0 --latency 1.0``.
 """
 
 from __future__ import annotations
@@ -39,21 +30,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
-from dialogforge.testing.faults import (
-    TRANSPORT_FAULTS,
-    FaultConfig,
-    FaultInjector,
-    FaultKind,
-    error_response,
-    faulty_message,
-    parse_mix,
-    transport_fault,
-)
+from dialogforge.testing.faults import TRANSPORT_FAULTS, FaultConfig, FaultInjector, FaultKind, Rejected, parse_mix
+from dialogforge.testing.faults import check_capabilities, error_response, faulty_message, transport_fault
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +45,6 @@ ModelFactory = Callable[[dict], BaseChatModel]
 DEFAULT_FACTORY = "dialogforge.testing.scripted_model:ScriptedChatModel"
 # Request fields handed to ``model.ainvoke`` as keyword arguments when present.
 PASSED_FIELDS = ("tools", "tool_choice", "response_format", "seed", "temperature", "max_tokens")
-
-
-class Rejected(Exception):
-    """A request this server (as configured) refuses with 400, like a real one would."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +60,10 @@ class ServerOptions:
     # "reasoning_content" (vLLM, SGLang, DeepSeek) or "reasoning" (OpenRouter).
     reasoning_field: str = "reasoning_content"
     model_names: tuple[str, ...] = ("scripted",)
+
+    def __post_init__(self) -> None:
+        if self.reasoning_field not in ("reasoning_content", "reasoning"):
+            raise ValueError(f"reasoning_field must be 'reasoning_content' or 'reasoning', not {self.reasoning_field!r}")
 
 
 # --- request -> LangChain --------------------------------------------------
@@ -135,28 +119,6 @@ def to_langchain_messages(messages: object) -> list[BaseMessage]:
     return out
 
 
-def check_capabilities(body: dict, options: ServerOptions) -> None:
-    """Refuse, as the emulated server would, what it does not support."""
-    if body.get("stream") and not options.supports_stream:
-        raise Rejected("stream not supported by this server; send stream=false")
-    if body.get("tools") and not options.supports_tools:
-        raise Rejected("tools are not supported by this server")
-    fmt = body.get("response_format")
-    if fmt is None:
-        return
-    kind = fmt.get("type") if isinstance(fmt, dict) else None
-    if kind == "json_schema":
-        if not options.supports_json_schema:
-            raise Rejected("response_format type 'json_schema' is not supported; use 'json_object' or 'text'")
-        if not isinstance(fmt.get("json_schema"), dict) or "schema" not in fmt["json_schema"]:
-            raise Rejected("response_format.json_schema.schema is required")
-    elif kind == "json_object":
-        if "schema" in fmt and not options.json_object_schema_field:
-            raise Rejected("response_format: additional property 'schema' is not allowed for 'json_object'")
-    elif kind != "text":
-        raise Rejected(f"response_format type must be 'text', 'json_object' or 'json_schema', got {kind!r}")
-
-
 def model_kwargs(body: dict) -> dict:
     """The request fields the scripted model reads, as ``ainvoke`` keyword arguments."""
     kwargs = {k: body[k] for k in PASSED_FIELDS if body.get(k) is not None}
@@ -181,13 +143,10 @@ def openai_message(ai: AIMessage, reasoning_field: str) -> dict:
         message[reasoning_field] = reasoning
     if ai.tool_calls:
         message["tool_calls"] = [
-            {
-                "id": tc.get("id") or f"call_{uuid.uuid4().hex[:24]}",
-                "type": "function",
-                "function": {"name": tc["name"], "arguments": json.dumps(tc["args"])},
-            }
+            {"id": tc.get("id") or f"call_{uuid.uuid4().hex[:24]}", "type": "function",
+             "function": {"name": tc["name"], "arguments": json.dumps(tc["args"])}}
             for tc in ai.tool_calls
-        ]
+        ]  # fmt: skip
     return message
 
 
@@ -202,12 +161,8 @@ def usage_of(ai: AIMessage, message: dict, request_messages: list[BaseMessage]) 
         calls = "".join(tc["function"]["name"] + tc["function"]["arguments"] for tc in message.get("tool_calls", []))
         reasoning = _estimate_tokens(ai.additional_kwargs.get("reasoning_content") or "")
         completion = _estimate_tokens((message.get("content") or "") + calls) + reasoning
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "completion_tokens_details": {"reasoning_tokens": reasoning},
-    }
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+            "completion_tokens_details": {"reasoning_tokens": reasoning}}  # fmt: skip
 
 
 def _sse(obj: dict | str) -> bytes:
@@ -255,7 +210,7 @@ class StubApp:
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/stats", self.stats)
         app.router.add_post("/control/fail-next", self.control_fail_next)
-        app.router.add_post("/control/reset", self.control_reset)
+        app.router.add_delete("/stats", self.reset_stats)
         return app
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
@@ -306,13 +261,8 @@ class StubApp:
         message = openai_message(ai, self.options.reasoning_field)
         finish = ai.response_metadata.get("finish_reason") or ("tool_calls" if ai.tool_calls else "stop")
         usage = usage_of(ai, message, messages)
-        head = {
-            "id": f"chatcmpl-stub{next(self._ids)}",
-            "object": "chat.completion.chunk" if stream else "chat.completion",
-            "created": int(time.time()),
-            "model": body.get("model") or self.options.model_names[0],
-            "system_fingerprint": "dialogforge-stub",
-        }
+        head = {"id": f"chatcmpl-stub{next(self._ids)}", "object": "chat.completion.chunk" if stream else "chat.completion",
+                "created": int(time.time()), "model": body.get("model") or self.options.model_names[0]}  # fmt: skip
         if not stream:
             choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
             return web.json_response({**head, "choices": [choice], "usage": usage})
@@ -339,7 +289,7 @@ class StubApp:
             return error_response(400, f"need {{'kind': <fault kind>, 'n': int}}: {exc}", "invalid_request_error")
         return web.json_response(self.injector.snapshot())
 
-    async def control_reset(self, request: web.Request) -> web.Response:
+    async def reset_stats(self, request: web.Request) -> web.Response:
         self.injector.reset_stats()
         return web.json_response(self.injector.snapshot())
 
@@ -361,44 +311,28 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 class StubServer:
-    """The stub server on a background thread with its own event loop (for tests)."""
+    """The stub server on a background thread with its own event loop (for tests).
+
+    ``options`` are ``ServerOptions`` fields: ``latency_s``,
+    ``supports_json_schema``, ``supports_tools``, ``json_object_schema_field``,
+    ``supports_stream``, ``reasoning_field``, ``model_names``.
+    """
 
     def __init__(
-        self,
-        model_factory: ModelFactory,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        latency_s: float = 0.0,
-        faults: FaultConfig | None = None,
-        supports_json_schema: bool = True,
-        supports_tools: bool = True,
-        json_object_schema_field: bool = False,
-        supports_stream: bool = True,
-        reasoning_field: str = "reasoning_content",
-        model_names: tuple[str, ...] = ("scripted",),
+        self, model_factory: ModelFactory, *, host: str = "127.0.0.1", port: int = 0, faults: FaultConfig | None = None, **options: Any
     ) -> None:
-        if reasoning_field not in ("reasoning_content", "reasoning"):
-            raise ValueError(f"reasoning_field must be 'reasoning_content' or 'reasoning', not {reasoning_field!r}")
-        self.options = ServerOptions(
-            latency_s, supports_json_schema, supports_tools, json_object_schema_field,
-            supports_stream, reasoning_field, tuple(model_names),
-        )  # fmt: skip
+        self.options = ServerOptions(**options)
         self.faults = FaultInjector(faults)
         self._app = StubApp(model_factory, self.options, self.faults)
-        self._host, self._port = host, port
-        self._thread: threading.Thread | None = None
+        self._host, self.port = host, port
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
 
     @property
     def base_url(self) -> str:
         """``http://127.0.0.1:PORT/v1``, what an OpenAI client takes as ``base_url``."""
-        return f"http://{self._host}:{self._port}/v1"
-
-    @property
-    def port(self) -> int:
-        return self._port
+        return f"http://{self._host}:{self.port}/v1"
 
     def stats(self) -> dict:
         return self.faults.snapshot()
@@ -406,49 +340,28 @@ class StubServer:
     def fail_next(self, kind: FaultKind | str, n: int = 1) -> None:
         self.faults.fail_next(kind, n)
 
-    def reset_stats(self) -> None:
-        self.faults.reset_stats()
-
     def start(self) -> StubServer:
-        sock = bind(self._host, self._port)
-        self._port = sock.getsockname()[1]
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        async def serve() -> None:
-            self._stopping = asyncio.Event()
-            try:
-                runner = await start_runner(self._app.build(), sock)
-            except BaseException as exc:  # handed to start()'s caller, re-raised there
-                failure.append(exc)
-                ready.set()
-                raise
-            ready.set()
-            await self._stopping.wait()
-            await runner.cleanup()
-
-        def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            try:
-                self._loop.run_until_complete(serve())
-            finally:
-                self._loop.close()
-
-        self._thread = threading.Thread(target=run, name="stub-openai-server", daemon=True)
+        sock = bind(self._host, self.port)
+        self.port = sock.getsockname()[1]
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="stub-openai-server", daemon=True)
         self._thread.start()
-        ready.wait()
-        if failure:
-            raise RuntimeError(f"stub server failed to start on {self._host}:{self._port}") from failure[0]
+        # .result() re-raises here whatever failed while starting.
+        try:
+            self._runner = asyncio.run_coroutine_threadsafe(start_runner(self._app.build(), sock), self._loop).result(10)
+        except BaseException:  # stop the loop thread, then let the caller see why
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            raise
         return self
 
     def stop(self) -> None:
         if self._thread is None:
             return
-        assert self._loop is not None and self._stopping is not None
-        self._loop.call_soon_threadsafe(self._stopping.set)
-        self._thread.join(timeout=10)
-        if self._thread.is_alive():
-            raise RuntimeError("stub server thread did not stop within 10 s")
+        assert self._loop is not None and self._runner is not None
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
         self._thread = None
 
     def __enter__(self) -> StubServer:
