@@ -394,7 +394,11 @@ def test_bad_fault_config_is_refused():
 
 
 async def test_300_concurrent_requests_share_one_event_loop():
-    """0.5 s each, all at once: serial or thread-starved handling would take minutes."""
+    """0.5 s each, all at once: serial handling takes 150 s, a 64-thread pool 2.5 s.
+
+    Measured about 1.1-1.4 s here: client and server share one process (and
+    GIL), so most of the excess is the two sides' CPU, not waiting.
+    """
     body = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
     with StubServer(echo_factory(), latency_s=0.5) as srv:
         connector = aiohttp.TCPConnector(limit=0)
@@ -412,7 +416,7 @@ async def test_300_concurrent_requests_share_one_event_loop():
     print(f"300 concurrent requests at 0.5 s latency: {elapsed:.2f} s wall, max in flight {stats['max_in_flight']}")
     assert statuses == [200] * 300
     assert stats["max_in_flight"] >= 250
-    assert elapsed < 2.0
+    assert elapsed < 2.4
 
 
 def test_process_variant_serves_the_scripted_model():
