@@ -53,7 +53,9 @@ class Page:
     """A browser tab that records script errors, console messages and every request it makes."""
 
     def __init__(self, browser, base: str):
-        self.page = browser.new_page(viewport={"width": 1400, "height": 900})
+        self.context = browser.new_context(viewport={"width": 1400, "height": 900},
+                                           permissions=["clipboard-read", "clipboard-write"])
+        self.page = self.context.new_page()
         self.base = base
         self.errors: list[str] = []
         self.console: list[str] = []
@@ -72,7 +74,7 @@ class Page:
             arg=thread_id, timeout=15_000)
 
     def close(self) -> None:
-        self.page.close()
+        self.context.close()
         assert self.errors == [], self.errors
         assert not [c for c in self.console if "Content Security Policy" in c or c.startswith("error")], self.console
 
@@ -148,8 +150,13 @@ def test_fork_links_navigate_and_the_fork_point_is_marked(tab, vdb):
     fork_to = page.locator(".fork-to a.fork-link")
     assert fork_to.all_inner_texts() == [vdb.fork]
     page.click("#checkpoints > summary")
-    forked_row = page.locator(f"#checkpoints tr[data-checkpoint='{vdb.fork_checkpoint}']")
+    forked_row = page.locator(f"#checkpoints li[data-checkpoint='{vdb.fork_checkpoint}']")
     assert "forked" in forked_row.get_attribute("class") and vdb.fork in forked_row.inner_text()
+    forked_row.locator("button.copy", has_text="copy id").click()
+    assert page.evaluate("navigator.clipboard.readText()") == vdb.fork_checkpoint
+    forked_row.locator("button.copy", has_text="copy fork cmd").click()
+    command = page.evaluate("navigator.clipboard.readText()")
+    assert command == f"dialogforge fork {vdb.threads[0]} --db {vdb.path} --checkpoint {vdb.fork_checkpoint} --n 1"
 
     fork_to.click()  # back down to the fork
     tab.wait_title(vdb.fork)

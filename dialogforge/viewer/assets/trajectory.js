@@ -142,27 +142,32 @@
     })));
   }
 
+  function shellWord(text) {
+    text = String(text);
+    return /^[A-Za-z0-9_.\/:=@+-]+$/.test(text) ? text : "'" + text.replace(/'/g, "'\\''") + "'";
+  }
+
   function checkpointsPanel(view) {
     var forkedAt = {};
     (view.forks_here || []).forEach(function (f) { (forkedAt[f.checkpoint_id] = forkedAt[f.checkpoint_id] || []).push(f.thread_id); });
-    var rows = (view.checkpoints || []).map(function (c) {
+    var items = (view.checkpoints || []).map(function (c) {
       var forks = forkedAt[c.checkpoint_id] || [];
       var isForkPoint = view.fork_point && view.fork_point.checkpoint_id === c.checkpoint_id;
-      return el("tr", { className: forks.length || isForkPoint ? "forked" : "", "data-checkpoint": c.checkpoint_id },
-        el("td", { className: "num", text: c.step }),
-        el("td", { text: c.node }),
-        el("td", { className: "num", text: c.user_turn }),
-        el("td", { className: "preview", text: short(c.preview, 80), title: c.preview || "" }),
-        el("td", { className: "cid" }, el("code", { text: c.checkpoint_id }), " ", copyButton(c.checkpoint_id),
-          forks.length ? el("div", { className: "small", text: "\u21aa forked: " + forks.join(", ") }) : null,
-          isForkPoint ? el("div", { className: "small", text: "\u21aa this trajectory's fork point" }) : null));
+      var command = "dialogforge fork " + shellWord(view.thread_id) + " --db " + shellWord(view.db || "DB") +
+        " --checkpoint " + shellWord(c.checkpoint_id) + " --n 1";
+      return el("li", { className: "checkpoint" + (forks.length || isForkPoint ? " forked" : ""), "data-checkpoint": c.checkpoint_id },
+        el("div", { className: "cp-head" },
+          el("span", { className: "cp-step", text: "step " + c.step }),
+          el("span", { className: "fn", text: c.node || "-" }),
+          el("span", { className: "muted small", text: "turn " + c.user_turn }),
+          el("span", { className: "cp-buttons" }, copyButton(c.checkpoint_id, "copy id"), " ", copyButton(command, "copy fork cmd"))),
+        el("code", { className: "cp-id", text: c.checkpoint_id }),
+        c.preview ? el("div", { className: "cp-preview", text: short(c.preview, 140), title: c.preview }) : null,
+        forks.length ? el("div", { className: "small fork-note", text: "\u21aa forked here: " + forks.join(", ") }) : null,
+        isForkPoint ? el("div", { className: "small fork-note", text: "\u21aa this trajectory's fork point" }) : null);
     });
-    var table = el("table", { className: "checkpoints" },
-      el("thead", null, el("tr", null, ["step", "node", "turn", "last message", "checkpoint id"].map(function (h) { return el("th", { text: h }); }))),
-      el("tbody", null, rows));
-    var hint = el("p", { className: "small muted" }, "Fork from a checkpoint: ",
-      el("code", { text: "dialogforge fork " + view.thread_id + " --db DB --checkpoint ID --n 1" }));
-    return panel("Checkpoints (" + rows.length + ")", "checkpoints", false, [hint, el("div", { className: "table-wrap" }, table)]);
+    var hint = el("p", { className: "small muted", text: "Oldest first. Copy an id (or the whole command) to fork a new trajectory from that point." });
+    return panel("Checkpoints (" + items.length + ")", "checkpoints", false, [hint, el("ol", { className: "checkpoints" }, items)]);
   }
 
   function validationPanel(row) {
