@@ -28,11 +28,33 @@ from dialogforge.config import HttpClient, ModelConfig
 from dialogforge.errors import ConfigError
 
 REASONING_FIELDS = ("reasoning_content", "reasoning")
+# Request fields sent verbatim (see ReasoningChatOpenAI._get_request_payload).
+_RAW_FIELDS = ("messages", "tools", "tool_choice", "response_format")
 # Connections kept per server beyond the run's concurrency (probes, retries).
 CONNECTION_HEADROOM = 16
 
 
 class ReasoningChatOpenAI(ChatOpenAI):
+    def _get_request_payload(self, input_: Any, *, stop: list[str] | None = None, **kwargs: Any) -> dict:
+        """The request body's bulky fields travel in ``extra_body``: the same JSON on the wire.
+
+        The SDK walks every ``create`` argument through a type-driven transform
+        (aliases, file encodings -- none apply to chat messages) that cost
+        several ms of CPU per call for a long dialogue, and a ``response_format``
+        makes ChatOpenAI take the ``parse`` path, which transforms and parses
+        again. ``extra_body`` is merged into the JSON as it is, so a call with
+        hundreds of dialogues in flight costs a fraction of the CPU. The reply
+        is validated by us (``models.structured``), not by the SDK.
+        """
+        payload = super()._get_request_payload(input_, stop=stop, **kwargs)
+        if self._use_responses_api(payload):
+            return payload
+        raw = {key: payload.pop(key) for key in _RAW_FIELDS if key in payload}
+        if raw:
+            payload["extra_body"] = {**(payload.get("extra_body") or {}), **raw}
+            payload["messages"] = []  # required by the SDK's signature; replaced by extra_body's
+        return payload
+
     def _create_chat_result(self, response: dict | openai.BaseModel, generation_info: dict | None = None) -> ChatResult:
         result = super()._create_chat_result(response, generation_info)
         choices = response.get("choices") if isinstance(response, dict) else getattr(response, "choices", None)

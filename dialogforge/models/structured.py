@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import cache
 from typing import Callable, TypeVar
 
 import openai
@@ -106,7 +107,7 @@ async def _ask_with(
     messages: list[BaseMessage],
     seed: int,
 ) -> AIMessage:
-    json_schema = schema.model_json_schema()
+    json_schema = _json_schema(schema)
     name = schema.__name__
     if method is StructuredMethod.JSON_SCHEMA:
         response_format = {
@@ -148,6 +149,12 @@ def _parse(schema: type[T], reply: AIMessage, check: Check | None) -> T:
     if problem:
         raise InvalidOutput(problem)
     return value
+
+
+@cache
+def _json_schema(schema: type[BaseModel]) -> dict:
+    """A schema class's JSON Schema, built once: pydantic rebuilds it on every call (~6 ms)."""
+    return schema.model_json_schema()
 
 
 def _summarize(exc: ValidationError) -> str:
