@@ -23,6 +23,20 @@ def schema_problem(schema: Any) -> str | None:
     if not isinstance(schema, dict) or schema.get("type") != "object":
         return 'parameters must be a JSON Schema with "type": "object"'
     try:
+        key = json.dumps(schema, sort_keys=True)
+    except (TypeError, ValueError):
+        return _metaschema_problem_uncached(schema)
+    return _metaschema_problem(key)
+
+
+@lru_cache(maxsize=8192)
+def _metaschema_problem(schema_json: str) -> str | None:
+    """Checking against the 2020-12 metaschema costs ~1 ms; tool sets repeat schemas, so remember verdicts."""
+    return _metaschema_problem_uncached(json.loads(schema_json))
+
+
+def _metaschema_problem_uncached(schema: Any) -> str | None:
+    try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
         return f"invalid JSON Schema: {exc.message[:200]}"
