@@ -13,6 +13,8 @@ from collections import Counter
 from datetime import datetime, timezone
 from typing import Any
 
+from pydantic import ValidationError
+
 import dialogforge
 from dialogforge.config import ModelsConfig, Role
 from dialogforge.config_file import masked_url
@@ -42,7 +44,10 @@ def role_models(models: dict[str, Any]) -> dict[str, Any]:
     """Which model played each role, resolved from the recorded default plus overrides."""
     if not models:
         return {}
-    config = ModelsConfig.model_validate(models)
+    try:
+        config = ModelsConfig.model_validate(models)
+    except ValidationError:
+        return {"recorded": masked(models)}  # written by another version: keep it as it was, masked
     view = {}
     for role in Role:
         c = config.for_role(role)

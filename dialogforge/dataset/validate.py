@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from pydantic import ValidationError
+
 from checkpoints.manifest import now
 from dialogforge.config import ModelsConfig
 from dialogforge.dataset.corpus import fingerprint, load_or_none, manifest_rows, run_configs
@@ -27,7 +29,7 @@ from dialogforge.dataset.dedup import DEFAULT_THRESHOLD, Features, features, fin
 from dialogforge.dataset.judge import TrajectoryVerdict, judge_trajectory
 from dialogforge.dataset.rules import Rule, check_rules
 from dialogforge.dataset.validations import JUDGE_FIELDS, ValidationStore
-from dialogforge.errors import ModelCallError
+from dialogforge.errors import ConfigError, ModelCallError
 from dialogforge.models import RoleModel
 from graphs.state import DialogueState
 
@@ -84,7 +86,11 @@ def recorded_models(db_path: str | Path) -> dict[str, ModelsConfig | None]:
         if not config.get("models"):
             configs[run_id] = None
             continue
-        models = ModelsConfig.model_validate(config["models"])
+        try:
+            models = ModelsConfig.model_validate(config["models"])
+        except ValidationError as exc:
+            raise ConfigError(f"{db_path}: run {run_id} has a recorded models config this version cannot read "
+                              f"({exc.errors()[0]['msg']}); choose the judge with --backend, --base-url or --config") from exc
         if models.default.backend == "local":
             models = models.model_copy(update={"default": models.default.model_copy(update={"base_url": None})})
         configs[run_id] = models
