@@ -19,7 +19,7 @@ import sqlite_utils
 from pydantic import BaseModel
 
 from checkpoints.store import check_db_path, connect
-from graphs.state import DialogueState, StopReason
+from graphs.state import DialogueState, StopReason, ToolExec
 
 
 class Status(StrEnum):
@@ -39,6 +39,7 @@ class PlannedTrajectory(BaseModel):
     initial_state: str  # JSON of the DialogueState input, minus seed tools kept per run
     parent_thread_id: str | None = None
     fork_checkpoint_id: str | None = None
+    tool_exec: str = ToolExec.SIMULATED.value  # what answered tool calls: simulated or sql (Tool-Exec)
 
 
 _RUNS_COLUMNS = {
@@ -47,7 +48,7 @@ _RUNS_COLUMNS = {
     "parent_thread_id": str, "fork_checkpoint_id": str,
     "created_at": str, "started_at": str, "finished_at": str,
     "user_turns": int, "messages": int, "tool_calls": int, "tool_errors": int,
-    "tasks": int, "tokens": int, "initial_state": str,
+    "tasks": int, "tokens": int, "initial_state": str, "tool_exec": str,
 }
 
 
@@ -79,7 +80,8 @@ class Manifest:
         created = now()
         rows = [{**p.model_dump(), "status": Status.PENDING.value, "created_at": created} for p in planned]
         with self.conn:
-            self.db["runs"].insert_all(rows, pk="thread_id", batch_size=500)
+            # alter: a database made before a column existed (tool_exec) gains it here
+            self.db["runs"].insert_all(rows, pk="thread_id", batch_size=500, alter=True)
 
     def mark_running(self, thread_id: str) -> None:
         with self.lock, self.conn:

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
-from graphs.state import Limits, Mode, ToolSource
+from graphs.state import Limits, Mode, ToolExec, ToolSource
 
 
 class Role(StrEnum):
@@ -124,6 +124,10 @@ class GenerationSettings(Strict):
     tool_source: ToolSource = ToolSource.SYNTHESIZE
     tools_file: str | None = None
     concurrency: int = Field(default=8, ge=1)
+    # Tool-Exec: real SQL over a SQLite domain instead of the simulated world model.
+    tool_exec: ToolExec = ToolExec.SIMULATED
+    domain_db: str | None = None  # the domain's SQLite database
+    domain_tools: str | None = None  # its SQL tools; default <stem>.tools.json beside it, else drafted from the schema
 
 
 def config_hash(*parts: BaseModel) -> str:

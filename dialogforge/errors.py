@@ -31,3 +31,16 @@ class ModelCallError(DialogforgeError):
     Inside the graph this never crashes a run: the node records it as the
     trajectory's failure reason.
     """
+
+
+class DomainError(DialogforgeError):
+    """A Tool-Exec domain (its SQLite database or SQL tools) is missing, unreadable or refused."""
+
+
+class ToolBackendError(DialogforgeError):
+    """What answers tool calls failed itself, not the call (e.g. a trajectory's
+    database cannot be rebuilt from its write log).
+
+    Inside the graph this never crashes a run: the node records it as the
+    trajectory's failure reason.
+    """

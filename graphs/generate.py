@@ -12,7 +12,7 @@ from langgraph.runtime import RunControl
 
 from checkpoints.manifest import Manifest, PlannedTrajectory
 from checkpoints.store import check_db_path
-from dialogforge.config import GenerationSettings, ModelsConfig, Role, config_hash
+from dialogforge.config import GenerationSettings, ModelsConfig, config_hash
 from dialogforge.interrupt import GracefulInterrupt
 from dialogforge.models import ModelSet
 from dialogforge.progress import ProgressSink
@@ -20,7 +20,8 @@ from dialogforge.seed_files import ToolSet
 from graphs.engine import Job, RunSummary, run_jobs
 from graphs.planning import graph_input, initial_state, new_run_id, tool_set_index
 from graphs.state import ToolSpec
-from nodes.simulate_tool import SimulatedToolExecutor
+from graphs.tool_exec import domain_record, executor_factory, prepare_tool_exec
+from nodes.execute_sql import remove_worlds
 
 
 @dataclass
@@ -46,6 +47,8 @@ def generate(
     (instead of ``seed_tools`` for all). ``handle_signals``: Ctrl-C / SIGTERM drain
     the run (see ``dialogforge.interrupt``) instead of raising ``KeyboardInterrupt``."""
     check_db_path(db_path, must_exist=False)
+    # Tool-Exec: the SQL domain is loaded and validated before anything is written.
+    domain, settings, seed_tools = prepare_tool_exec(settings, seed_tools, tool_sets)
     models = ModelSet.from_config(models_config, connections=settings.concurrency)
     run_id = new_run_id()
     tools = seed_tools or []
@@ -60,7 +63,7 @@ def generate(
     planned = [
         PlannedTrajectory(
             thread_id=f"{run_id}-{i:05d}", run_id=run_id, seed=s.seed, mode=s.mode.value,
-            domain=s.scenario.domain, config_hash=digest,
+            domain=s.scenario.domain, config_hash=digest, tool_exec=s.tool_exec.value,
             initial_state=s.model_dump_json(exclude=exclude),
         )
         for i, s in enumerate(states)
@@ -71,16 +74,19 @@ def generate(
             "settings": settings.model_dump(mode="json"),
             "models": models_config.model_dump(mode="json"),
             "seed_tools": [t.model_dump(mode="json") for t in tools],
+            **({"domain": domain_record(domain)} if domain is not None else {}),
             **({"tool_sets": [t.name for t in tool_sets]} if tool_sets else {}),
         })
         manifest.record_planned(planned)
     finally:
         manifest.close()
     jobs = [Job(p.thread_id, s.mode, graph_input(s)) for p, s in zip(planned, states)]
-    executor = SimulatedToolExecutor(models[Role.TOOL_SIMULATOR])
+    executor_for = executor_factory(db_path, models, domain)
     summary, interrupted = asyncio.run(_run(
-        db_path, jobs, models, lambda _thread: executor, settings.concurrency, progress, handle_signals,
+        db_path, jobs, models, executor_for, settings.concurrency, progress, handle_signals,
     ))
+    if domain is not None:
+        remove_worlds(db_path, [p.thread_id for p in planned])  # caches: rebuilt from the write log on demand
     return GenerationResult(run_id, [p.thread_id for p in planned], summary, interrupted)
 
 

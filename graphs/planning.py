@@ -37,7 +37,7 @@ def initial_state(settings: GenerationSettings, index: int, tools: list[ToolSpec
     source = settings.tool_source if tools else ToolSource.SYNTHESIZE
     return DialogueState(
         mode=settings.mode, seed=seed, scenario=scenario, limits=settings.limits,
-        tool_source=source, tools=tools, reference_time=reference,
+        tool_source=source, tools=tools, reference_time=reference, tool_exec=settings.tool_exec,
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from dialogforge.config import Role
-from dialogforge.errors import ModelCallError
+from dialogforge.errors import ModelCallError, ToolBackendError
 from graphs.context import GraphContext
 from graphs.state import DialogueState, Message, TokenUsage, ToolCall, ToolSpec
 from nodes.outcome import charge, failed
@@ -26,14 +26,17 @@ from nodes.tool_specs import first_violation
 async def execute_tools(state: DialogueState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
     specs = {tool.name: tool for tool in state.tools}
     world = dict(state.world)
+    writes = list(state.sql_writes)  # Tool-Exec: each call must see the writes before it
     usage = TokenUsage()
     replies: list[Message] = []
     for call in state.messages[-1].tool_calls:
         try:
-            outcome = await _answer(state.model_copy(update={"world": world}), specs, call, runtime.context)
-        except ModelCallError as exc:
+            outcome = await _answer(state.model_copy(update={"world": world, "sql_writes": writes}), specs, call, runtime.context)
+        except (ModelCallError, ToolBackendError) as exc:
             return failed(exc)
         world.update(outcome.world_updates)
+        if outcome.sql_write is not None:
+            writes.append(outcome.sql_write)
         usage = usage.plus(outcome.usage)
         replies.append(Message(
             role="tool", content=outcome.content, tool_call_id=call.id, name=call.name,
@@ -44,6 +47,8 @@ async def execute_tools(state: DialogueState, runtime: Runtime[GraphContext]) ->
     update: dict[str, Any] = {"messages": replies, "counters": counters}
     if world != state.world:
         update["world"] = world
+    if len(writes) != len(state.sql_writes):
+        update["sql_writes"] = writes
     if usage.calls:
         update.update(charge(state, counters, Role.TOOL_SIMULATOR, usage))
     return update

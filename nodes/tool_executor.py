@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from graphs.state import DialogueState, JsonObject, TokenUsage, ToolCall, ToolSpec
+from graphs.state import DialogueState, JsonObject, SqlWrite, TokenUsage, ToolCall, ToolSpec
 
 
 @dataclass
@@ -20,6 +20,8 @@ class ExecutionOutcome:
     is_error: bool = False
     world_updates: JsonObject = field(default_factory=dict)
     usage: TokenUsage = field(default_factory=TokenUsage)
+    # Tool-Exec: a call that changed data, for the trajectory's write log.
+    sql_write: SqlWrite | None = None
 
 
 class ToolExecutor(Protocol):
@@ -28,5 +30,9 @@ class ToolExecutor(Protocol):
         ...
 
     async def execute(self, state: DialogueState, spec: ToolSpec, call: ToolCall) -> ExecutionOutcome:
-        """Answer one valid call; failures of the tool itself come back as ``is_error``."""
+        """Answer one valid call; failures of the tool itself come back as ``is_error``.
+
+        A failure of the backend (not of the call) raises ``ToolBackendError``,
+        which fails the trajectory with that reason.
+        """
         ...

@@ -13,7 +13,8 @@ from dialogforge.progress import make_progress
 from dialogforge.seed_files import load_seed_lines, load_tool_sets
 from dialogforge.seed_tools import load_tools_file
 from graphs.generate import generate
-from graphs.state import Limits, Mode, ToolSource
+from graphs.state import Limits, Mode, ToolExec, ToolSource
+from graphs.tool_exec import domain_for
 from dialogforge.models.preflight import check_endpoints
 from scripts.model_options import add_model_options, config_file_from, models_config_from, running_models
 from scripts.options import add_db, positive_int
@@ -33,6 +34,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--persona", action="append", help="user persona; repeat for several")
     parser.add_argument("--tools", metavar="FILE", help="seed tools: OpenAI tools JSON or BFCL func-doc JSONL")
     parser.add_argument("--synthesize-more", action="store_true", help="with --tools: also synthesize complementary tools")
+    parser.add_argument("--tool-exec", choices=[t.value for t in ToolExec],
+                        help="what answers tool calls: simulated (an LLM world model, default) or sql (real SQL over --domain-db)")
+    parser.add_argument("--domain-db", metavar="FILE", help="Tool-Exec: the domain's SQLite database (implies --tool-exec sql); "
+                        "build examples with: python -m scripts.build_example_dbs DIR")
+    parser.add_argument("--domain-tools", metavar="FILE",
+                        help="Tool-Exec: the domain's SQL tools (default: <db stem>.tools.json beside the database, else drafted from its schema)")
     parser.add_argument("--max-turns", type=positive_int, help=f"max user turns (default {Limits().max_user_turns})")
     parser.add_argument("--max-tool-steps", type=positive_int, help=f"max tool rounds per user request (default {Limits().max_tool_steps})")
     parser.add_argument("--max-tasks", type=positive_int, help=f"max tasks per trajectory (default {Limits().max_tasks})")
@@ -59,7 +66,8 @@ def settings_from(args: argparse.Namespace, base: GenerationSettings) -> Generat
     limits = base.limits.model_copy(update={k: v for k, v in limit_flags.items() if v is not None})
     flags = {"mode": Mode(args.mode) if args.mode else None, "n": args.n, "seed": args.seed,
              "domains": args.domain, "personas": args.persona, "tools_file": args.tools,
-             "concurrency": args.concurrency}
+             "concurrency": args.concurrency, "domain_db": args.domain_db, "domain_tools": args.domain_tools,
+             "tool_exec": ToolExec(args.tool_exec) if args.tool_exec else ToolExec.SQL if args.domain_db else None}
     if getattr(args, "domains_file", None):
         flags["domains"] = load_seed_lines(args.domains_file, "domain")
     if getattr(args, "personas_file", None):
@@ -75,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     check_db_path(args.db, must_exist=False)
     file = config_file_from(args)
     settings = settings_from(args, GenerationSettings.model_validate(file.generation))
+    domain_for(settings)  # Tool-Exec: refuse a bad domain before any model starts or anything is written
     if args.tools_dir and settings.tools_file:
         raise ConfigError("give --tools or --tools-dir, not both")
     tools = load_tools_file(settings.tools_file) if settings.tools_file else None

@@ -11,7 +11,7 @@ from scripts.options import add_db, add_json
 LIST_FIELDS = [
     "thread_id", "run_id", "mode", "status", "stop_reason", "error", "domain", "seed",
     "user_turns", "messages", "tool_calls", "tool_errors", "tasks", "tokens",
-    "parent_thread_id", "fork_checkpoint_id", "created_at", "finished_at",
+    "parent_thread_id", "fork_checkpoint_id", "created_at", "finished_at", "tool_exec",
 ]
 
 
