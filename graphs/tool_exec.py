@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from dialogforge.config import GenerationSettings, Role
 from dialogforge.errors import DomainError
@@ -113,3 +114,12 @@ def executor_factory(
     workdir = worlds_dir(run_db)
     pinned = source_sha256 or source_digest(domain.db_path)
     return lambda thread_id: SqlToolExecutor(domain, workdir, thread_id, source_sha256=pinned)
+
+
+def executor_factory_for_run(run_db: str | os.PathLike[str], run_config: dict[str, Any], models: ModelSet) -> ExecutorFactory:
+    """The factory that continues a recorded run (``resume``, ``fork``): the same domain,
+    pinned to the source content the run started with (``Manifest.run_config``)."""
+    settings = GenerationSettings.model_validate(run_config.get("settings") or {})
+    domain = domain_for(settings)
+    pinned = (run_config.get("domain") or {}).get("sha256")
+    return executor_factory(run_db, models, domain, source_sha256=pinned)

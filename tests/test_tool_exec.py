@@ -8,6 +8,7 @@ backend failures that fail the trajectory with a reason.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from pathlib import Path
@@ -22,7 +23,7 @@ from dialogforge.sqlexec.build import build_example
 from graphs.context import GraphContext
 from graphs.planning import initial_state
 from graphs.state import DialogueState, Message, Scenario, SqlWrite, StopReason, ToolCall, ToolExec, ToolSource
-from graphs.tool_exec import domain_for, executor_factory, load_domain, prepare_tool_exec
+from graphs.tool_exec import domain_for, domain_record, executor_factory, executor_factory_for_run, load_domain, prepare_tool_exec
 from nodes.execute_sql import SqlToolExecutor, remove_worlds, worlds_dir
 from nodes.execute_tools import execute_tools
 from nodes.propose_task import propose_task
@@ -152,6 +153,25 @@ async def test_a_changed_source_is_refused_rather_than_replayed(bookstore: SqlDo
     conn.close()
     with pytest.raises(ToolBackendError, match="changed since the run started"):
         await run(factory("t1"), sql_state(bookstore), "search_books")
+
+
+def test_a_recorded_run_continues_pinned_to_its_source(bookstore: SqlDomain, tmp_path: Path) -> None:
+    """What resume and fork use: the run config names the domain and its source digest."""
+    settings = GenerationSettings(tool_exec=ToolExec.SQL, domain_db=str(bookstore.db_path))
+    domain, recorded, _ = prepare_tool_exec(settings, None)
+    config = {"settings": recorded.model_dump(mode="json"), "domain": domain_record(domain)}
+    factory = executor_factory_for_run(tmp_path / "run.db", config, scripted_set())
+    assert json.loads((await_run(factory("t1"), sql_state(bookstore), "get_book", book_id=11)).content)[0]["book_id"] == 11
+    conn = sqlite3.connect(bookstore.db_path)
+    conn.execute("DELETE FROM order_items")
+    conn.commit()
+    conn.close()
+    with pytest.raises(ToolBackendError, match="changed since the run started"):
+        await_run(executor_factory_for_run(tmp_path / "run.db", config, scripted_set())("t1"), sql_state(bookstore), "get_book", book_id=11)
+
+
+def await_run(executor: SqlToolExecutor, state: DialogueState, name: str, **arguments):
+    return asyncio.run(run(executor, state, name, **arguments))
 
 
 def test_the_task_proposer_sees_the_schema_and_real_rows_sampled_by_seed(bookstore: SqlDomain, tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from graphs.builder import compile_graph
 from graphs.context import GraphContext
 from graphs.generate import generate
 from graphs.state import DialogueState, Limits, Mode, ToolExec
-from graphs.tool_exec import executor_factory, load_domain
+from graphs.tool_exec import executor_factory_for_run, load_domain
 from tests.tool_exec_helpers import build_notes_domain, check_against_oracle, sha256
 
 PAYLOADS = [
@@ -147,7 +147,12 @@ async def test_a_fork_continues_from_its_checkpoint_on_its_own_database(tmp_path
     assert len(parent.sql_writes) >= 2
 
     models = ModelSet.from_config(scripted_models)
-    executor_for = executor_factory(run_db, models, domain)
+    manifest = Manifest(run_db)
+    try:
+        recorded = manifest.run_config(manifest.get(parent_id)["run_id"])
+    finally:
+        manifest.close()
+    executor_for = executor_factory_for_run(run_db, recorded, models)  # as resume and fork would
     # The parent's own copy, brought to its final state, must not change while the fork runs.
     parent_executor = executor_for(parent_id)
     with domain.open_trajectory(parent_executor.workdir, parent_id, parent.sql_writes):
