@@ -237,3 +237,18 @@ def test_cli_exit_codes_and_one_line_errors(tmp_path, run_cli):
     replaced = run_cli("export", "--db", str(db), "--format", "hf", "--out", str(tmp_path / "hf"))
     assert replaced.code == 0, replaced.err  # an earlier export of ours is replaced
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no staging left behind
+
+
+def test_valid_only_refuses_a_trajectory_changed_since_validation(tmp_path):
+    from dataset_helpers import append_messages, reply
+
+    db = tmp_path / "stale.db"
+    store_states(db, {"t1": good_state()})
+    validate(db)
+    append_messages(db, "t1", good_state(), [reply("You're welcome!")])
+    out = tmp_path / "v.jsonl"
+    with pytest.raises(NotValidatedError, match="t1 changed since it was validated"):
+        export(db, out, "openai", valid_only=True)
+    assert not out.exists()
+    validate(db)  # now it fails the rules (no closing user message) and is left out
+    assert export(db, out, "openai", valid_only=True).skipped == {"invalid": 1}
