@@ -16,13 +16,16 @@ less CPU per call (benchmarks/README.md).
 
 from __future__ import annotations
 
+import json
 import os
 from functools import cache
 from typing import Any
 
 import openai
+from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatResult
 from langchain_openai import ChatOpenAI
+from langchain_openai.chat_models.base import _handle_openai_api_error, _handle_openai_bad_request
 
 from dialogforge.config import HttpClient, ModelConfig
 from dialogforge.errors import ConfigError
@@ -54,6 +57,24 @@ class ReasoningChatOpenAI(ChatOpenAI):
             payload["extra_body"] = {**(payload.get("extra_body") or {}), **raw}
             payload["messages"] = []  # required by the SDK's signature; replaced by extra_body's
         return payload
+
+    async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                         run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        """Chat completions without the SDK's response models: the JSON body goes straight to
+        ``_create_chat_result`` (which takes a dict), skipping a pydantic construction of the
+        whole response, its dump back to a dict, and a thread-pool hop -- ~1.5 ms CPU per call."""
+        payload = self._get_request_payload(messages, stop=stop, **kwargs)
+        if self._use_responses_api(payload):
+            return await super()._agenerate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        try:
+            raw = await self.async_client.with_raw_response.create(**payload)
+        except openai.BadRequestError as exc:
+            _handle_openai_bad_request(exc)
+            raise
+        except openai.APIError as exc:
+            _handle_openai_api_error(exc)
+            raise
+        return self._create_chat_result(json.loads(raw.http_response.content))
 
     def _create_chat_result(self, response: dict | openai.BaseModel, generation_info: dict | None = None) -> ChatResult:
         result = super()._create_chat_result(response, generation_info)
