@@ -155,11 +155,12 @@
       var isForkPoint = view.fork_point && view.fork_point.checkpoint_id === c.checkpoint_id;
       var command = "dialogforge fork " + shellWord(view.thread_id) + " --db " + shellWord(view.db || "DB") +
         " --checkpoint " + shellWord(c.checkpoint_id) + " --n 1";
-      return el("li", { className: "checkpoint" + (forks.length || isForkPoint ? " forked" : ""), "data-checkpoint": c.checkpoint_id },
+      var classes = "checkpoint" + (forks.length || isForkPoint ? " forked" : "") + (c.inherited ? " inherited" : "");
+      return el("li", { className: classes, "data-checkpoint": c.checkpoint_id },
         el("div", { className: "cp-head" },
           el("span", { className: "cp-step", text: "step " + c.step }),
           el("span", { className: "fn", text: c.node || "-" }),
-          el("span", { className: "muted small", text: "turn " + c.user_turn }),
+          el("span", { className: "muted small", text: "turn " + c.user_turn + (c.inherited ? " \u00b7 inherited" : "") }),
           el("span", { className: "cp-buttons" }, copyButton(c.checkpoint_id, "copy id"), " ", copyButton(command, "copy fork cmd"))),
         el("code", { className: "cp-id", text: c.checkpoint_id }),
         c.preview ? el("div", { className: "cp-preview", text: short(c.preview, 140), title: c.preview }) : null,
