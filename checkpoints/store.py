@@ -14,15 +14,16 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import AsyncIterator, Iterator
 
-import aiosqlite
-from langgraph.checkpoint.sqlite import SqliteSaver
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from langgraph.channels.delta import DeltaChannel
 
+from checkpoints.linear_saver import TABLES as SAVER_TABLES
+from checkpoints.linear_saver import LinearSqliteSaver
 from checkpoints.serde import strict_serializer
 from dialogforge.errors import StoreError
+from graphs.state import DialogueState
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
-OUR_TABLES = {"runs", "checkpoints", "writes"}
+OUR_TABLES = {"runs", "checkpoints", "writes", *SAVER_TABLES}
 BUSY_TIMEOUT_S = 30.0
 
 
@@ -80,23 +81,41 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def delta_channels() -> dict[str, DeltaChannel]:
+    """The state's append-only channels (``DeltaChannel`` annotations), by field name."""
+    return {
+        name: meta
+        for name, info in DialogueState.model_fields.items()
+        for meta in info.metadata
+        if isinstance(meta, DeltaChannel)
+    }
+
+
+def new_saver(conn: sqlite3.Connection) -> LinearSqliteSaver:
+    """Our checkpointer (``checkpoints.linear_saver``): storage linear in dialogue length."""
+    saver = LinearSqliteSaver(conn, serde=strict_serializer(), delta_channels=delta_channels())
+    saver.setup()
+    return saver
+
+
 @contextmanager
-def open_saver(path: str | Path) -> Iterator[SqliteSaver]:
+def open_saver(path: str | Path) -> Iterator[LinearSqliteSaver]:
     """A synchronous saver for reading (list, show, history) and small edits (fork)."""
     conn = connect(check_db_path(path, must_exist=True))
     try:
-        saver = SqliteSaver(conn, serde=strict_serializer())
-        saver.setup()
-        yield saver
+        yield new_saver(conn)
     finally:
         conn.close()
 
 
 @asynccontextmanager
-async def open_async_saver(path: str | Path) -> AsyncIterator[AsyncSqliteSaver]:
-    """The saver the engine uses; one per process, shared by every trajectory."""
-    async with aiosqlite.connect(str(path), timeout=BUSY_TIMEOUT_S) as conn:
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        saver = AsyncSqliteSaver(conn, serde=strict_serializer())
-        await saver.setup()
-        yield saver
+async def open_async_saver(path: str | Path) -> AsyncIterator[LinearSqliteSaver]:
+    """The saver the engine uses; one per process, shared by every trajectory.
+
+    Its async methods run each call as one short transaction on this
+    connection, so no transaction stays open across an await."""
+    conn = connect(check_db_path(path, must_exist=False))
+    try:
+        yield new_saver(conn)
+    finally:
+        conn.close()

@@ -19,6 +19,7 @@ from langgraph.errors import GraphDrained
 from langgraph.runtime import RunControl
 
 from checkpoints.manifest import Manifest
+from checkpoints.runlock import run_lock
 from checkpoints.store import open_async_saver
 from dialogforge.errors import StoreError
 from dialogforge.models import ModelSet
@@ -75,6 +76,19 @@ async def run_jobs(
     and its manifest row stays ``running`` (queued ones stay ``pending``) so
     ``resume`` picks them up.
     """
+    with run_lock(db_path):  # one process runs a database's trajectories at a time
+        return await _run_jobs(db_path, jobs, models, executor_for, concurrency, progress, control)
+
+
+async def _run_jobs(
+    db_path: str | Path,
+    jobs: list[Job],
+    models: ModelSet,
+    executor_for: ExecutorFactory,
+    concurrency: int,
+    progress: ProgressSink | None,
+    control: RunControl | None,
+) -> RunSummary:
     summary = RunSummary()
     manifest = Manifest(db_path)
     queue: asyncio.Queue[Job] = asyncio.Queue()

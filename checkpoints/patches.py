@@ -1,0 +1,126 @@
+"""Structural patches: a new channel value stored as its difference from the previous one.
+
+LangGraph rewrites a last-value channel whole on every update. For a
+dialogue that means the task list, the tool list and the counters are
+re-stored at every step although only their tail changed, which makes
+storage quadratic in dialogue length. A patch keeps what the new value
+shares with the old one by reference and carries only what changed:
+
+* ``["s"]``: the same value;
+* ``["r", value]``: replaced;
+* ``["l", keep, head, tail]``: a list whose first ``keep`` items are the old
+  ones, then (if ``head`` is not None) the old item ``keep`` patched by
+  ``head``, then the new items ``tail``;
+* ``["d", {key: patch}, [removed keys]]``: a dict with string keys;
+* ``["m", {field: patch}]``: a pydantic model of the same class, some fields changed.
+
+Patches are plain lists and dicts with the changed values as leaves, so the
+strict checkpoint serializer stores and revives them like any other value.
+``apply`` never mutates the old value: stored values are shared.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+SAME = ["s"]
+
+
+def diff(old: Any, new: Any) -> list:
+    """A patch turning ``old`` into ``new`` (``apply(old, diff(old, new)) == new``)."""
+    if old is new:
+        return SAME
+    if type(old) is not type(new):
+        return ["r", new]
+    if isinstance(new, list):
+        return _diff_list(old, new)
+    if isinstance(new, dict) and all(isinstance(k, str) for k in new) and all(isinstance(k, str) for k in old):
+        return _diff_dict(old, new)
+    if isinstance(new, BaseModel):
+        return _diff_model(old, new)
+    return SAME if old == new else ["r", new]
+
+
+def is_replacement(patch: list) -> bool:
+    return patch[0] == "r"
+
+
+def apply(old: Any, patch: list) -> Any:
+    op = patch[0]
+    if op == "s":
+        return old
+    if op == "r":
+        return patch[1]
+    if op == "l":
+        _, keep, head, tail = patch
+        merged = list(old[:keep])
+        if head is not None:
+            merged.append(apply(old[keep], head))
+        merged.extend(tail)
+        return merged
+    if op == "d":
+        _, changed, removed = patch
+        merged = {k: v for k, v in old.items() if k not in removed}
+        for key, sub in changed.items():
+            merged[key] = apply(old[key], sub) if key in old else _replacement(sub)
+        return merged
+    if op == "m":
+        return old.model_copy(update={name: apply(getattr(old, name), sub) for name, sub in patch[1].items()})
+    raise ValueError(f"unknown patch operation {op!r}")
+
+
+def _replacement(patch: list) -> Any:
+    if patch[0] != "r":
+        raise ValueError("a patch for a new dict key must be a replacement")
+    return patch[1]
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a is b or (type(a) is type(b) and a == b)
+
+
+def _diff_list(old: list, new: list) -> list:
+    keep = 0
+    limit = min(len(old), len(new))
+    while keep < limit and _same(old[keep], new[keep]):
+        keep += 1
+    if keep == len(old) == len(new):
+        return SAME
+    head = None
+    rest = keep
+    # One changed item (a task marked complete) is patched, not stored again.
+    if keep < limit and isinstance(new[keep], (BaseModel, dict, list)):
+        candidate = diff(old[keep], new[keep])
+        if not is_replacement(candidate):
+            head, rest = candidate, keep + 1
+    if keep == 0 and head is None:
+        return ["r", new]
+    return ["l", keep, head, list(new[rest:])]
+
+
+def _diff_dict(old: dict, new: dict) -> list:
+    changed = {}
+    for key, value in new.items():
+        if key not in old:
+            changed[key] = ["r", value]
+        elif not _same(old[key], value):
+            changed[key] = diff(old[key], value)
+    removed = [key for key in old if key not in new]
+    if not changed and not removed:
+        return SAME
+    return ["d", changed, removed]
+
+
+def _diff_model(old: BaseModel, new: BaseModel) -> list:
+    if old.__pydantic_extra__ or new.__pydantic_extra__ or old.__pydantic_private__ or new.__pydantic_private__:
+        return SAME if old == new else ["r", new]
+    changed = {}
+    for name in type(new).model_fields:
+        a, b = getattr(old, name), getattr(new, name)
+        if not _same(a, b):
+            changed[name] = diff(a, b)
+    if not changed:
+        return SAME
+    return ["m", changed]
