@@ -76,6 +76,7 @@ def test_trajectories_read_their_own_writes_verbatim_and_nothing_else(tmp_path: 
         assert row["tool_exec"] == "sql"
         state = load_state(run_db, row["thread_id"])
         assert state.tool_exec is ToolExec.SQL and {t.source for t in state.tools} == {"seed"}  # nothing synthesized
+        assert "tool_synthesizer" not in state.counters.usage and "tool_simulator" not in state.counters.usage
         for name, count in check_against_oracle(state, domain, tmp_path / "oracle", row["thread_id"]).items():
             totals[name] += count
     print(f"\nnotes domain, 8 trajectories: {totals}")
