@@ -1,4 +1,4 @@
-"""The page's files, read from the package: the only files the server ever sends."""
+"""The page's files (``static/`` in this package): the only files the server ever sends."""
 
 from __future__ import annotations
 
@@ -25,4 +25,4 @@ def renderer_script() -> str:
 def read_asset(name: str) -> str:
     if name not in ASSETS:
         raise KeyError(name)
-    return resources.files("dialogforge.viewer").joinpath("assets", name).read_text(encoding="utf-8")
+    return resources.files("dialogforge.viewer").joinpath("static", name).read_text(encoding="utf-8")
