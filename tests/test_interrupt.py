@@ -1,0 +1,153 @@
+"""Ctrl-C on a real ``dialogforge generate`` process, then resume: nothing lost.
+
+The generator runs as a subprocess against a stub server in this process
+(each call held briefly, so there is always work in flight); SIGINT is sent
+once calls are flowing. Resuming goes through ``graphs.engine.run_jobs``:
+``Job(start=None)`` for a started trajectory (its checkpoint), the planned
+input for one that never started. Because the scripted model answers from
+the conversation alone, an interrupted-then-resumed run must produce exactly
+the dialogues of an uninterrupted run with the same seed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from checkpoints.manifest import Manifest
+from checkpoints.reading import load_state
+from dialogforge.config import GenerationSettings, ModelConfig, ModelsConfig, Role
+from dialogforge.models import ModelSet
+from dialogforge.testing.scripted_model import ScriptedChatModel
+from dialogforge.testing.stub_server import StubServer
+from graphs.engine import Job, run_jobs
+from graphs.generate import generate
+from graphs.planning import graph_input
+from graphs.state import DialogueState, Limits, Mode
+from nodes.simulate_tool import SimulatedToolExecutor
+
+REPO = Path(__file__).resolve().parent.parent
+N, SEED, CONCURRENCY = 8, 13, 4
+
+
+def _start_generate(db: Path, url: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "scripts", "generate", "--base-url", url, "--n", str(N), "--seed", str(SEED),
+         "--concurrency", str(CONCURRENCY), "--max-tasks", "2", "--db", str(db),
+         "--progress", "plain", "--progress-interval", "0.5"],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def _wait_for_calls(server: StubServer, calls: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while server.stats()["calls"] < calls:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no calls reached the stub server"
+        time.sleep(0.05)
+
+
+def _rows(db: Path) -> list[dict]:
+    manifest = Manifest(db)
+    try:
+        return manifest.rows()
+    finally:
+        manifest.close()
+
+
+def _resume(db: Path, url: str) -> None:
+    """What ``dialogforge resume`` does, through the engine: continue started rows, start pending ones."""
+    rows = [r for r in _rows(db) if r["status"] in ("pending", "running")]
+    jobs = []
+    for row in rows:
+        if row["status"] == "running":
+            jobs.append(Job(row["thread_id"], Mode(row["mode"]), None))
+        else:
+            state = DialogueState.model_validate_json(row["initial_state"])
+            jobs.append(Job(row["thread_id"], state.mode, graph_input(state)))
+    models = ModelSet.from_config(ModelsConfig(default=ModelConfig(backend="openai", base_url=url)))
+    executor = SimulatedToolExecutor(models[Role.TOOL_SIMULATOR])
+
+    async def run():
+        try:
+            return await run_jobs(db, jobs, models, lambda _t: executor, concurrency=CONCURRENCY)
+        finally:
+            await models.aclose()
+
+    summary = asyncio.run(run())
+    assert summary.done == len(jobs), summary
+
+
+def _dialogues(db: Path) -> dict[str, list]:
+    """Messages per trajectory index (thread ids differ between runs; the index suffix does not)."""
+    return {r["thread_id"].rsplit("-", 1)[1]: [m.model_dump() for m in load_state(db, r["thread_id"]).messages]
+            for r in _rows(db)}
+
+
+def _interrupted_then_resumed(tmp_path: Path, server: StubServer, signals: int, after_calls: int) -> tuple[Path, subprocess.CompletedProcess]:
+    db = tmp_path / "run.db"
+    proc = _start_generate(db, server.base_url)
+    _wait_for_calls(server, after_calls, proc)
+    proc.send_signal(signal.SIGINT)
+    if signals == 2:
+        time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    out, err = proc.communicate(timeout=60)
+    stopped_after = time.monotonic() - sent
+    result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    result.stopped_after = stopped_after  # type: ignore[attr-defined]
+    return db, result
+
+
+def test_ctrl_c_drains_then_resume_completes_every_dialogue_unchanged(tmp_path):
+    with StubServer(lambda r: ScriptedChatModel(), latency_s=0.05) as server:
+        db, result = _interrupted_then_resumed(tmp_path, server, signals=1, after_calls=30)
+        assert result.returncode == 130, result.stderr
+        assert f"dialogforge resume --db {db}" in result.stderr
+        assert "finishing the steps in flight" in result.stderr
+        rows = _rows(db)
+        assert len(rows) == N
+        statuses = [r["status"] for r in rows]
+        assert set(statuses) <= {"done", "running", "pending"}, statuses
+        unfinished = [r for r in rows if r["status"] != "done"]
+        assert unfinished, "interrupted too late: everything finished"
+        # Started trajectories kept their checkpointed progress.
+        before = {}
+        for row in unfinished:
+            if row["status"] == "running":
+                state = load_state(db, row["thread_id"])
+                assert state.stop_reason is None and state.messages
+                before[row["thread_id"]] = [m.model_dump() for m in state.messages]
+        assert before, "no trajectory was in flight at the interrupt"
+        _resume(db, server.base_url)
+        assert {r["status"] for r in _rows(db)} == {"done"}
+        for thread_id, messages in before.items():
+            after = [m.model_dump() for m in load_state(db, thread_id).messages]
+            assert after[: len(messages)] == messages  # continued, not restarted
+        clean = tmp_path / "clean.db"
+        models = ModelsConfig(default=ModelConfig(backend="openai", base_url=server.base_url))
+        generate(clean, GenerationSettings(n=N, seed=SEED, concurrency=CONCURRENCY, limits=Limits(max_tasks=2)), models)
+    assert _dialogues(db) == _dialogues(clean)
+
+
+def test_second_ctrl_c_stops_at_once_and_stays_resumable(tmp_path):
+    with StubServer(lambda r: ScriptedChatModel(), latency_s=2.0) as server:
+        db, result = _interrupted_then_resumed(tmp_path, server, signals=2, after_calls=6)
+        assert result.returncode == 130, result.stderr
+        assert "stopping now" in result.stderr
+        # Held calls take 2 s; a drain would wait for them, an immediate stop does not.
+        assert result.stopped_after < 1.8, result.stopped_after
+        rows = _rows(db)
+        assert len(rows) == N and all(r["status"] in ("pending", "running", "done") for r in rows)
+    with StubServer(lambda r: ScriptedChatModel()) as fast:
+        _resume(db, fast.base_url)
+    assert {r["status"] for r in _rows(db)} == {"done"}
+    for row in _rows(db):
+        assert load_state(db, row["thread_id"]).stop_reason is not None
