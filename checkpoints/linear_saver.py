@@ -33,6 +33,7 @@ import copy
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -187,6 +188,7 @@ class LinearSqliteSaver(BaseCheckpointSaver[int]):
         self._names_by_id: dict[int, str] = {}
         self._heads: OrderedDict[tuple[str, str], _Head] = OrderedDict()
         self._memo: OrderedDict[tuple, tuple] = OrderedDict()
+        self._depth = 0  # nesting of transaction()
 
     # ------------------------------------------------------------ setup
 
@@ -199,6 +201,27 @@ class LinearSqliteSaver(BaseCheckpointSaver[int]):
                 self.conn.executescript(SCHEMA)
                 self.conn.commit()
             self.is_setup = True
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction around everything inside, however deeply nested (a fork copies a
+        thread, writes its first checkpoint and its manifest row all or nothing)."""
+        with self.lock:
+            self._depth += 1
+            try:
+                if self._depth > 1:
+                    yield
+                    return
+                try:
+                    with self.conn:
+                        yield
+                except BaseException:
+                    # What the caches learnt inside was rolled back with it.
+                    self._heads.clear()
+                    self._memo.clear()
+                    raise
+            finally:
+                self._depth -= 1
 
     def get_next_version(self, current: Any, channel: None = None) -> int:
         if current is None:
@@ -578,7 +601,7 @@ class LinearSqliteSaver(BaseCheckpointSaver[int]):
             ns = config["configurable"].get("checkpoint_ns", "")
             parent_id = config["configurable"].get("checkpoint_id")
             key = (thread_id, ns)
-            with self.conn:
+            with self.transaction():
                 tid = self._name_id(THREAD, thread_id, create=True)
                 head = self._heads.get(key)
                 if head is not None and head.checkpoint_id != parent_id:
@@ -751,7 +774,7 @@ class LinearSqliteSaver(BaseCheckpointSaver[int]):
             if head is not None and head.checkpoint_id != checkpoint_id:
                 head = None
             replace_existing = all(channel in WRITES_IDX_MAP for channel, _ in writes)
-            with self.conn:
+            with self.transaction():
                 tid = self._name_id(THREAD, thread_id, create=True)
                 path_id = self._name_id(PATH, task_path, create=True)
                 raw_ckpt = pack_id(checkpoint_id)
@@ -785,7 +808,7 @@ class LinearSqliteSaver(BaseCheckpointSaver[int]):
             tid = self._name_id(THREAD, str(thread_id), create=False)
             if tid is None:
                 return
-            with self.conn:
+            with self.transaction():
                 for table in ("cp_checkpoints", "cp_blobs", "cp_writes"):
                     self.conn.execute(f"DELETE FROM {table} WHERE thread = ?", (tid,))
             self._forget(tid, str(thread_id))
@@ -802,9 +825,9 @@ class LinearSqliteSaver(BaseCheckpointSaver[int]):
         """Every checkpoint, stored value and write of one thread, under a new thread id."""
         with self.lock:
             self.setup()
-            with self.conn:
+            with self.transaction():
                 source = self._name_id(THREAD, source_thread_id, create=False)
-                if source is None:
+                if source is None or self._latest_id(source, "") is None:
                     raise LookupError(f"no thread {source_thread_id!r}")
                 target = self._fresh_thread(target_thread_id)
                 for table, columns in _COPY_COLUMNS.items():
@@ -816,13 +839,11 @@ class LinearSqliteSaver(BaseCheckpointSaver[int]):
     def copy_thread_prefix(self, source_thread_id: str, target_thread_id: str, checkpoint_id: str, *, ns: str = "") -> None:
         """The chain of checkpoints ending at ``checkpoint_id`` under a new thread id, without that
         checkpoint's own writes (they belong to the step the source ran from it, which the copy
-        will run afresh). Does not commit: call inside ``with saver.conn:`` with the rest of a fork."""
-        with self.lock:
+        runs afresh). Inside ``transaction()`` it commits with the rest of the caller's work."""
+        with self.transaction():
             self.setup()
             source = self._name_id(THREAD, source_thread_id, create=False)
-            if source is None:
-                raise LookupError(f"no thread {source_thread_id!r}")
-            row = self._row(source, ns, checkpoint_id)
+            row = self._row(source, ns, checkpoint_id) if source is not None else None
             if row is None:
                 raise LookupError(f"no checkpoint {checkpoint_id!r} in thread {source_thread_id!r}")
             target = self._fresh_thread(target_thread_id)

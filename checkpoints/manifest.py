@@ -76,10 +76,16 @@ class Manifest:
     def run_config(self, run_id: str) -> dict[str, Any]:
         return json.loads(self.db["run_configs"].get(run_id)["config"])
 
+    def record_run_and_planned(self, run_id: str, config: dict[str, Any], planned: Iterable[PlannedTrajectory]) -> None:
+        """The run's config and every planned row in one transaction: a kill leaves all of it or none."""
+        with self.db.atomic():
+            self.record_run(run_id, config)
+            self.record_planned(planned)
+
     def record_planned(self, planned: Iterable[PlannedTrajectory]) -> None:
         created = now()
         rows = [{**p.model_dump(), "status": Status.PENDING.value, "created_at": created} for p in planned]
-        with self.conn:
+        with self.db.atomic():  # a savepoint inside a caller's transaction (record_run_and_planned)
             # alter: a database made before a column existed (tool_exec) gains it here
             self.db["runs"].insert_all(rows, pk="thread_id", batch_size=500, alter=True)
 

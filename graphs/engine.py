@@ -26,6 +26,7 @@ from dialogforge.models import ModelSet
 from dialogforge.progress import ProgressSink
 from graphs.builder import compile_graph
 from graphs.context import GraphContext
+from graphs.planning import graph_input
 from graphs.state import DialogueState, Mode
 from nodes.tool_executor import ToolExecutor
 
@@ -39,6 +40,14 @@ class Job:
     thread_id: str
     mode: Mode
     start: dict[str, Any] | None  # graph input for a fresh start; None continues a checkpoint
+    # Where a fresh start enters: None is the graph's entry (task proposal); a node name starts
+    # as if that node had just written ``start`` (an imported conversation that brings its task).
+    as_node: str | None = None
+
+
+def job_for(thread_id: str, state: DialogueState) -> Job:
+    """A fresh start of ``state``; one that already has a task skips task proposal."""
+    return Job(thread_id, state.mode, graph_input(state), as_node="propose_task" if state.tasks else None)
 
 
 @dataclass
@@ -129,6 +138,9 @@ async def _run_one(
         start = None  # started before a crash: continue, never restart
     if progress is not None:
         progress.trajectory_started(job.thread_id, resumed=start is None)
+    if start is not None and job.as_node is not None:
+        await graph.aupdate_state(config, start, as_node=job.as_node)  # the first checkpoint, then continue
+        start = None
     try:
         values = await _drive(graph, start, config, context, job.thread_id, progress, control)
     except GraphDrained:

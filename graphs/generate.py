@@ -17,9 +17,9 @@ from dialogforge.interrupt import GracefulInterrupt
 from dialogforge.models import ModelSet
 from dialogforge.progress import ProgressSink
 from dialogforge.seed_files import ToolSet
-from graphs.engine import Job, RunSummary, run_jobs
-from graphs.planning import graph_input, initial_state, new_run_id, tool_set_index
-from graphs.state import ToolSpec
+from graphs.engine import Job, RunSummary, job_for, run_jobs
+from graphs.planning import initial_state, new_run_id, tool_set_index
+from graphs.state import DialogueState, ToolSpec
 from graphs.tool_exec import domain_record, executor_factory, prepare_tool_exec
 from nodes.execute_sql import remove_worlds
 
@@ -42,10 +42,13 @@ def generate(
     tool_sets: list[ToolSet] | None = None,
     progress: ProgressSink | None = None,
     handle_signals: bool = False,
+    initial_states: list[DialogueState] | None = None,
 ) -> GenerationResult:
     """``tool_sets``: one seed tool set per trajectory, sampled from ``settings.seed``
     (instead of ``seed_tools`` for all). ``handle_signals``: Ctrl-C / SIGTERM drain
-    the run (see ``dialogforge.interrupt``) instead of raising ``KeyboardInterrupt``."""
+    the run (see ``dialogforge.interrupt``) instead of raising ``KeyboardInterrupt``.
+    ``initial_states``: start from these states (imported conversations, see
+    ``checkpoints.conversations``) instead of planning ``settings.n`` new ones."""
     check_db_path(db_path, must_exist=False)
     # Tool-Exec: the SQL domain is loaded and validated before anything is written.
     domain, settings, seed_tools = prepare_tool_exec(settings, seed_tools, tool_sets)
@@ -53,13 +56,15 @@ def generate(
     run_id = new_run_id()
     tools = seed_tools or []
     digest = config_hash(settings, models_config)
-    if tool_sets:
+    if initial_states is not None:
+        states = list(initial_states)
+    elif tool_sets:
         chosen = [tool_sets[tool_set_index(settings.seed, i, len(tool_sets))].tools for i in range(settings.n)]
         states = [initial_state(settings, i, chosen[i]) for i in range(settings.n)]
     else:
         states = [initial_state(settings, i, tools) for i in range(settings.n)]
     # With one shared seed tool list the run config holds it; with tool sets each row keeps its own.
-    exclude = None if tool_sets else {"tools"}
+    exclude = None if tool_sets or initial_states is not None else {"tools"}
     planned = [
         PlannedTrajectory(
             thread_id=f"{run_id}-{i:05d}", run_id=run_id, seed=s.seed, mode=s.mode.value,
@@ -70,17 +75,16 @@ def generate(
     ]
     manifest = Manifest(db_path, create=True)
     try:
-        manifest.record_run(run_id, {
+        manifest.record_run_and_planned(run_id, {
             "settings": settings.model_dump(mode="json"),
             "models": models_config.model_dump(mode="json"),
             "seed_tools": [t.model_dump(mode="json") for t in tools],
             **({"domain": domain_record(domain)} if domain is not None else {}),
             **({"tool_sets": [t.name for t in tool_sets]} if tool_sets else {}),
-        })
-        manifest.record_planned(planned)
+        }, planned)
     finally:
         manifest.close()
-    jobs = [Job(p.thread_id, s.mode, graph_input(s)) for p, s in zip(planned, states)]
+    jobs = [job_for(p.thread_id, s) for p, s in zip(planned, states)]
     executor_for = executor_factory(db_path, models, domain)
     summary, interrupted = asyncio.run(_run(
         db_path, jobs, models, executor_for, settings.concurrency, progress, handle_signals,
@@ -115,6 +119,14 @@ async def _run(
         return summary, stop.requested
     finally:
         await models.aclose()
+
+
+async def run_planned(
+    db_path: str | Path, jobs: list[Job], models: ModelSet, executor_for: Any, concurrency: int,
+    progress: ProgressSink | None = None, handle_signals: bool = False,
+) -> tuple[RunSummary, bool]:
+    """What ``generate`` runs its jobs with (signals, model cleanup); ``resume`` and ``fork`` use it too."""
+    return await _run(db_path, jobs, models, executor_for, concurrency, progress, handle_signals)
 
 
 def _to_stderr(text: str) -> None:

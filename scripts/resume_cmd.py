@@ -1,0 +1,41 @@
+"""``dialogforge resume``: continue every unfinished trajectory of a database."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from checkpoints.resume import resume_run
+from dialogforge.interrupt import resume_hint
+from scripts.options import add_db
+from scripts.run_options import add_run_options, models_context, overrides_from, progress_from
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "resume", help="continue unfinished trajectories after a crash or interrupt",
+        description="Continue every pending or running trajectory from its last checkpoint, with the run's "
+                    "recorded configuration (flags override it). Example: dialogforge resume --db run.db",
+    )
+    add_db(parser)
+    parser.add_argument("--thread", action="append", metavar="THREAD", help="only this trajectory; repeat for several")
+    add_run_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = resume_run(
+        args.db, overrides=overrides_from(args), concurrency=args.concurrency, thread_ids=args.thread,
+        progress=progress_from(args), handle_signals=True, models_context=models_context(args),
+    )
+    if not result.thread_ids:
+        print(f"nothing to resume in {args.db}: every trajectory is done or failed")
+        return 0
+    s = result.summary
+    print(f"resumed {len(result.thread_ids)} trajectories: {s.done} done, {s.failed} failed, stored in {args.db}")
+    for reason, count in sorted(s.failures.items()):
+        print(f"  failed: {count} x {reason}")
+    if result.interrupted:
+        sys.stderr.write(f"dialogforge: interrupted; unfinished trajectories are checkpointed: {resume_hint(args.db)}\n")
+        return 130
+    return 0
