@@ -159,6 +159,9 @@ def _preview(source: str, added: dict[str, Any], replay: _Replay, metadata: dict
                      f" (seed {origin.get('seed', '?')})")
     if source == "input":
         return "start"
+    if source == "update" and metadata.get("step") == 0:
+        task = replay.tasks[-1].goal if replay.tasks else None
+        return _clip("start from an imported conversation" + (f"; task: {task}" if task else ""))
     if added.get("messages"):
         return _message_preview(added["messages"][-1])
     if "task" in added:

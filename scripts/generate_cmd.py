@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from checkpoints.conversations import conversation_states, load_conversations
 from checkpoints.store import check_db_path
 from dialogforge.config import GenerationSettings
 from dialogforge.errors import ConfigError
@@ -45,6 +46,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-tasks", type=positive_int, help=f"max tasks per trajectory (default {Limits().max_tasks})")
     parser.add_argument("--token-budget", type=positive_int, help="stop a trajectory after this many tokens")
     parser.add_argument("--concurrency", type=positive_int, help="trajectories in flight (default 8)")
+    parser.add_argument("--from-conversations", metavar="FILE",
+                        help="start from existing conversations, one per JSONL line: OpenAI-style {\"messages\", \"tools\"?} "
+                             "or BFCL multi-turn entries; --n takes the first N (default all)")
     seeds = parser.add_argument_group("seeds from files (sampled per trajectory from --seed)")
     seeds.add_argument("--domains-file", metavar="FILE", help="domains, one per line or JSONL ({\"domain\": ...}); replaces --domain")
     seeds.add_argument("--personas-file", metavar="FILE", help="personas, one per line or JSONL ({\"persona\": ...}); replaces --persona")
@@ -88,12 +92,15 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("give --tools or --tools-dir, not both")
     tools = load_tools_file(settings.tools_file) if settings.tools_file else None
     tool_sets = load_tool_sets(args.tools_dir) if args.tools_dir else None
+    starts = _conversation_starts(args, settings, tools)
+    if starts is not None:
+        settings = settings.model_copy(update={"n": len(starts)})
     models = models_config_from(args, file)
     with running_models(models, args.gguf) as models_config:
         check_endpoints(models_config)
         progress = None if args.quiet else make_progress(args.progress, sys.stderr, interval_s=args.progress_interval)
         result = generate(args.db, settings, models_config, tools, tool_sets=tool_sets,
-                          progress=progress, handle_signals=True)
+                          progress=progress, handle_signals=True, initial_states=starts)
     s = result.summary
     print(f"run {result.run_id}: {s.done} done, {s.failed} failed, stored in {args.db}")
     for reason, count in sorted(s.failures.items()):
@@ -103,3 +110,13 @@ def run(args: argparse.Namespace) -> int:
         return 130
     print(f"next: dialogforge list --db {args.db}   |   dialogforge show {result.thread_ids[0]} --db {args.db}")
     return 0
+
+
+def _conversation_starts(args: argparse.Namespace, settings: GenerationSettings, tools: list | None) -> list | None:
+    """``--from-conversations``: every line validated before anything starts (see ``checkpoints.conversations``)."""
+    if not getattr(args, "from_conversations", None):
+        return None
+    if args.tools_dir or settings.tool_exec is ToolExec.SQL:
+        raise ConfigError("--from-conversations cannot be combined with --tools-dir or --tool-exec sql")
+    conversations = load_conversations(args.from_conversations)[: args.n or None]
+    return conversation_states(settings.model_copy(update={"n": len(conversations)}), conversations, tools)
