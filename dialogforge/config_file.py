@@ -61,7 +61,8 @@ def apply_flags(config: ModelsConfig, *, backend: str | None, base_url: str | No
     """CLI flags override the file's default model; ``--base-url`` implies the openai backend."""
     updates: dict[str, Any] = {}
     if base_url:
-        updates.update(base_url=base_url, backend=backend or "openai")
+        urls = [u.strip() for u in base_url.split(",") if u.strip()]  # several servers: comma-separated
+        updates.update(base_url=urls if len(urls) > 1 else base_url, backend=backend or "openai")
     elif backend:
         updates["backend"] = backend
     if model:

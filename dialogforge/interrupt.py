@@ -35,6 +35,7 @@ class GracefulInterrupt:
         self.db_path = db_path
         self.signals = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._previous: dict[signal.Signals, object] = {}
 
     @property
     def requested(self) -> bool:
@@ -47,6 +48,7 @@ class GracefulInterrupt:
     def __enter__(self) -> GracefulInterrupt:
         self._loop = asyncio.get_running_loop()
         for sig in SIGNALS:
+            self._previous[sig] = signal.getsignal(sig)
             self._loop.add_signal_handler(sig, self._on_signal, sig)
         return self
 
@@ -57,6 +59,9 @@ class GracefulInterrupt:
         if self._loop is not None:
             for sig in SIGNALS:
                 self._loop.remove_signal_handler(sig)
+                previous = self._previous.get(sig)
+                if previous is not None:  # e.g. the embedded model server's clean-up handler
+                    signal.signal(sig, previous)
             self._loop = None
 
     def _on_signal(self, sig: signal.Signals) -> None:

@@ -16,7 +16,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--backend", choices=["local", "openai", "scripted"],
                        help="local: embedded llama.cpp model (the default); openai: any OpenAI-compatible "
                             "endpoint (implied by --base-url); scripted: the deterministic test model")
-    group.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    group.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1; "
+                                          "several servers of one model: comma-separated (least busy first)")
     group.add_argument("--model", help="model name at the endpoint")
     group.add_argument("--gguf", metavar="PATH", help="GGUF file for the local backend (default: the packaged Gemma 3 270M)")
 

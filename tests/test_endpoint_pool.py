@@ -185,3 +185,13 @@ def test_generation_fails_over_from_a_dead_server(tmp_path):
         assert {r["status"] for r in manifest.rows()} == {"done"}
     finally:
         manifest.close()
+
+
+def test_base_url_flag_takes_comma_separated_servers():
+    from dialogforge.config_file import apply_flags
+
+    config = apply_flags(ModelsConfig(), backend=None, base_url="http://a:1/v1, http://b:1/v1", model=None)
+    assert config.default.backend == "openai"
+    assert [e.url for e in config.default.endpoints()] == ["http://a:1/v1", "http://b:1/v1"]
+    single = apply_flags(ModelsConfig(), backend=None, base_url="http://a:1/v1", model=None)
+    assert single.default.base_url == "http://a:1/v1"
