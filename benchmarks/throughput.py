@@ -5,11 +5,13 @@
 
 The stub server (``dialogforge.testing.stub_server``, the scripted model
 behind real HTTP) runs in its own process and holds every call for
-``--latency`` seconds. For each N, two fresh worker processes are measured
+``--latency`` seconds. For each N, three fresh worker processes are measured
 over the same steady-state window (after a ramp):
 
-- ``bare``: N coroutines looping ``ChatOpenAI.ainvoke`` on a mid-dialogue
-  agent request (tools bound) -- the HTTP client alone;
+- ``bare``: N coroutines looping stock ``ChatOpenAI.ainvoke`` on a
+  mid-dialogue agent request (tools bound) -- the HTTP client alone;
+- ``client``: the same loop on our ``ReasoningChatOpenAI`` (request fields
+  sent verbatim, JSON parsed directly), to show where the CPU goes;
 - ``graph``: ``graphs.engine.run_jobs`` with ``concurrency=N`` over enough
   trajectories to stay full, ``openai`` backend, SQLite checkpointing and
   the manifest: everything a real run does.
@@ -40,6 +42,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 DEFAULT_NS = (64, 128, 256, 512)
+BARE_RAMP_S = 5.0
 
 
 # ------------------------------------------------------------ measuring
@@ -238,8 +241,12 @@ def start_server(latency: float) -> tuple[subprocess.Popen, str]:
 
 
 def run_worker(kind: str, n: int, url: str, server_pid: int, args: argparse.Namespace) -> dict:
-    command = [sys.executable, __file__, "--worker", kind, "--n", str(n), "--url", url, "--server-pid", str(server_pid),
-               "--ramp", str(args.ramp), "--window", str(args.window), "--http-client", args.http_client]
+    # The bare loop is steady within seconds; the graph needs about one dialogue's lifetime for
+    # trajectories to finish and start at a steady rate (setup-heavy first steps included).
+    ramp = min(args.ramp, BARE_RAMP_S) if kind != "graph" else args.ramp
+    command = [sys.executable, __file__, "--worker", "graph" if kind == "graph" else "bare", "--n", str(n), "--url", url,
+               "--server-pid", str(server_pid), "--ramp", str(ramp), "--window", str(args.window),
+               "--http-client", args.http_client, "--bare-client", "dialogforge" if kind == "client" else "stock"]
     if args.progress:
         command.append("--progress")
     if args.profile and kind == "graph":
@@ -251,8 +258,8 @@ def run_worker(kind: str, n: int, url: str, server_pid: int, args: argparse.Name
 
 
 def table(rows: list[dict], latency: float) -> str:
-    head = ("N", "ideal/s", "bare/s", "graph/s", "graph %ideal", "bare ms/call", "graph ms/call",
-            "overhead ms/call", "server ms/call", "RSS/dialogue MB")
+    head = ("N", "ideal/s", "bare/s", "graph/s", "graph %ideal", "bare ms/call", "our client ms/call", "graph ms/call",
+            "overhead ms/call", "server ms/call", "worker cores", "RSS/dialogue MB")
     lines = [" | ".join(head), " | ".join("-" * len(h) for h in head)]
     for r in rows:
         b, g = r["bare"], r["graph"]
@@ -261,8 +268,9 @@ def table(rows: list[dict], latency: float) -> str:
         per_dialogue = max(0.0, g["peak_rss_mb"] - g["base_rss_mb"]) / r["n"]
         lines.append(" | ".join([
             str(r["n"]), f"{ideal:.0f}", f"{b['calls_per_s']:.1f}", f"{g['calls_per_s']:.1f}",
-            f"{100 * g['calls_per_s'] / ideal:.0f}%", f"{b['cpu_ms_per_call']:.2f}", f"{g['cpu_ms_per_call']:.2f}",
-            f"{overhead:.2f}", f"{g['server_cpu_ms_per_call']:.2f}", f"{per_dialogue:.2f}",
+            f"{100 * g['calls_per_s'] / ideal:.0f}%", f"{b['cpu_ms_per_call']:.2f}", f"{r['client']['cpu_ms_per_call']:.2f}",
+            f"{g['cpu_ms_per_call']:.2f}", f"{overhead:.2f}", f"{g['server_cpu_ms_per_call']:.2f}",
+            f"{g['cpu_cores']:.2f}", f"{per_dialogue:.2f}",
         ]))
     return "\n".join(lines)
 
@@ -271,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, action="append", help=f"dialogues in flight (repeatable; default {DEFAULT_NS})")
     parser.add_argument("--latency", type=float, default=1.0, help="seconds the server holds each call (default 1)")
-    parser.add_argument("--ramp", type=float, default=8.0, help="seconds before the window opens (default 8)")
+    parser.add_argument("--ramp", type=float, default=30.0, help="seconds before the graph's window opens (default 30)")
     parser.add_argument("--window", type=float, default=15.0, help="seconds measured (default 15)")
     parser.add_argument("--http-client", choices=["auto", "aiohttp", "httpx"], default="auto")
     parser.add_argument("--progress", action="store_true", help="graph runs with a progress tally attached")
@@ -294,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for n in args.n or DEFAULT_NS:
             row = {"n": n}
-            for kind in ("bare", "graph"):
+            for kind in ("bare", "client", "graph"):
                 row[kind] = run_worker(kind, n, url, server.pid, args)
                 print(f"N={n} {kind}: {row[kind]['calls_per_s']:.1f} calls/s, {row[kind]['cpu_ms_per_call']:.2f} ms CPU/call",
                       file=sys.stderr, flush=True)
@@ -307,8 +315,9 @@ def main(argv: list[str] | None = None) -> int:
         from dialogforge.models.openai_client import aiohttp_available
 
         transport = "aiohttp" if aiohttp_available() else "httpx"
+    load = os.getloadavg()[0]
     print(f"\nlatency {args.latency} s, window {args.window} s after {args.ramp} s ramp, transport {transport}, "
-          f"{os.cpu_count()} cores shared by worker and server\n")
+          f"{os.cpu_count()} cores shared by worker and server, load average {load:.1f} at the end\n")
     print(table(rows, args.latency))
     if args.json:
         print(json.dumps(rows, indent=1))
