@@ -741,7 +741,7 @@ class LinearSqliteSaver(BaseCheckpointSaver[int]):
         base, batches = track
         rebuilt = self.delta_channels[channel].from_checkpoint(_DeltaSnapshot(base))
         rebuilt.replay_writes([("", channel, batch) for batch in batches])
-        return rebuilt.value == snapshot_value
+        return patches.same(rebuilt.value, snapshot_value)
 
     def _reader_value(self, tid: int, ns: str, raw_id: Any, channel: str) -> Any:
         """The value a reader rebuilds for a delta channel at a stored checkpoint."""

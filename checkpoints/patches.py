@@ -11,7 +11,9 @@ shares with the old one by reference and carries only what changed:
 * ``["l", keep, head, tail]``: a list whose first ``keep`` items are the old
   ones, then (if ``head`` is not None) the old item ``keep`` patched by
   ``head``, then the new items ``tail``;
-* ``["d", {key: patch}, [removed keys]]``: a dict with string keys;
+* ``["d", {key: patch}, [removed keys]]``: a dict with string keys, kept keys in their old
+  order and new ones after them; ``["d", {key: patch}, [removed keys], [key order]]`` when the
+  new dict orders its keys otherwise (order is data: it shows in every JSON a prompt is built from);
 * ``["m", {field: patch}]``: a pydantic model of the same class, some fields changed.
 
 Patches are plain lists and dicts with the changed values as leaves, so the
@@ -40,7 +42,7 @@ def diff(old: Any, new: Any) -> list:
         return _diff_dict(old, new)
     if isinstance(new, BaseModel):
         return _diff_model(old, new)
-    return SAME if old == new else ["r", new]
+    return SAME if same(old, new) else ["r", new]
 
 
 def is_replacement(patch: list) -> bool:
@@ -61,10 +63,12 @@ def apply(old: Any, patch: list) -> Any:
         merged.extend(tail)
         return merged
     if op == "d":
-        _, changed, removed = patch
+        changed, removed = patch[1], patch[2]
         merged = {k: v for k, v in old.items() if k not in removed}
         for key, sub in changed.items():
             merged[key] = apply(old[key], sub) if key in old else _replacement(sub)
+        if len(patch) > 3:
+            merged = {key: merged[key] for key in patch[3]}
         return merged
     if op == "m":
         return old.model_copy(update={name: apply(getattr(old, name), sub) for name, sub in patch[1].items()})
@@ -77,14 +81,27 @@ def _replacement(patch: list) -> Any:
     return patch[1]
 
 
-def _same(a: Any, b: Any) -> bool:
-    return a is b or (type(a) is type(b) and a == b)
+def same(a: Any, b: Any) -> bool:
+    """Equal, and ordered alike: dict key order counts, ``==`` would ignore it."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, BaseModel):
+        return a.__pydantic_extra__ == b.__pydantic_extra__ and all(
+            same(getattr(a, name), getattr(b, name)) for name in type(a).model_fields
+        )
+    return a == b
 
 
 def _diff_list(old: list, new: list) -> list:
     keep = 0
     limit = min(len(old), len(new))
-    while keep < limit and _same(old[keep], new[keep]):
+    while keep < limit and same(old[keep], new[keep]):
         keep += 1
     if keep == len(old) == len(new):
         return SAME
@@ -105,9 +122,13 @@ def _diff_dict(old: dict, new: dict) -> list:
     for key, value in new.items():
         if key not in old:
             changed[key] = ["r", value]
-        elif not _same(old[key], value):
+        elif not same(old[key], value):
             changed[key] = diff(old[key], value)
     removed = [key for key in old if key not in new]
+    order = list(new)
+    natural = [key for key in old if key in new] + [key for key in new if key not in old]
+    if order != natural:
+        return ["d", changed, removed, order]
     if not changed and not removed:
         return SAME
     return ["d", changed, removed]
@@ -115,11 +136,11 @@ def _diff_dict(old: dict, new: dict) -> list:
 
 def _diff_model(old: BaseModel, new: BaseModel) -> list:
     if old.__pydantic_extra__ or new.__pydantic_extra__ or old.__pydantic_private__ or new.__pydantic_private__:
-        return SAME if old == new else ["r", new]
+        return SAME if same(old, new) else ["r", new]
     changed = {}
     for name in type(new).model_fields:
         a, b = getattr(old, name), getattr(new, name)
-        if not _same(a, b):
+        if not same(a, b):
             changed[name] = diff(a, b)
     if not changed:
         return SAME
