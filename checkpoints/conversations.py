@@ -271,7 +271,10 @@ def _openai_tools(path: Path, number: int, raw: Any) -> list[ToolSpec]:
         return []
     if not isinstance(raw, list):
         raise ConversationError(f"{path}: line {number}: \"tools\" must be a list")
-    tools = [_to_spec(path, f"line {number}: tool {k}", item) for k, item in enumerate(raw, start=1)]
+    try:
+        tools = [_to_spec(path, f"line {number}: tool {k}", item) for k, item in enumerate(raw, start=1)]
+    except ToolFileError as exc:
+        raise ConversationError(str(exc)) from exc
     names = [t.name for t in tools]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from checkpoints.db_errors import database_errors
 from checkpoints.store import open_saver
 from dialogforge.errors import NotFoundError, StoreError
 
 
 def copy_thread(db_path: str | Path, source_thread_id: str, target_thread_id: str, checkpoint_id: str | None = None) -> None:
     """Copy ``source_thread_id`` (whole, or its history up to ``checkpoint_id``) to a new thread id."""
-    with open_saver(db_path) as saver:
+    with database_errors(db_path), open_saver(db_path) as saver:
         if not saver.thread_exists(source_thread_id):
             raise NotFoundError(f"{db_path}: no checkpoints for thread {source_thread_id!r}")
         if saver.thread_exists(target_thread_id):

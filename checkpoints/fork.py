@@ -34,6 +34,7 @@ from langgraph.checkpoint.base.id import uuid6
 
 from checkpoints.manifest import Manifest, PlannedTrajectory, Status, now
 from checkpoints.resume import ModelOverrides, ModelsContext, resume_run
+from checkpoints.db_errors import check_integrity, database_errors
 from checkpoints.runlock import run_lock
 from checkpoints.store import check_db_path, open_saver
 from dialogforge.errors import DialogforgeError, NotFoundError
@@ -80,7 +81,8 @@ def fork_trajectory(
         raise ForkError(f"--n must be at least 1, got {n}")
     if user_message is not None and not user_message.strip():
         raise ForkError("--user-message is empty")
-    with run_lock(db_path):
+    check_integrity(db_path)
+    with database_errors(db_path), run_lock(db_path):
         result = _create_forks(db_path, thread_id, checkpoint_id, n, seed, user_message)
         if run:
             resumed = resume_run(

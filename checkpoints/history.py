@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from checkpoints.db_errors import database_errors
 from checkpoints.manifest import Manifest
 from checkpoints.store import open_saver
 from dialogforge.errors import NotFoundError
@@ -42,6 +43,11 @@ class HistoryEntry:
 
 def history(db_path: str | Path, thread_id: str) -> list[HistoryEntry]:
     """The trajectory's checkpoints, oldest first."""
+    with database_errors(db_path):
+        return _history(db_path, thread_id)
+
+
+def _history(db_path: str | Path, thread_id: str) -> list[HistoryEntry]:
     row = _manifest_row(db_path, thread_id)
     with open_saver(db_path) as saver:
         lineage = saver.lineage(thread_id)
@@ -52,6 +58,8 @@ def history(db_path: str | Path, thread_id: str) -> list[HistoryEntry]:
         inherited_until = _inherited_until(row, lineage)
         entries: list[HistoryEntry] = []
         replay = _Replay()
+        if lineage[0].metadata.get("source") != "input":  # a start written whole (an imported conversation)
+            replay.start_from(graph.get_state(_config(thread_id, lineage[0].checkpoint_id)).values)
         parent_writes: list = []
         for position, stored in enumerate(lineage):
             metadata = stored.metadata
@@ -107,6 +115,12 @@ class _Replay:
         self.tools: list = []
         self.stop_reason: Any = None
 
+    def start_from(self, values: dict[str, Any]) -> None:
+        self.messages = list(values.get("messages") or [])
+        self.counters = values.get("counters") or Counters()
+        self.tasks = list(values.get("tasks") or [])
+        self.tools = list(values.get("tools") or [])
+
     def apply(self, writes: list) -> dict[str, Any]:
         added: dict[str, Any] = {}
         for write in writes:
@@ -148,8 +162,11 @@ def _next(graph: Any, thread_id: str, checkpoint_id: str, own_writes: list) -> l
     nodes = sorted({_node_of(w.task_path) for w in own_writes if _node_of(w.task_path)})
     if nodes:
         return nodes
-    config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": "", "checkpoint_id": checkpoint_id}}
-    return list(graph.get_state(config).next)
+    return list(graph.get_state(_config(thread_id, checkpoint_id)).next)
+
+
+def _config(thread_id: str, checkpoint_id: str) -> dict[str, Any]:
+    return {"configurable": {"thread_id": thread_id, "checkpoint_ns": "", "checkpoint_id": checkpoint_id}}
 
 
 def _preview(source: str, added: dict[str, Any], replay: _Replay, metadata: dict[str, Any]) -> str:

@@ -98,6 +98,10 @@ _CHAIN_SQL = (
 )
 
 
+class BranchInThreadError(RuntimeError):
+    """A checkpoint that would start a second line of checkpoints inside one thread."""
+
+
 class _Unknown:
     def __repr__(self) -> str:
         return "<unknown>"
@@ -624,6 +628,10 @@ class LinearSqliteSaver(BaseCheckpointSaver[int]):
             dict(head.values) if head else {}, dict(head.chains) if head else {},
         )
         new_head.delta = self._advance_delta(parent_id, head)
+        raw_id = pack_id(checkpoint["id"])
+        reput = self.conn.execute(  # the same checkpoint again (LangGraph's exit durability does that)
+            "SELECT 1 FROM cp_checkpoints WHERE thread = ? AND ns = ? AND id = ?", (tid, ns, raw_id)
+        ).fetchone() is not None
         snaps: list[str] = []
         reused: list[tuple[_Write, Any]] = []
         for channel, version in new_versions.items():
@@ -638,7 +646,7 @@ class LinearSqliteSaver(BaseCheckpointSaver[int]):
                     derived = self._snapshot_is_derived(tid, ns, parent_id, channel, value.value, new_head)
                     new_head.delta[channel] = (value.value, [])
                     if derived:
-                        self._put_blob(tid, cid, version, DERIVED, None, None)
+                        self._put_blob(tid, cid, version, DERIVED, None, None, reput=reput)
                         self._remember(("b", tid, cid, version), (DERIVED, None, Chain()))
                         new_head.values.pop(channel, None)
                         new_head.chains.pop(channel, None)
@@ -647,14 +655,13 @@ class LinearSqliteSaver(BaseCheckpointSaver[int]):
                 kind, base, data, write = FULL, None, encode(self.serde, value), None
             else:
                 kind, base, data, write = self._encode_channel(channel, value, head)
-            self._put_blob(tid, cid, version, kind, base, data)
+            self._put_blob(tid, cid, version, kind, base, data, reput=reput)
             parent_chain = head.chains.get(channel, Chain()) if head else Chain()
             new_head.values[channel] = value
             new_head.chains[channel] = parent_chain.after(kind, len(data))
             self._remember(("b", tid, cid, version), (kind, value, new_head.chains[channel]))
             if write is not None:
                 reused.append((write, version))
-        raw_id = pack_id(checkpoint["id"])
         self.conn.execute(
             "INSERT OR REPLACE INTO cp_checkpoints (thread, ns, id, parent, snaps, kind, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (tid, ns, raw_id, pack_id(parent_id) if parent_id else None, ",".join(snaps) or None, body_kind, body_data),
@@ -683,11 +690,21 @@ class LinearSqliteSaver(BaseCheckpointSaver[int]):
             path_id = self._name_id(PATH, task_writes[0].path, create=True)
             self._store_task_writes(tid, ns, pack_id(parent_id), task_id, path_id, task_writes)
 
-    def _put_blob(self, tid: int, cid: int, version: Any, kind: int, base: Any, data: bytes | None) -> None:
-        self.conn.execute(
-            "INSERT OR REPLACE INTO cp_blobs (thread, version, channel, kind, base, data) VALUES (?, ?, ?, ?, ?, ?)",
-            (tid, version, cid, kind, base, data),
-        )
+    def _put_blob(self, tid: int, cid: int, version: Any, kind: int, base: Any, data: bytes | None,
+                  *, reput: bool) -> None:
+        """Store a channel version. Versions are unique along a thread's one line of checkpoints;
+        a second value for one would be a branch inside the thread, which would overwrite what
+        the other branch reads, so it is refused (branch into a new thread: ``copy_thread_prefix``)."""
+        row = (tid, version, cid, kind, base, data)
+        try:
+            self.conn.execute("INSERT INTO cp_blobs (thread, version, channel, kind, base, data) VALUES (?, ?, ?, ?, ?, ?)", row)
+        except sqlite3.IntegrityError:
+            if not reput:
+                raise BranchInThreadError(
+                    f"thread {self._name(tid)}: channel {self._name(cid)} version {version} is already stored; "
+                    "this saver keeps one line of checkpoints per thread: branch into a new thread (fork) instead"
+                ) from None
+            self.conn.execute("INSERT OR REPLACE INTO cp_blobs (thread, version, channel, kind, base, data) VALUES (?, ?, ?, ?, ?, ?)", row)
 
     def _encode_channel(self, channel: str, value: Any, head: _Head | None) -> tuple[int, Any, bytes, _Write | None]:
         """How to store a channel's new value: as the parent's write of that very object when

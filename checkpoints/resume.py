@@ -27,6 +27,7 @@ import sqlite_utils
 from pydantic import ValidationError
 
 from checkpoints.manifest import Manifest, Status
+from checkpoints.db_errors import check_integrity, database_errors
 from checkpoints.runlock import run_lock
 from checkpoints.store import check_db_path
 from dialogforge.config import GenerationSettings, ModelsConfig
@@ -98,6 +99,12 @@ def plan_resume(
 ) -> list[RunPlan]:
     """What ``resume_run`` would run, grouped by recorded run (reads only)."""
     check_db_path(db_path, must_exist=True)
+    with database_errors(db_path):
+        return _plan_resume(db_path, overrides, concurrency, thread_ids)
+
+
+def _plan_resume(db_path: str | Path, overrides: ModelOverrides, concurrency: int | None,
+                 thread_ids: Iterable[str] | None) -> list[RunPlan]:
     rows = unfinished_rows(db_path, thread_ids)
     by_run: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
@@ -138,7 +145,8 @@ def resume_run(
     starts the embedded local model server there)."""
     check_db_path(db_path, must_exist=True)
     result = ResumeResult()
-    with run_lock(db_path):
+    check_integrity(db_path)
+    with database_errors(db_path), run_lock(db_path):
         for plan in plan_resume(db_path, overrides=overrides, concurrency=concurrency, thread_ids=thread_ids):
             wrap = models_context(plan.models_config) if models_context else nullcontext(plan.models_config)
             with wrap as models_config:

@@ -24,7 +24,8 @@ from graphs.state import DialogueState
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
 OUR_TABLES = {"runs", "checkpoints", "writes", *SAVER_TABLES}
-BUSY_TIMEOUT_S = 30.0
+# How long to wait for another writer; tests shorten it to see "locked" quickly.
+BUSY_TIMEOUT_S = float(os.environ.get("DIALOGFORGE_BUSY_TIMEOUT_S", "30"))
 
 
 def check_db_path(path: str | Path, *, must_exist: bool) -> Path:
@@ -45,6 +46,10 @@ def check_db_path(path: str | Path, *, must_exist: bool) -> Path:
         header = handle.read(len(_SQLITE_HEADER))
     if header and header != _SQLITE_HEADER:
         raise StoreError(f"{path}: not a SQLite database")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not _can_create_in(parent):  # the WAL journal lives beside the database, even to read it
+        raise StoreError(f"{path}: directory {parent} is read-only; the database needs its journal files beside it "
+                         "(copy it to a writable directory)")
     if header:
         _check_ours(path)
     return path

@@ -1,0 +1,16 @@
+"""Storage grows linearly with dialogue length (the benchmark's measurement, at test sizes)."""
+
+from __future__ import annotations
+
+from benchmarks.storage_growth import measure
+
+
+def test_storage_stays_within_three_times_the_export_and_steps_stay_flat(tmp_path):
+    short, long = measure(30, tmp_path), measure(150, tmp_path)
+    assert long.messages > 4 * short.messages
+    for m in (short, long):
+        assert m.ratio <= 3.0, m
+    # bytes per checkpoint do not grow with length (quadratic storage would multiply them)
+    assert long.db_bytes / long.checkpoints <= 1.3 * short.db_bytes / short.checkpoints, (short, long)
+    # time in the checkpointer per step stays flat (generous: shared CI machines are noisy)
+    assert long.ms_per_step <= 3 * short.ms_per_step + 1.0, (short, long)

@@ -1,0 +1,133 @@
+"""The linear-storage saver: the same states as LangGraph's stock saver, at a fraction of the bytes."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import aiosqlite
+import ormsgpack
+import pytest
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+from checkpoints.copy_thread import copy_thread
+from checkpoints.encoding import pack_typed
+from checkpoints.linear_saver import DERIVED, BranchInThreadError
+from checkpoints.reading import load_state
+from checkpoints.serde import strict_serializer
+from checkpoints.store import open_async_saver, open_saver
+from dialogforge.errors import NotFoundError, StoreError
+from graphs.builder import compile_graph
+from graphs.context import GraphContext
+from graphs.planning import graph_input
+from graphs.state import DialogueState, Limits, Mode, Scenario
+from nodes.simulate_tool import SimulatedToolExecutor
+from tests.checkpoint_helpers import small_run
+from tests.helpers import scripted_set
+
+CONFIG = {"configurable": {"thread_id": "t"}, "recursion_limit": 100_000}
+
+
+def _start(turns: int) -> DialogueState:
+    return DialogueState(seed=5, scenario=Scenario(domain="a bank", target_tasks=50),
+                         limits=Limits(max_user_turns=turns, max_tasks=50))
+
+
+def _context() -> GraphContext:
+    models = scripted_set()
+    from dialogforge.config import Role
+
+    return GraphContext(models=models, executor=SimulatedToolExecutor(models[Role.TOOL_SIMULATOR]))
+
+
+def _snapshots(history) -> list[tuple]:
+    return [
+        (DialogueState.model_validate(s.values).model_dump_json() if s.values.get("scenario") else s.values,
+         s.next, s.metadata.get("step"), s.metadata.get("source"))
+        for s in history
+    ]
+
+
+def test_every_checkpoint_reads_back_as_with_the_stock_saver(tmp_path):
+    """Same run, two savers: every state in the history is identical, field order included."""
+    start = _start(25)
+
+    async def stock():
+        async with aiosqlite.connect(str(tmp_path / "stock.db")) as conn:
+            saver = AsyncSqliteSaver(conn, serde=strict_serializer())
+            await saver.setup()
+            graph = compile_graph(Mode.USER, saver)
+            await graph.ainvoke(graph_input(start), CONFIG, context=_context())
+            return _snapshots([s async for s in graph.aget_state_history(CONFIG)])
+
+    async def ours():
+        async with open_async_saver(tmp_path / "ours.db") as saver:
+            await compile_graph(Mode.USER, saver).ainvoke(graph_input(start), CONFIG, context=_context())
+
+    expected = asyncio.run(stock())
+    asyncio.run(ours())
+    with open_saver(tmp_path / "ours.db") as saver:
+        got = _snapshots(compile_graph(Mode.USER, saver).get_state_history(CONFIG))
+    assert len(got) == len(expected) > 100
+    assert got == expected
+    conn = sqlite3.connect(tmp_path / "ours.db")
+    derived = conn.execute("SELECT count(*) FROM cp_blobs WHERE kind = ?", (DERIVED,)).fetchone()[0]
+    full_snapshots = conn.execute("SELECT count(*) FROM cp_checkpoints WHERE snaps IS NOT NULL").fetchone()[0]
+    conn.close()
+    assert derived >= 1 and full_snapshots == 0  # the message snapshots LangGraph asked for cost nothing
+
+
+def test_a_crafted_row_is_not_revived(tmp_path):
+    """Stored bytes that name an importable callable come back as data, never as a call."""
+    db = tmp_path / "run.db"
+    thread = small_run(db, n=1, max_turns=2)[0]
+    marker = tmp_path / "pwned"
+    evil = ormsgpack.packb(ormsgpack.Ext(0, ormsgpack.packb(["os", "system", f"touch {marker}"])))
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute(
+            "UPDATE cp_blobs SET kind = 0, base = NULL, data = ? WHERE channel = (SELECT id FROM cp_names WHERE kind = 1 AND name = 'world')",
+            (pack_typed("msgpack", evil),),
+        )
+    conn.close()
+    with open_saver(db) as saver:
+        values = compile_graph(Mode.USER, saver).get_state({"configurable": {"thread_id": thread}}).values
+    assert not marker.exists()
+    assert values["world"] == f"touch {marker}"  # plain data, validated away by the state schema
+
+
+def test_a_branch_inside_a_thread_is_refused_and_the_line_stays_intact(tmp_path):
+    """Versions are unique along one line of checkpoints; running a second line inside the same
+    thread would overwrite values the first one reads, so the saver refuses (fork instead)."""
+    db = tmp_path / "run.db"
+    thread = small_run(db, n=1, max_turns=4)[0]
+    with open_saver(db) as saver:
+        graph = compile_graph(Mode.USER, saver)
+        history = list(graph.get_state_history({"configurable": {"thread_id": thread}}))
+        end = history[0]
+        old = next(s for s in history[len(history) // 2:] if s.next == ("run_agent",))
+        with pytest.raises(BranchInThreadError, match="branch into a new thread"):
+            asyncio.run(graph.ainvoke(None, old.config, context=_context()))
+        assert graph.get_state(end.config).values == end.values
+
+
+def test_copy_thread_whole_and_up_to_a_checkpoint(tmp_path):
+    db = tmp_path / "run.db"
+    thread = small_run(db, n=1, max_turns=5)[0]
+    copy_thread(db, thread, "whole")
+    with open_saver(db) as saver:
+        graph = compile_graph(Mode.USER, saver)
+        whole = DialogueState.model_validate(graph.get_state({"configurable": {"thread_id": "whole"}}).values)
+        assert whole.model_dump_json() == load_state(db, thread).model_dump_json()
+        history = list(graph.get_state_history({"configurable": {"thread_id": thread}}))
+        middle = history[len(history) // 2]
+        copy_thread(db, thread, "prefix", middle.config["configurable"]["checkpoint_id"])
+        copied = graph.get_state({"configurable": {"thread_id": "prefix"}})
+    assert copied.values == middle.values and copied.next == middle.next
+    assert copied.config["configurable"]["checkpoint_id"] == middle.config["configurable"]["checkpoint_id"]
+    with pytest.raises(StoreError, match="already exists"):
+        copy_thread(db, thread, "whole")
+    with pytest.raises(NotFoundError, match="no checkpoints for thread 'nope'"):
+        copy_thread(db, "nope", "other")
+    with pytest.raises(NotFoundError, match="no checkpoint"):
+        copy_thread(db, thread, "other", "not-a-checkpoint")
