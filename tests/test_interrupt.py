@@ -2,17 +2,15 @@
 
 The generator runs as a subprocess against a stub server in this process
 (each call held briefly, so there is always work in flight); SIGINT is sent
-once calls are flowing. Resuming goes through ``graphs.engine.run_jobs``:
-``Job(start=None)`` for a started trajectory (its checkpoint), the planned
-input for one that never started. Because the scripted model answers from
+once calls are flowing; ``dialogforge resume`` (another subprocess) then
+continues started trajectories from their checkpoints and starts the ones
+still pending. Because the scripted model answers from
 the conversation alone, an interrupted-then-resumed run must produce exactly
 the dialogues of an uninterrupted run with the same seed.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -22,15 +20,11 @@ from pathlib import Path
 
 from checkpoints.manifest import Manifest
 from checkpoints.reading import load_state
-from dialogforge.config import GenerationSettings, ModelConfig, ModelsConfig, Role
-from dialogforge.models import ModelSet
+from dialogforge.config import GenerationSettings, ModelConfig, ModelsConfig
 from dialogforge.testing.scripted_model import ScriptedChatModel
 from dialogforge.testing.stub_server import StubServer
-from graphs.engine import Job, run_jobs
 from graphs.generate import generate
-from graphs.planning import graph_input
-from graphs.state import DialogueState, Limits, Mode
-from nodes.simulate_tool import SimulatedToolExecutor
+from graphs.state import Limits
 
 REPO = Path(__file__).resolve().parent.parent
 N, SEED, CONCURRENCY = 8, 13, 4
@@ -62,26 +56,13 @@ def _rows(db: Path) -> list[dict]:
 
 
 def _resume(db: Path, url: str) -> None:
-    """What ``dialogforge resume`` does, through the engine: continue started rows, start pending ones."""
-    rows = [r for r in _rows(db) if r["status"] in ("pending", "running")]
-    jobs = []
-    for row in rows:
-        if row["status"] == "running":
-            jobs.append(Job(row["thread_id"], Mode(row["mode"]), None))
-        else:
-            state = DialogueState.model_validate_json(row["initial_state"])
-            jobs.append(Job(row["thread_id"], state.mode, graph_input(state)))
-    models = ModelSet.from_config(ModelsConfig(default=ModelConfig(backend="openai", base_url=url)))
-    executor = SimulatedToolExecutor(models[Role.TOOL_SIMULATOR])
-
-    async def run():
-        try:
-            return await run_jobs(db, jobs, models, lambda _t: executor, concurrency=CONCURRENCY)
-        finally:
-            await models.aclose()
-
-    summary = asyncio.run(run())
-    assert summary.done == len(jobs), summary
+    """``dialogforge resume`` as a user runs it: continue started rows, start pending ones."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "scripts", "resume", "--db", str(db), "--base-url", url, "--quiet"],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "0 failed" in proc.stdout, proc.stdout
 
 
 def _dialogues(db: Path) -> dict[str, list]:
