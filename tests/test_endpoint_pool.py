@@ -7,18 +7,18 @@ import time
 
 import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from pydantic import ValidationError
 
 from checkpoints.manifest import Manifest
 from dialogforge.config import EndpointConfig, GenerationSettings, ModelConfig, ModelsConfig, Role
 from dialogforge.config_file import effective_view
 from dialogforge.models import ModelSet
 from dialogforge.models import pool as pool_module
-from dialogforge.models.pool import Endpoint, EndpointPool, Endpoints, PoolMember
+from dialogforge.models.pool import EndpointPool, Endpoints, PoolMember
 from dialogforge.testing.faults import FaultConfig, FaultKind
 from dialogforge.testing.scripted_model import ScriptedChatModel
 from dialogforge.testing.stub_server import StubServer
 from graphs.generate import generate
-from pydantic import ValidationError
 
 
 class FakeClock:
@@ -105,7 +105,7 @@ async def test_a_retry_prefers_servers_not_tried_yet():
 
 async def test_max_in_flight_makes_callers_wait_for_a_release():
     pool = make_pool(["a", "b"], max_in_flight=1)
-    one, two = await pool.acquire(), await pool.acquire()
+    _, two = await pool.acquire(), await pool.acquire()
     waiter = asyncio.create_task(pool.acquire())
     await asyncio.sleep(0.05)
     assert not waiter.done()
