@@ -66,7 +66,7 @@ KEYFRAME_MIN_BYTES = 512
 MAX_CHAIN = 512  # patches between keyframes, whatever their size
 BODY_KEYFRAME_RATIO = 8
 MAX_BODY_CHAIN = 48
-HEAD_CACHE_THREADS = 256
+HEAD_CACHE_THREADS = 1024  # at least the most trajectories a process runs at once, or steps lose their base
 VALUE_MEMO = 4096
 MAX_WALK = 10_000_000
 
