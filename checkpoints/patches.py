@@ -23,6 +23,7 @@ strict checkpoint serializer stores and revives them like any other value.
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 from pydantic import BaseModel
@@ -90,7 +91,10 @@ def same(a: Any, b: Any) -> bool:
     if isinstance(a, dict):
         return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
     if isinstance(a, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        if len(a) != len(b):
+            return False
+        start = _shared_prefix(a, b)
+        return all(same(x, y) for x, y in zip(a[start:], b[start:]))
     if isinstance(a, BaseModel):
         return a.__pydantic_extra__ == b.__pydantic_extra__ and all(
             same(getattr(a, name), getattr(b, name)) for name in type(a).model_fields
@@ -98,8 +102,14 @@ def same(a: Any, b: Any) -> bool:
     return a == b
 
 
+def _shared_prefix(a: list, b: list) -> int:
+    """How many leading items are the very same objects (a fast scan: most of a grown list is)."""
+    flags = list(map(operator.is_, a, b))
+    return flags.index(False) if False in flags else len(flags)
+
+
 def _diff_list(old: list, new: list) -> list:
-    keep = 0
+    keep = _shared_prefix(old, new)
     limit = min(len(old), len(new))
     while keep < limit and same(old[keep], new[keep]):
         keep += 1
