@@ -140,3 +140,25 @@ def test_the_cli_refuses_a_bad_file_before_writing_anything(tmp_path, run_cli):
                           name="bfcl.jsonl")
     result = run_cli("generate", "--backend", "scripted", "--from-conversations", str(missing_docs), "--db", str(db))
     assert result.code == 2 and "func_doc" in result.err and not db.exists()
+
+
+def test_an_imported_start_killed_before_it_ran_resumes_after_task_proposal(bfcl_copy, tmp_path, run_cli):
+    """Rows recorded, nothing started (a kill right after planning): resume starts each the same way."""
+    from checkpoints.manifest import Manifest, PlannedTrajectory
+    from dialogforge.config import ModelConfig, ModelsConfig
+
+    path, entries = bfcl_copy
+    settings = GenerationSettings(n=1, seed=2)
+    state = conversation_states(settings, load_conversations(path)[:1])[0]
+    db = tmp_path / "planned.db"
+    manifest = Manifest(db, create=True)
+    manifest.record_run_and_planned("bfcl", {
+        "settings": settings.model_dump(mode="json"),
+        "models": ModelsConfig(default=ModelConfig(backend="scripted")).model_dump(mode="json"), "seed_tools": [],
+    }, [PlannedTrajectory(thread_id="bfcl-00000", run_id="bfcl", seed=state.seed, mode="user", domain=state.scenario.domain,
+                          config_hash="h", initial_state=state.model_dump_json())])
+    manifest.close()
+    result = run_cli("resume", "--db", str(db), "--quiet")
+    assert result.code == 0, result.err
+    resumed = states(db, ["bfcl-00000"])[0]
+    assert len(resumed.tasks) == 1 and resumed.messages[0].content == entries[0]["question"][0][0]["content"]
