@@ -53,7 +53,6 @@ from graphs.state import (
     DialogueState,
     Message,
     RubricItem,
-    Scenario,
     Task,
     ToolCall,
     ToolSource,

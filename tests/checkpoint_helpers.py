@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -121,7 +120,3 @@ def checkpoint_count(db: Path) -> int:
         return 0
     finally:
         conn.close()
-
-
-def run_async(coro):
-    return asyncio.run(coro)
