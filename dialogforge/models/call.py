@@ -58,7 +58,9 @@ async def invoke_chat(model: RoleModel, messages: list[BaseMessage], **kwargs: A
             await asyncio.sleep(_delay(attempt, _retry_after(exc)))
         except _RETRYABLE as exc:
             if attempt == attempts - 1:
-                raise ModelCallError(f"{model.role}: {_kind(exc)} after {attempts} attempts: {_first_line(exc)}") from exc
+                reset = _connection_cause(exc)
+                kind, detail = ("connection error", _first_line(reset)) if reset else (_kind(exc), _first_line(exc))
+                raise ModelCallError(f"{model.role}: {kind} after {attempts} attempts: {detail}") from exc
             await asyncio.sleep(_delay(attempt, None))
         except _MALFORMED as exc:
             if attempt == attempts - 1:
@@ -115,6 +117,20 @@ def _kind(exc: BaseException) -> str:
     if isinstance(exc, (openai.APIConnectionError, httpx.TransportError, ConnectionError)):
         return "connection error"
     return type(exc).__name__
+
+
+def _connection_cause(exc: BaseException) -> ConnectionError | None:
+    """The dropped connection under an error, if any: the aiohttp transport reports a
+    connection reset as a *timeout* (``APITimeoutError`` from ``ConnectTimeout``), which
+    would make the failure reason lie about what happened."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ConnectionError):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _first_line(exc: BaseException) -> str:

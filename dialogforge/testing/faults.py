@@ -8,7 +8,9 @@ The stub server asks the injector once per well-formed chat call which fault,
 if any, to inject. Two sources decide:
 
 * a FIFO of forced faults (``fail_next(kind, n)``), for unit tests that need
-  "the next two calls answer 429" exactly;
+  "the next two calls answer 429" exactly; ``fail_next(kind, n, when=...)``
+  takes a predicate over the request body, so a full-graph test can aim a
+  fault at one role's call (e.g. the agent's: the request offering tools);
 * otherwise a seeded RNG: with probability ``rate`` a fault is drawn from
   ``mix`` (weights by kind), for soak runs and benchmarks.
 
@@ -30,6 +32,7 @@ import struct
 import threading
 from dataclasses import dataclass, field
 from enum import Enum
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -49,6 +52,10 @@ class FaultKind(str, Enum):
     SCHEMA_INVALID = "schema_invalid"  # 200, content "{}" (tool-call arguments "{}")
     EMPTY = "empty"  # 200, empty content, no tool calls
     UNKNOWN_TOOL = "unknown_tool"  # 200, a tool call naming a tool not offered
+
+
+# A predicate over a chat request's JSON body (aims a forced fault at some calls).
+RequestMatch = Callable[[dict], bool]
 
 
 class Rejected(Exception):
@@ -122,15 +129,16 @@ class FaultInjector:
     def __init__(self, config: FaultConfig | None = None) -> None:
         self.config = config or FaultConfig()
         self._rng = random.Random(self.config.seed)
-        self._forced: list[FaultKind] = []
+        self._forced: list[tuple[FaultKind, RequestMatch | None]] = []
         self._lock = threading.Lock()
         self._in_flight = 0
         self.reset_stats()
 
-    def fail_next(self, kind: FaultKind | str, n: int = 1) -> None:
-        """Force the next ``n`` chat calls to fail with ``kind``, before any random draw."""
+    def fail_next(self, kind: FaultKind | str, n: int = 1, when: RequestMatch | None = None) -> None:
+        """Force the next ``n`` chat calls (those whose body ``when`` accepts, if given)
+        to fail with ``kind``, before any random draw."""
         with self._lock:
-            self._forced.extend([FaultKind(kind)] * n)
+            self._forced.extend([(FaultKind(kind), when)] * n)
 
     def set_rate(self, rate: float, mix: dict[FaultKind, float] | None = None) -> None:
         """Change the random fault rate (and mix) of a running server."""
@@ -150,15 +158,16 @@ class FaultInjector:
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
 
-    def draw(self) -> FaultKind | None:
+    def draw(self, body: dict | None = None) -> FaultKind | None:
         """The fault of a well-formed call (None: answer normally).
 
         Called only once the request has passed validation, so a request
         rejected with 400 neither consumes a forced fault nor an RNG draw.
         """
         with self._lock:
-            if self._forced:
-                kind: FaultKind | None = self._forced.pop(0)
+            forced = next((i for i, (_, when) in enumerate(self._forced) if when is None or when(body or {})), None)
+            if forced is not None:
+                kind: FaultKind | None = self._forced.pop(forced)[0]
             elif self.config.rate > 0 and self._rng.random() < self.config.rate:
                 kinds = list(self.config.mix)
                 kind = self._rng.choices(kinds, weights=[self.config.mix[k] for k in kinds])[0]

@@ -225,7 +225,7 @@ class StubApp:
                 check_capabilities(body, self.options)
             except (Rejected, json.JSONDecodeError) as exc:
                 return error_response(400, str(exc), "invalid_request_error")
-            fault = self.injector.draw()
+            fault = self.injector.draw(body)
             outcome = "fault" if fault else "ok"
             if self.options.latency_s:
                 await asyncio.sleep(self.options.latency_s)
@@ -337,8 +337,8 @@ class StubServer:
     def stats(self) -> dict:
         return self.faults.snapshot()
 
-    def fail_next(self, kind: FaultKind | str, n: int = 1) -> None:
-        self.faults.fail_next(kind, n)
+    def fail_next(self, kind: FaultKind | str, n: int = 1, when: Callable[[dict], bool] | None = None) -> None:
+        self.faults.fail_next(kind, n, when)
 
     def start(self) -> StubServer:
         sock = bind(self._host, self.port)
