@@ -66,17 +66,27 @@ def _can_create_in(directory: Path) -> bool:
     return True
 
 
+# Columns a ``runs`` table must have to be our manifest (another program's "runs" is not).
+_RUNS_KEY_COLUMNS = {"thread_id", "run_id", "status"}
+
+
 def _check_ours(path: Path) -> None:
+    # Read-write but read-only in effect (only SELECTs): a read-only connection that is the
+    # last to close a WAL database leaves its -wal and -shm files behind, so a refused
+    # command would leave files beside the user's database.
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S)
         try:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            runs = {row[1] for row in conn.execute("PRAGMA table_info(runs)")} if "runs" in tables else set()
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{path}: unreadable database ({exc})") from exc
     if tables and not (tables & OUR_TABLES):
         raise StoreError(f"{path}: not a dialogforge database (tables: {', '.join(sorted(tables)[:5])})")
+    if "runs" in tables and not _RUNS_KEY_COLUMNS <= runs:
+        raise StoreError(f"{path}: not a dialogforge database (its runs table has columns {', '.join(sorted(runs)[:6])})")
 
 
 def connect(path: Path) -> sqlite3.Connection:

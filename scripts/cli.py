@@ -8,11 +8,13 @@ Every command module (``scripts/*_cmd.py``) exposes ``register(subparsers)`` and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import pkgutil
 import sys
 
 import scripts
+from checkpoints.db_errors import database_errors
 from dialogforge.errors import DialogforgeError
 
 
@@ -41,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        # A damaged --db surfaces as sqlite3.DatabaseError from deep inside any command: one line too.
+        with database_errors(args.db) if getattr(args, "db", None) else contextlib.nullcontext():
+            return args.func(args)
     except DialogforgeError as exc:
         sys.stderr.write(f"dialogforge: error: {exc}\n")
         return 2

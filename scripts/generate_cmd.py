@@ -18,7 +18,7 @@ from graphs.state import Limits, Mode, ToolExec, ToolSource
 from graphs.tool_exec import domain_for
 from dialogforge.models.preflight import check_endpoints
 from scripts.model_options import add_model_options, config_file_from, models_config_from, running_models
-from scripts.options import add_db, positive_int
+from scripts.options import add_db, positive_float, positive_int
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -58,7 +58,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     display.add_argument("--progress", choices=["auto", "rich", "plain"], default="auto",
                          help="rich: live panel; plain: a summary line every --progress-interval seconds; "
                               "auto (default): rich on a terminal, plain otherwise")
-    display.add_argument("--progress-interval", type=float, default=10.0, metavar="S", help="seconds between plain lines (default 10)")
+    display.add_argument("--progress-interval", type=positive_float, default=10.0, metavar="S", help="seconds between plain lines (default 10)")
     display.add_argument("--quiet", action="store_true", help="no progress display")
     parser.set_defaults(func=run)
 

@@ -11,7 +11,7 @@ from dialogforge.config import ModelsConfig
 from dialogforge.models.preflight import check_endpoints
 from dialogforge.progress import ProgressSink, make_progress
 from scripts.model_options import add_model_options, config_file_from, running_models
-from scripts.options import positive_int
+from scripts.options import positive_float, positive_int
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +20,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     display = parser.add_argument_group("progress")
     display.add_argument("--progress", choices=["auto", "rich", "plain"], default="auto",
                          help="rich: live panel; plain: summary lines; auto (default): rich on a terminal")
-    display.add_argument("--progress-interval", type=float, default=10.0, metavar="S", help="seconds between plain lines (default 10)")
+    display.add_argument("--progress-interval", type=positive_float, default=10.0, metavar="S", help="seconds between plain lines (default 10)")
     display.add_argument("--quiet", action="store_true", help="no progress display")
 
 
