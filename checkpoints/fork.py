@@ -14,9 +14,10 @@ checkpoint of its own on top (metadata ``source: fork``) that changes only:
 
 Everything else, including what runs next, is the fork point's. The copy,
 that checkpoint and the fork's manifest row (``parent_thread_id``,
-``fork_checkpoint_id``) are written in one transaction; the source is only
-read. A fork point must be a checkpoint something runs from: not the run's
-input (step -1; fork from step 0, its first state) and not the end.
+``fork_checkpoint_id``) of all ``n`` forks are written in one transaction
+(a kill leaves all of them or none); the source is only read. A fork point
+must be a checkpoint something runs from: not the run's input (step -1;
+fork from step 0, its first state) and not the end.
 Forks then run like resumed trajectories, with the source run's recorded
 configuration (``checkpoints.resume``), unless ``run=False``.
 """
@@ -122,8 +123,8 @@ def _create_forks(db_path: str | Path, thread_id: str, checkpoint_id: str, n: in
         seeds = [seed + k if seed is not None else _derived_seed(fork_id) for k, fork_id in enumerate(ids)]
         source_seed = point.checkpoint["channel_values"].get("seed")
         seeds = [s + 1 if s == source_seed else s for s in seeds]
-        for fork_id, fork_seed in zip(ids, seeds):
-            with saver.transaction():
+        with saver.transaction():  # all n forks or none: a kill never leaves a partial --n
+            for fork_id, fork_seed in zip(ids, seeds):
                 saver.copy_thread_prefix(thread_id, fork_id, checkpoint_id)
                 _put_fork_point(saver, fork_id, point, fork_seed, user_message, thread_id)
                 _insert_row(saver.conn, _fork_row(row, fork_id, fork_seed, checkpoint_id))
