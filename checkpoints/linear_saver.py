@@ -220,9 +220,13 @@ class LinearSqliteSaver(BaseCheckpointSaver[int]):
                     with self.conn:
                         yield
                 except BaseException:
-                    # What the caches learnt inside was rolled back with it.
+                    # What the caches learnt inside was rolled back with it -- names too: an id
+                    # kept for a rolled-back cp_names row would be written into later rows as a
+                    # dangling reference (seen after "database or disk is full").
                     self._heads.clear()
                     self._memo.clear()
+                    self._names.clear()
+                    self._names_by_id.clear()
                     raise
             finally:
                 self._depth -= 1
