@@ -18,6 +18,8 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -96,10 +98,21 @@ def _resume_and_check(db: Path, reference: dict[str, str]) -> None:
     assert len(rows) == N
 
 
-def _mount_tmpfs(where: Path, size: str) -> bool:
+@contextmanager
+def small_filesystem(where: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted at ``where`` for the test (skips without the right to mount)."""
     where.mkdir()
     made = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True)
-    return made.returncode == 0
+    if made.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (not root); test_file_size_limit_mid_run covers the case")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def _start_generate(db: Path) -> subprocess.Popen:
+    return subprocess.Popen(_generate_command(db), cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def _fill(directory: Path) -> Path:
@@ -116,12 +129,9 @@ def _fill(directory: Path) -> Path:
 
 
 def test_disk_fills_up_mid_run_then_resume_after_freeing_space(tmp_path, reference):
-    mnt = tmp_path / "small_fs"
-    if not _mount_tmpfs(mnt, "16m"):
-        pytest.skip("cannot mount a tmpfs here (not root); test_file_size_limit_mid_run covers the case")
-    try:
+    with small_filesystem(tmp_path / "small_fs", "16m") as mnt:
         db = mnt / "run.db"
-        proc = subprocess.Popen(_generate_command(db), cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = _start_generate(db)
         deadline = time.monotonic() + 120
         while _done_count(db) < 3 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -133,26 +143,18 @@ def test_disk_fills_up_mid_run_then_resume_after_freeing_space(tmp_path, referen
         assert sum(r["status"] == "done" for r in rows) >= 3, "the work done before the disk filled is kept"
         assert sum(r["status"] != "done" for r in rows) > 0
         _resume_and_check(db, reference)
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
 @pytest.mark.soak
 def test_a_disk_too_small_from_the_start_then_resume_once_it_grows(tmp_path, reference):
     """Full before any trajectory finished, with several mid-step: resume must find every
     checkpoint consistent (a cached name id of a rolled-back row once dangled here)."""
-    mnt = tmp_path / "tiny_fs"
-    if not _mount_tmpfs(mnt, "400k"):
-        pytest.skip("cannot mount a tmpfs here (not root)")
-    try:
+    with small_filesystem(tmp_path / "tiny_fs", "400k") as mnt:
         db = mnt / "run.db"
-        proc = subprocess.Popen(_generate_command(db), cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _check_stopped_clearly(proc, db, "database or disk is full")
+        _check_stopped_clearly(_start_generate(db), db, "database or disk is full")
         _check_intact(db, reference, statuses={"done", "running", "pending"})
         subprocess.run(["mount", "-o", "remount,size=16m", str(mnt)], check=True)
         _resume_and_check(db, reference)
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
 def test_a_rolled_back_transaction_forgets_the_names_it_created(tmp_path):
