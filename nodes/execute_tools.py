@@ -61,12 +61,21 @@ async def _answer(state: DialogueState, specs: dict[str, ToolSpec], call: ToolCa
     return await context.executor.execute(state, specs[call.name], call)
 
 
+def _is_json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
+
+
 def call_problem(specs: dict[str, ToolSpec], call: ToolCall) -> str | None:
     """Why a call cannot run, phrased for the agent to correct itself."""
     spec = specs.get(call.name)
     if spec is None:
         return f"unknown tool {call.name!r}; available tools: {', '.join(sorted(specs)) or 'none'}"
     if call.raw_arguments is not None:
+        if _is_json_object(call.raw_arguments):  # parsed fine, but held a lone surrogate (see models.convert)
+            return f"arguments for {call.name} are not valid Unicode text: {call.raw_arguments[:200]}"
         return f"arguments for {call.name} are not a JSON object: {call.raw_arguments[:200]!r}"
     violation = first_violation(spec.function.parameters, call.arguments)
     if violation:

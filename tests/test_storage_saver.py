@@ -14,7 +14,7 @@ from checkpoints.copy_thread import copy_thread
 from checkpoints.encoding import pack_typed
 from checkpoints.linear_saver import DERIVED, BranchInThreadError
 from checkpoints.reading import load_state
-from checkpoints.serde import strict_serializer
+from checkpoints.serde import UnsafeCheckpointError, strict_serializer
 from checkpoints.store import open_async_saver, open_saver
 from dialogforge.errors import NotFoundError, StoreError
 from graphs.builder import compile_graph
@@ -78,7 +78,7 @@ def test_every_checkpoint_reads_back_as_with_the_stock_saver(tmp_path):
 
 
 def test_a_crafted_row_is_not_revived(tmp_path):
-    """Stored bytes that name an importable callable come back as data, never as a call."""
+    """Stored bytes that name an importable callable are refused, never called (see test_security)."""
     db = tmp_path / "run.db"
     thread = small_run(db, n=1, max_turns=2)[0]
     marker = tmp_path / "pwned"
@@ -90,10 +90,9 @@ def test_a_crafted_row_is_not_revived(tmp_path):
             (pack_typed("msgpack", evil),),
         )
     conn.close()
-    with open_saver(db) as saver:
-        values = compile_graph(Mode.USER, saver).get_state({"configurable": {"thread_id": thread}}).values
+    with open_saver(db) as saver, pytest.raises(UnsafeCheckpointError, match="names os.system"):
+        compile_graph(Mode.USER, saver).get_state({"configurable": {"thread_id": thread}})
     assert not marker.exists()
-    assert values["world"] == f"touch {marker}"  # plain data, validated away by the state schema
 
 
 def test_a_branch_inside_a_thread_is_refused_and_the_line_stays_intact(tmp_path):

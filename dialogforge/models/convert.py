@@ -7,6 +7,7 @@ exist only for the duration of a call.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from langchain_core.messages import (
     AIMessage,
@@ -72,10 +73,7 @@ def text_of(reply: AIMessage) -> str:
 
 
 def tool_calls_of(reply: AIMessage) -> list[ToolCall]:
-    calls = [
-        ToolCall(id=c.get("id") or f"call_{i}", name=c["name"], arguments=dict(c.get("args") or {}))
-        for i, c in enumerate(reply.tool_calls)
-    ]
+    calls = [_tool_call(c.get("id") or f"call_{i}", c["name"], dict(c.get("args") or {})) for i, c in enumerate(reply.tool_calls)]
     for i, bad in enumerate(reply.invalid_tool_calls):
         calls.append(
             ToolCall(
@@ -85,6 +83,29 @@ def tool_calls_of(reply: AIMessage) -> list[ToolCall]:
             )
         )
     return calls
+
+
+def _tool_call(call_id: str, name: str, arguments: dict[str, Any]) -> ToolCall:
+    """A call whose arguments hold a lone surrogate (JSON ``"\\ud800"``) is not valid text:
+    stored as its exact JSON (ASCII-escaped, so nothing is lost -- the checkpoint encoder
+    would silently turn the surrogate into "?") and refused like malformed arguments."""
+    if _has_lone_surrogate(arguments):
+        return ToolCall(id=call_id, name=name, raw_arguments=json.dumps(arguments))
+    return ToolCall(id=call_id, name=name, arguments=arguments)
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
 
 
 def usage_of(reply: AIMessage) -> TokenUsage:
