@@ -27,7 +27,7 @@ from checkpoints.fork import fork_trajectory
 from checkpoints.history import history
 from dialogforge.dataset.export import export
 from tests.checkpoint_helpers import counters_problem, dialogue_problem, integrity, manifest_rows, small_run, states, thread_rows
-from tests.test_resume_kill import _kill_at_random
+from tests.test_resume_kill import _kill_and_resume, _kill_at_random
 
 REPO = Path(__file__).resolve().parent.parent
 FORKS = 3
@@ -140,6 +140,13 @@ def test_kill_nine_during_fork_and_export_then_recover(tmp_path):
     landed = kill_fork_and_export(tmp_path, fork_kills=3, export_kills=3, rng_seed=21)
     assert landed["fork"]["mid-run"] + landed["fork"]["by time"] >= 2, landed
     assert landed["export"]["by time"] + landed["export"]["mid-write"] >= 2, landed
+
+
+@pytest.mark.soak
+def test_soak_kill_nine_during_generate_and_resume(tmp_path):
+    landed = _kill_and_resume(tmp_path, kills=20, n=30, seed=13, rng_seed=6)
+    print(f"\nSOAK crash generate/resume: {landed}")
+    assert landed["mid-run"] + landed["by time"] >= 15, landed
 
 
 @pytest.mark.soak

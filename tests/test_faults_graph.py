@@ -11,6 +11,7 @@ precise reason, the counts add up, and a hard timeout catches any hang.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -184,3 +185,60 @@ def test_200_trajectories_under_20_percent_faults_all_end_with_a_reason(run_cli,
     run = fault_run(run_cli, tmp_path, n=200, concurrency=100)
     check_fault_run(run, 200)
     assert run["outcomes"].get("completed", 0) > 100, run["outcomes"]  # retries carry most through
+
+
+@pytest.mark.soak
+def test_soak_1000_trajectories_under_20_percent_faults(run_cli, tmp_path):
+    run = fault_run(run_cli, tmp_path, n=1000, concurrency=200, seed=17, timeout=1800)
+    check_fault_run(run, 1000)
+    stats = run["stats"]
+    print(f"\nSOAK faults: {1000} trajectories in {run['elapsed_s']} s; {stats['calls']} calls, "
+          f"{stats['faults_total']} faults injected: {json.dumps(stats['faults'])}")
+    print(f"SOAK faults outcomes: {json.dumps(dict(sorted(run['outcomes'].items())))}")
+
+
+@pytest.mark.soak
+def test_soak_kill_nine_under_faults_then_resume(tmp_path):
+    """Flaky endpoint and crashes together: kill -9 a faulty run again and again, resume each time."""
+    import random
+    import subprocess
+    import sys
+
+    from tests.test_resume_kill import REPO, _kill_at_random
+
+    n, kills = 120, 10
+    config = tmp_path / "faulty.toml"
+    config.write_text("[models.default]\nbackend = \"openai\"\ntimeout_s = 1.0\nmax_retries = 3\nmax_parse_retries = 2\n")
+    db = tmp_path / "faulty.db"
+    env = {**__import__("os").environ, "PYTHONPATH": str(REPO)}
+    rng = random.Random(9)
+    landed = {"mid-run": 0, "by time": 0, "finished": 0}
+    with _stub(rate=0.2, seed=5) as server:
+        def command() -> list[str]:
+            started = db.exists() and manifest_rows(db)
+            verb = ["resume"] if started else ["generate", "--n", str(n), "--seed", "5", "--concurrency", "40",
+                                               "--max-turns", "4", "--max-tasks", "1"]
+            return [sys.executable, "-m", "scripts", *verb, "--config", str(config), "--base-url", server.base_url,
+                    "--db", str(db), "--quiet"]
+
+        for _ in range(kills):
+            proc = subprocess.Popen(command(), cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            landed[_kill_at_random(proc, db, rng)] += 1
+            assert integrity(db) == "ok"
+        final = subprocess.run(command(), cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+        stats = server.stats()
+    assert final.returncode == 0, final.stderr
+    rows = manifest_rows(db)
+    assert len(rows) == len({r["thread_id"] for r in rows}) == n
+    assert {r["status"] for r in rows} <= {"done", "failed"}
+    for row in rows:
+        assert row["status"] == "done" or PRECISE_REASON.match(row["error"]), row["error"]
+    for row, state in zip(rows, states(db, [r["thread_id"] for r in rows])):
+        assert dialogue_problem(state.messages, finished=row["status"] == "done") is None, row["thread_id"]
+    outcomes = {}
+    for row in rows:
+        key = row["stop_reason"] if row["status"] == "done" else "failed: " + row["error"].split(":")[0]
+        outcomes[key] = outcomes.get(key, 0) + 1
+    print(f"\nSOAK kill under faults: {n} trajectories, kills {landed}, {stats['faults_total']} faults "
+          f"{json.dumps(stats['faults'])}, outcomes {json.dumps(outcomes)}")
+    assert landed["mid-run"] + landed["by time"] >= 6, landed
