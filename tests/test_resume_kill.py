@@ -63,15 +63,19 @@ def manifest_started(db: Path) -> bool:
         conn.close()
 
 
-def _kill_at_random(proc: subprocess.Popen, db: Path, rng: random.Random) -> str:
-    """Kill ``proc`` at a random moment; say where (or that it finished first)."""
-    if rng.random() < 0.25:
-        deadline = time.monotonic() + rng.uniform(0.0, 2.5)  # start-up, planning, first steps
+def _kill_at_random(proc: subprocess.Popen, db: Path, rng: random.Random, *, by_time: float = 0.25,
+                    seconds: tuple[float, float] = (0.0, 2.5), checkpoints: int = 120) -> str:
+    """Kill ``proc`` at a random moment; say where (or that it finished first).
+
+    A ``by_time`` share of kills lands ``seconds`` after the start, the rest
+    after up to ``checkpoints`` further checkpoints (smaller for a short job)."""
+    if rng.random() < by_time:
+        deadline = time.monotonic() + rng.uniform(*seconds)  # start-up, planning, first steps
         while time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.005)
         where = "by time"
     else:
-        target = checkpoint_count(db) + rng.randint(1, 120)
+        target = checkpoint_count(db) + rng.randint(1, checkpoints)
         deadline = time.monotonic() + 60
         while proc.poll() is None and checkpoint_count(db) < target and time.monotonic() < deadline:
             time.sleep(0.005)

@@ -58,9 +58,7 @@ async def invoke_chat(model: RoleModel, messages: list[BaseMessage], **kwargs: A
             await asyncio.sleep(_delay(attempt, _retry_after(exc)))
         except _RETRYABLE as exc:
             if attempt == attempts - 1:
-                reset = _connection_cause(exc)
-                kind, detail = ("connection error", _first_line(reset)) if reset else (_kind(exc), _first_line(exc))
-                raise ModelCallError(f"{model.role}: {kind} after {attempts} attempts: {detail}") from exc
+                raise ModelCallError(f"{model.role}: {_kind(exc)} after {attempts} attempts: {_detail(exc)}") from exc
             await asyncio.sleep(_delay(attempt, None))
         except _MALFORMED as exc:
             if attempt == attempts - 1:
@@ -112,6 +110,10 @@ def _delay(attempt: int, retry_after: float | None) -> float:
 
 
 def _kind(exc: BaseException) -> str:
+    # The aiohttp transport reports a connection reset as a *timeout* (APITimeoutError from
+    # ConnectTimeout); the dropped connection underneath is what happened.
+    if any(isinstance(cause, ConnectionError) for cause in _causes(exc)):
+        return "connection error"
     if isinstance(exc, (openai.APITimeoutError, TimeoutError, httpx.TimeoutException)):
         return "timeout"
     if isinstance(exc, (openai.APIConnectionError, httpx.TransportError, ConnectionError)):
@@ -119,18 +121,27 @@ def _kind(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def _connection_cause(exc: BaseException) -> ConnectionError | None:
-    """The dropped connection under an error, if any: the aiohttp transport reports a
-    connection reset as a *timeout* (``APITimeoutError`` from ``ConnectTimeout``), which
-    would make the failure reason lie about what happened."""
-    seen: set[int] = set()
+# What the SDK says of every transport failure; the cause underneath says which one it was.
+_GENERIC = ("Connection error.", "Request timed out.")
+
+
+def _detail(exc: BaseException) -> str:
+    """The first message along the cause chain that says more than the SDK's generic one
+    (e.g. "Connection reset by peer", "received 76 of 588 bytes")."""
+    for cause in _causes(exc):
+        line = _first_line(cause)
+        if line not in _GENERIC and line != type(cause).__name__:
+            return line
+    return _first_line(exc)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
     cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        if isinstance(cause, ConnectionError):
-            return cause
-        seen.add(id(cause))
+    while cause is not None and cause not in chain:
+        chain.append(cause)
         cause = cause.__cause__ or cause.__context__
-    return None
+    return chain
 
 
 def _first_line(exc: BaseException) -> str:
