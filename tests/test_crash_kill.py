@@ -98,29 +98,32 @@ def _kill_export(db: Path, out: Path, reference: bytes, kills: int, rng: random.
     return landed
 
 
-def kill_fork_and_export(tmp_path: Path, *, fork_kills: int, export_kills: int, rng_seed: int, n: int = 8) -> dict:
-    """Fork and export under kill -9, checked against the same commands run without a kill."""
+def kill_fork_and_export(tmp_path: Path, *, fork_kills: int, export_kills: int, rng_seed: int, n: int = 8,
+                         sources: int = 1) -> dict:
+    """Fork (``sources`` trajectories in turn, ``fork_kills`` kills each) and export under kill -9,
+    checked against the same commands run without a kill."""
     base = tmp_path / "base.db"
-    source = small_run(base, n=n, seed=rng_seed, max_turns=10, max_tasks=3)[0]
-    point = _fork_point(base, source)
+    threads = small_run(base, n=n, seed=rng_seed, max_turns=10, max_tasks=3)
     reference_db, killed_db = tmp_path / "reference.db", tmp_path / "killed.db"
     shutil.copy(base, reference_db)
     shutil.copy(base, killed_db)
-    reference = fork_trajectory(reference_db, source, point, FORKS)
-    source_rows = thread_rows(killed_db, source)
     rng = random.Random(rng_seed)
-
-    fork_landed = _kill_fork(killed_db, source, point, fork_kills, rng)
-
-    forks = _forks_of(killed_db, source)
-    assert [r["thread_id"] for r in forks] == reference.thread_ids
-    assert {r["status"] for r in forks} <= {"done", "failed"}
-    assert len(manifest_rows(killed_db)) == n + FORKS, "a trajectory was added or lost"
-    assert thread_rows(killed_db, source) == source_rows, "forking changed its source"
-    for row, got, want in zip(forks, states(killed_db, reference.thread_ids), states(reference_db, reference.thread_ids)):
-        assert dialogue_problem(got.messages, finished=row["status"] == "done") is None, row["thread_id"]
-        assert counters_problem(got) is None, row["thread_id"]
-        assert got.model_dump_json() == want.model_dump_json(), f"{row['thread_id']} differs from the uninterrupted fork"
+    fork_landed: dict[str, int] = {}
+    for source in threads[:sources]:  # once a fork is done, killing its resume kills nothing: fork another
+        point = _fork_point(base, source)
+        reference = fork_trajectory(reference_db, source, point, FORKS)
+        source_rows = thread_rows(killed_db, source)
+        for where, count in _kill_fork(killed_db, source, point, fork_kills, rng).items():
+            fork_landed[where] = fork_landed.get(where, 0) + count
+        forks = _forks_of(killed_db, source)
+        assert [r["thread_id"] for r in forks] == reference.thread_ids
+        assert {r["status"] for r in forks} <= {"done", "failed"}
+        assert thread_rows(killed_db, source) == source_rows, "forking changed its source"
+        for row, got, want in zip(forks, states(killed_db, reference.thread_ids), states(reference_db, reference.thread_ids)):
+            assert dialogue_problem(got.messages, finished=row["status"] == "done") is None, row["thread_id"]
+            assert counters_problem(got) is None, row["thread_id"]
+            assert got.model_dump_json() == want.model_dump_json(), f"{row['thread_id']} differs from the uninterrupted fork"
+    assert len(manifest_rows(killed_db)) == n + sources * FORKS, "a trajectory was added or lost"
     assert integrity(killed_db) == "ok"
 
     reference_out = tmp_path / "reference.jsonl"
@@ -152,7 +155,7 @@ def test_soak_kill_nine_during_generate_and_resume(tmp_path):
 
 @pytest.mark.soak
 def test_soak_kill_nine_during_fork_and_export(tmp_path):
-    landed = kill_fork_and_export(tmp_path, fork_kills=12, export_kills=10, rng_seed=22, n=12)
+    landed = kill_fork_and_export(tmp_path, fork_kills=4, export_kills=10, rng_seed=22, n=12, sources=4)
     print(f"\nSOAK crash fork+export: {landed}")
     assert landed["fork"]["mid-run"] + landed["fork"]["by time"] >= 8, landed
     assert landed["export"]["mid-write"] >= 3 and landed["export"]["by time"] >= 3, landed
