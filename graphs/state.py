@@ -324,6 +324,19 @@ class UserTurn(Strict):
     is_task_complete: bool
 
 
+class PlannedToolCall(Strict):
+    name: str = Field(min_length=1)
+    arguments: JsonObject = Field(default_factory=dict)
+
+
+class AgentStep(Strict):
+    """The agent's turn written as JSON, for servers without native tool calls (plain chat protocol)."""
+
+    reasoning: str = ""
+    reply: str = ""
+    tool_calls: list[PlannedToolCall] = Field(default_factory=list)
+
+
 class ToolResult(Strict):
     """The tool simulator's output: a result plus the world-state changes."""
 
