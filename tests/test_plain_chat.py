@@ -54,19 +54,23 @@ def test_agent_step_schema_ties_each_call_to_one_tool():
 def test_generation_through_a_llama_cpp_like_server(tmp_path):
     roles_seen: set[str] = set()
     tools_sent: list[object] = []
+    limits_sent: set[tuple] = set()
 
     def model(request: dict) -> ScriptedChatModel:
         roles_seen.update(m.get("role") for m in request.get("messages") or [])
         tools_sent.append(request.get("tools"))
+        limits_sent.add((request.get("max_tokens"), request.get("max_completion_tokens")))
         return ScriptedChatModel()
 
     with StubServer(model, supports_json_schema=False, supports_tools=False, json_object_schema_field=True) as server:
-        models = ModelsConfig(default=ModelConfig(backend="openai", base_url=server.base_url, chat_protocol="plain"))
+        models = ModelsConfig(default=ModelConfig(backend="openai", base_url=server.base_url, chat_protocol="plain",
+                                                  max_tokens=300))
         settings = GenerationSettings(n=3, seed=4, concurrency=3, limits=Limits(max_tasks=2, max_user_turns=6))
         result = generate(tmp_path / "run.db", settings, models)
     assert (result.summary.done, result.summary.failed) == (3, 0)
     assert roles_seen == {"user", "assistant"}
     assert not any(tools_sent)
+    assert limits_sent == {(300, None)}  # llama.cpp reads max_tokens and ignores max_completion_tokens
     states = [load_state(tmp_path / "run.db", t) for t in result.thread_ids]
     calls = [c for s in states for m in s.messages for c in m.tool_calls]
     assert calls and all(c.name in {t.function.name for s in states for t in s.tools} for c in calls)

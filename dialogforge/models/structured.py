@@ -22,6 +22,7 @@ from dialogforge.config import StructuredMethod
 from dialogforge.errors import ModelCallError
 from dialogforge.models.call import invoke_chat
 from dialogforge.models.convert import text_of, usage_of
+from dialogforge.models.grammar_bounds import bounded
 from dialogforge.models.registry import RoleModel
 from graphs.state import TokenUsage
 
@@ -121,7 +122,8 @@ async def _ask_with(
     if method is StructuredMethod.JSON_OBJECT:
         response_format: dict = {"type": "json_object"}
         if model.config.plain_chat():  # llama.cpp's way to constrain decoding to the schema
-            response_format["schema"] = json_schema
+            # The embedded model's answers must end within its small max_tokens.
+            response_format["schema"] = bounded(json_schema) if model.config.backend == "local" else json_schema
         instruction = SystemMessage(
             f"Respond with only a JSON object for the schema `{name}`:\n"
             f"{json.dumps(json_schema, separators=(',', ':'))}"
@@ -143,6 +145,8 @@ def _parse(schema: type[T], reply: AIMessage, check: Check | None) -> T:
         try:
             payload = json.loads(text, strict=False)  # small models put raw newlines inside strings
         except json.JSONDecodeError as exc:
+            if reply.response_metadata.get("finish_reason") == "length":
+                raise InvalidOutput("the answer was cut off at the token limit; give a shorter one") from exc
             raise InvalidOutput(f"not JSON ({exc.msg} at position {exc.pos})") from exc
     try:
         value = schema.model_validate(payload)
