@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-MAX_ITEMS = 6
-MAX_STRING_CHARS = 240
+MAX_ITEMS = 4
+MAX_STRING_CHARS = 200
 # What a field marked ``x-json-schema`` (a JSON Schema carried as data: tool parameters,
 # result schemas) may hold in the grammar: an object of flat, described properties.
 # Free-form JSON there let the 270M model wander into `$ref`s and nested schemas
