@@ -158,3 +158,11 @@ async def test_propose_task_records_a_tool_exec_database_that_is_gone(tmp_path):
                                 Runtime(context=GraphContext(models=scripted_set(), executor=executor)))
     assert update["stop_reason"] is StopReason.ERROR
     assert update["error"].startswith("Tool-Exec database")
+
+
+def test_a_schema_requiring_an_undefined_parameter_is_refused():
+    from nodes.tool_specs import schema_problem
+
+    assert schema_problem({"type": "object", "properties": {}, "required": ["item_id"]}) == \
+        "required parameter 'item_id' is not among its properties"
+    assert schema_problem({"type": "object", "properties": {"item_id": {"type": "string"}}, "required": ["item_id"]}) is None
