@@ -26,10 +26,8 @@ from typing import Any, Callable, Iterable
 import sqlite_utils
 from pydantic import ValidationError
 
-from checkpoints.manifest import Manifest, Status
-from checkpoints.db_errors import check_integrity, database_errors
-from checkpoints.runlock import run_lock
-from checkpoints.store import check_db_path
+from checkpoints.manifest import Status
+from checkpoints.stores import check_store, check_store_integrity, open_manifest, store_errors, store_lock
 from dialogforge.config import GenerationSettings, ModelsConfig
 from dialogforge.config_file import apply_flags, check_api_keys
 from dialogforge.errors import ConfigError, NotFoundError
@@ -75,7 +73,7 @@ class RunPlan:
 
 
 def unfinished_rows(db_path: str | Path, thread_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
-    manifest = Manifest(db_path)
+    manifest = open_manifest(db_path)
     try:
         rows = manifest.rows(statuses=UNFINISHED)
         if thread_ids is not None:
@@ -98,8 +96,8 @@ def plan_resume(
     thread_ids: Iterable[str] | None = None,
 ) -> list[RunPlan]:
     """What ``resume_run`` would run, grouped by recorded run (reads only)."""
-    check_db_path(db_path, must_exist=True)
-    with database_errors(db_path):
+    check_store(db_path, must_exist=True)
+    with store_errors(db_path):
         return _plan_resume(db_path, overrides, concurrency, thread_ids)
 
 
@@ -109,7 +107,7 @@ def _plan_resume(db_path: str | Path, overrides: ModelOverrides, concurrency: in
     by_run: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_run.setdefault(row["run_id"], []).append(row)
-    manifest = Manifest(db_path)
+    manifest = open_manifest(db_path)
     try:
         configs = {run_id: _recorded_config(manifest, run_id) for run_id in by_run}
     finally:
@@ -143,10 +141,10 @@ def resume_run(
 
     ``models_context`` wraps each run's models config while it runs (the CLI
     starts the embedded local model server there)."""
-    check_db_path(db_path, must_exist=True)
+    check_store(db_path, must_exist=True)
     result = ResumeResult()
-    check_integrity(db_path)
-    with database_errors(db_path), run_lock(db_path):
+    check_store_integrity(db_path)
+    with store_errors(db_path), store_lock(db_path):
         for plan in plan_resume(db_path, overrides=overrides, concurrency=concurrency, thread_ids=thread_ids):
             wrap = models_context(plan.models_config) if models_context else nullcontext(plan.models_config)
             with wrap as models_config:
@@ -163,7 +161,7 @@ def resume_run(
     return result
 
 
-def _recorded_config(manifest: Manifest, run_id: str) -> dict[str, Any]:
+def _recorded_config(manifest: Any, run_id: str) -> dict[str, Any]:
     try:
         return manifest.run_config(run_id)
     except sqlite_utils.db.NotFoundError:

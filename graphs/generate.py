@@ -10,9 +10,11 @@ from typing import Any
 
 from langgraph.runtime import RunControl
 
-from checkpoints.manifest import Manifest, PlannedTrajectory
-from checkpoints.store import check_db_path
+from checkpoints.manifest import PlannedTrajectory
+from checkpoints.postgres_store import is_postgres_url
+from checkpoints.stores import check_store, open_manifest, prepare_store
 from dialogforge.config import GenerationSettings, ModelsConfig, config_hash
+from dialogforge.errors import ConfigError
 from dialogforge.interrupt import GracefulInterrupt
 from dialogforge.models import ModelSet
 from dialogforge.progress import ProgressSink
@@ -33,6 +35,17 @@ class GenerationResult:
     interrupted: bool = False
 
 
+@dataclass
+class PlannedRun:
+    """A recorded run, ready to execute: its manifest rows are written, nothing has started."""
+
+    run_id: str
+    thread_ids: list[str]
+    jobs: list[Job]
+    settings: GenerationSettings
+    domain: Any  # the Tool-Exec SQL domain, or None (simulated tools)
+
+
 def generate(
     db_path: str | Path,
     settings: GenerationSettings,
@@ -49,10 +62,35 @@ def generate(
     the run (see ``dialogforge.interrupt``) instead of raising ``KeyboardInterrupt``.
     ``initial_states``: start from these states (imported conversations, see
     ``checkpoints.conversations``) instead of planning ``settings.n`` new ones."""
-    check_db_path(db_path, must_exist=False)
+    models = ModelSet.from_config(models_config, connections=settings.concurrency)  # a bad config fails before any write
+    plan = plan_generation(db_path, settings, models_config, seed_tools, tool_sets=tool_sets,
+                           initial_states=initial_states)
+    executor_for = executor_factory(db_path, models, plan.domain)
+    summary, interrupted = asyncio.run(_run(
+        db_path, plan.jobs, models, executor_for, plan.settings.concurrency, progress, handle_signals,
+    ))
+    if plan.domain is not None:
+        remove_worlds(db_path, plan.thread_ids)  # caches: rebuilt from the write log on demand
+    return GenerationResult(plan.run_id, plan.thread_ids, summary, interrupted)
+
+
+def plan_generation(
+    db_path: str | Path,
+    settings: GenerationSettings,
+    models_config: ModelsConfig,
+    seed_tools: list[ToolSpec] | None = None,
+    *,
+    tool_sets: list[ToolSet] | None = None,
+    initial_states: list[DialogueState] | None = None,
+) -> PlannedRun:
+    """Plan ``settings.n`` trajectories and record them (``pending``) in one transaction.
+    ``generate`` runs the plan here; ``graphs.ray_run`` runs it on Ray workers."""
+    check_store(db_path, must_exist=False)
     # Tool-Exec: the SQL domain is loaded and validated before anything is written.
     domain, settings, seed_tools = prepare_tool_exec(settings, seed_tools, tool_sets)
-    models = ModelSet.from_config(models_config, connections=settings.concurrency)
+    if domain is not None and is_postgres_url(db_path):
+        raise ConfigError("--tool-exec sql keeps each trajectory's world beside a SQLite --db; "
+                          "it cannot run on a postgresql:// --db")
     run_id = new_run_id()
     tools = seed_tools or []
     digest = config_hash(settings, models_config)
@@ -73,7 +111,8 @@ def generate(
         )
         for i, s in enumerate(states)
     ]
-    manifest = Manifest(db_path, create=True)
+    prepare_store(db_path)
+    manifest = open_manifest(db_path, create=True)
     try:
         manifest.record_run_and_planned(run_id, {
             "settings": settings.model_dump(mode="json"),
@@ -85,13 +124,7 @@ def generate(
     finally:
         manifest.close()
     jobs = [job_for(p.thread_id, s) for p, s in zip(planned, states)]
-    executor_for = executor_factory(db_path, models, domain)
-    summary, interrupted = asyncio.run(_run(
-        db_path, jobs, models, executor_for, settings.concurrency, progress, handle_signals,
-    ))
-    if domain is not None:
-        remove_worlds(db_path, [p.thread_id for p in planned])  # caches: rebuilt from the write log on demand
-    return GenerationResult(run_id, [p.thread_id for p in planned], summary, interrupted)
+    return PlannedRun(run_id, [p.thread_id for p in planned], jobs, settings, domain)
 
 
 async def _run(
