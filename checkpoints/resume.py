@@ -154,7 +154,7 @@ def resume_run(
                     db_path, plan.jobs, models, executor_for, plan.concurrency, progress, handle_signals,
                 ))
             result.thread_ids.extend(job.thread_id for job in plan.jobs)
-            _merge(result.summary, summary)
+            result.summary.merge(summary)
             if interrupted:
                 result.interrupted = True
                 break
@@ -211,10 +211,3 @@ def _job(row: dict[str, Any], seed_tools: list[ToolSpec]) -> Job:
     job.mode = mode
     return job
 
-
-def _merge(total: RunSummary, part: RunSummary) -> None:
-    total.done += part.done
-    total.failed += part.failed
-    total.interrupted += part.interrupted
-    for reason, count in part.failures.items():
-        total.failures[reason] = total.failures.get(reason, 0) + count

@@ -66,6 +66,14 @@ class RunSummary:
         key = (reason or (state.error if state else None) or "unknown").split(":")[0]
         self.failures[key] = self.failures.get(key, 0) + 1
 
+    def merge(self, part: RunSummary) -> None:
+        """Add another run's counts (a resumed run's, a Ray worker's shard)."""
+        self.done += part.done
+        self.failed += part.failed
+        self.interrupted += part.interrupted
+        for reason, count in part.failures.items():
+            self.failures[reason] = self.failures.get(reason, 0) + count
+
 
 async def run_jobs(
     db_path: str | Path,
