@@ -16,6 +16,7 @@ import sqlite_utils
 
 from checkpoints.manifest import _RUNS_COLUMNS, PlannedTrajectory, Status, finished_fields, now
 from checkpoints.postgres_store import connect_pg, display_url
+from dialogforge.errors import StoreError
 from graphs.state import DialogueState
 
 RUNS = "dialogforge_runs"
@@ -35,26 +36,23 @@ def _schema() -> list[str]:
     ]
 
 
-def has_manifest(url: str) -> bool:
-    """Whether this database holds dialogforge runs (a reader's ``must_exist``)."""
-    conn = connect_pg(url)
-    try:
-        return conn.execute("SELECT to_regclass(%s)", (RUNS,)).fetchone()[0] is not None
-    finally:
-        conn.close()
-
-
 class PostgresManifest:
     def __init__(self, url: str, *, create: bool = False):
         self.path = display_url(url)  # what messages name; never the password
         self.conn = connect_pg(url, autocommit=True)
         self.lock = threading.Lock()  # writes arrive from worker threads
+        if not create and not self._exists():
+            self.conn.close()
+            raise StoreError(f"{self.path}: no dialogforge runs in this database")
         if create:
             with self.lock, self.conn.transaction():
                 # Two drivers creating at once: the advisory lock serializes the DDL.
                 self.conn.execute("SELECT pg_advisory_xact_lock(hashtext('dialogforge_manifest'))")
                 for statement in _schema():
                     self.conn.execute(statement)
+
+    def _exists(self) -> bool:
+        return self.conn.execute("SELECT to_regclass(%s)", (RUNS,)).fetchone()[0] is not None
 
     def close(self) -> None:
         self.conn.close()

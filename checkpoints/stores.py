@@ -15,11 +15,10 @@ from typing import Any, AsyncIterator
 
 from checkpoints.db_errors import check_integrity, database_errors
 from checkpoints.manifest import Manifest
-from checkpoints.postgres_manifest import PostgresManifest, has_manifest
-from checkpoints.postgres_store import check_postgres, display_url, is_postgres_url, open_async_pg_saver, open_pg_saver, pg_errors
+from checkpoints.postgres_manifest import PostgresManifest
+from checkpoints.postgres_store import check_postgres, is_postgres_url, open_async_pg_saver, open_pg_saver, pg_errors
 from checkpoints.runlock import run_lock
 from checkpoints.store import check_db_path, open_async_saver, open_saver
-from dialogforge.errors import StoreError
 
 Db = str | Path
 
@@ -27,9 +26,10 @@ Db = str | Path
 def check_store(db: Db, *, must_exist: bool) -> None:
     """Refuse an unusable ``--db`` (path or URL) with one line, before anything is written."""
     if is_postgres_url(db):
-        check_postgres(str(db))
-        if must_exist and not has_manifest(str(db)):
-            raise StoreError(f"{display_url(str(db))}: no dialogforge runs in this database")
+        if must_exist:
+            PostgresManifest(str(db)).close()  # refuses a database without dialogforge runs
+        else:
+            check_postgres(str(db))
     else:
         check_db_path(db, must_exist=must_exist)
 
