@@ -1,0 +1,136 @@
+"""``generate --executor ray``: a local Ray cluster (2 CPUs) started here, workers writing one Postgres store.
+
+Every trajectory must land exactly once and equal the same run made by
+one local process; a worker killed mid-run (SIGKILL of its process) loses
+nothing, whether Ray restarts it or ``resume`` finishes its shard.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+import ray
+
+from checkpoints.resume import resume_run
+from dialogforge.config import GenerationSettings, ModelConfig, ModelsConfig
+from dialogforge.testing.scripted_model import ScriptedChatModel
+from dialogforge.testing.stub_server import StubServer
+from graphs.generate import generate, plan_generation
+from graphs.ray_run import board_name, run_on_ray
+from graphs.state import Limits
+from tests.test_postgres_store import _one_error_line, checkpointed_threads, dialogues, rows
+
+REPO = Path(__file__).resolve().parent.parent
+N = 8
+SETTINGS = GenerationSettings(n=N, seed=5, concurrency=2, limits=Limits(max_user_turns=6, max_tasks=2))
+
+
+@pytest.fixture(scope="module")
+def ray_address():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def stub():
+    with StubServer(lambda r: ScriptedChatModel(), latency_s=0.02) as server:
+        yield server
+
+
+def _models(stub) -> ModelsConfig:
+    return ModelsConfig(default=ModelConfig(backend="openai", base_url=stub.base_url))
+
+
+@pytest.fixture(scope="module")
+def reference(stub, tmp_path_factory):
+    """The same run by one local process on SQLite."""
+    db = tmp_path_factory.mktemp("ref") / "ref.db"
+    generate(db, SETTINGS, _models(stub))
+    return dialogues(db)
+
+
+def _assert_exactly_once(url: str, reference: dict[str, str]) -> None:
+    landed = rows(url)
+    assert len(landed) == N and len({r["thread_id"] for r in landed}) == N
+    assert {r["status"] for r in landed} == {"done"}, [(r["thread_id"], r["status"], r["error"]) for r in landed]
+    assert checkpointed_threads(url) == N
+    assert dialogues(url) == reference  # a step lost or run twice would change a dialogue
+
+
+def test_cli_two_ray_workers_land_every_trajectory_once(ray_address, stub, reference, pg_url, run_cli):
+    before = stub.stats()["calls"]
+    result = run_cli("generate", "--base-url", stub.base_url, "--n", str(N), "--seed", "5", "--concurrency", "2",
+                     "--max-turns", "6", "--max-tasks", "2", "--db", pg_url,
+                     "--executor", "ray", "--ray-address", ray_address, "--workers", "2", "--progress-interval", "0.5")
+    assert result.code == 0, result.err
+    assert f"{N} done, 0 failed" in result.out
+    assert "workers 2 " in result.err and f"done {N}/{N}" in result.err  # progress summed over both workers
+    assert stub.stats()["calls"] > before
+    _assert_exactly_once(pg_url, reference)
+
+
+def _kill_one_worker_mid_run(url: str, run_id: str, thread: threading.Thread) -> int:
+    """SIGKILL worker 0's process once some trajectory is done and others are still running."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and thread.is_alive():
+        statuses = [r["status"] for r in rows(url)]
+        if "done" in statuses and statuses.count("done") < N - 2:
+            board = ray.get_actor(board_name(run_id))
+            pids = ray.get(board.read.remote())[1]
+            if 0 in pids:
+                os.kill(pids[0], signal.SIGKILL)
+                return pids[0]
+        time.sleep(0.02)
+    raise AssertionError("the run finished before a worker could be killed mid-run")
+
+
+def _run_and_kill(url: str, stub, max_restarts: int):
+    plan = plan_generation(url, SETTINGS, _models(stub))
+    outcome = {}
+    thread = threading.Thread(target=lambda: outcome.update(result=run_on_ray(
+        url, plan, _models(stub), workers=2, max_restarts=max_restarts)))
+    thread.start()
+    _kill_one_worker_mid_run(url, plan.run_id, thread)
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    return outcome["result"]
+
+
+def test_killed_worker_then_resume_loses_and_duplicates_nothing(ray_address, stub, reference, pg_url):
+    result = _run_and_kill(pg_url, stub, max_restarts=0)
+    assert result.lost_shards == [0]
+    unfinished = [r for r in rows(pg_url) if r["status"] != "done"]
+    assert unfinished and all(r["thread_id"].rsplit("-", 1)[1] in {f"{i:05d}" for i in range(0, N, 2)}
+                              for r in unfinished)  # only the dead worker's shard
+    resumed = resume_run(pg_url)  # the recorded models config points at the stub
+    assert resumed.summary.done == len(unfinished) and resumed.summary.failed == 0
+    _assert_exactly_once(pg_url, reference)
+
+
+def test_killed_worker_is_restarted_by_ray_and_finishes_its_shard(ray_address, stub, reference, pg_url):
+    result = _run_and_kill(pg_url, stub, max_restarts=1)
+    assert result.lost_shards == []
+    assert result.summary.failed == 0
+    _assert_exactly_once(pg_url, reference)
+
+
+def test_ray_executor_bad_setups_are_one_line_and_write_nothing(tmp_path, pg_url, run_cli):
+    args = ["generate", "--backend", "scripted", "--n", "2", "--executor", "ray"]
+    line = _one_error_line(run_cli(*args, "--db", str(tmp_path / "run.db")))
+    assert "needs a shared --db postgresql://" in line and not (tmp_path / "run.db").exists()
+    line = _one_error_line(run_cli(*args, "--db", pg_url, "--ray-address", "127.0.0.1:1"))
+    assert "cannot reach the Ray head node" in line
+    fake = tmp_path / "no_ray" / "ray"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('ray is not installed here')\n")
+    line = _one_error_line(run_cli(*args, "--db", pg_url, env={"PYTHONPATH": f"{fake.parent}{os.pathsep}{REPO}"}))
+    assert "needs Ray: pip install 'dialogforge[ray]'" in line
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT to_regclass('dialogforge_runs')").fetchone()[0] is None
