@@ -109,11 +109,14 @@ class _PushingTally(ProgressTally):
         super().__init__()
         self.board, self.worker, self.pushed_at = board, worker, 0.0
 
-    def _maybe_push(self, force: bool = False) -> None:
+    def _maybe_push(self) -> None:
         now = time.monotonic()
-        if force or now - self.pushed_at >= PUSH_INTERVAL_S:
+        if now - self.pushed_at >= PUSH_INTERVAL_S:
             self.pushed_at = now
-            self.board.push.remote(self.worker, {name: getattr(self, name) for name in COUNTERS})
+            self.board.push.remote(self.worker, self._counters())
+
+    def _counters(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in COUNTERS}
 
     def step(self, thread_id: str, node: str, update: Any) -> None:
         super().step(thread_id, node, update)
@@ -124,7 +127,9 @@ class _PushingTally(ProgressTally):
         self._maybe_push()
 
     def run_finished(self) -> None:
-        self._maybe_push(force=True)
+        import ray
+
+        ray.get(self.board.push.remote(self.worker, self._counters()))  # on the board before the shard returns
 
 
 class ShardWorker:
