@@ -11,11 +11,10 @@ with the password left out.
 from __future__ import annotations
 
 from contextlib import asynccontextmanager, contextmanager
-from typing import AsyncIterator, Iterator
+from typing import Any, AsyncIterator, Iterator
 from urllib.parse import urlsplit
 
 import psycopg
-from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg.rows import dict_row
 
@@ -64,11 +63,13 @@ def pg_errors(url: str) -> Iterator[None]:
 
 
 @contextmanager
-def open_pg_saver(url: str) -> Iterator[PostgresSaver]:
+def open_pg_saver(url: str) -> Iterator[Any]:
     """A synchronous saver for reading and small edits (list, show, fork)."""
+    from checkpoints.postgres_threads import PostgresThreadSaver  # it imports the manifest, which imports us
+
     conn = connect_pg(url, autocommit=True, prepare_threshold=0, row_factory=dict_row)
     try:
-        saver = PostgresSaver(conn, serde=strict_serializer())
+        saver = PostgresThreadSaver(conn, serde=strict_serializer())
         saver.setup()
         yield saver
     finally:

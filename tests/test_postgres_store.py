@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import psycopg
 
+from checkpoints.history import history
 from checkpoints.reading import load_state
 from checkpoints.stores import open_manifest
 from dialogforge.config import GenerationSettings
@@ -84,3 +85,25 @@ def test_bad_postgres_urls_are_one_line_and_write_nothing(postgres_server, pg_ur
     assert "no dialogforge runs" in line
     with psycopg.connect(pg_url) as conn:  # and reading it did not create them
         assert conn.execute("SELECT to_regclass('dialogforge_runs')").fetchone()[0] is None
+
+
+def test_history_and_fork_on_postgres_match_the_same_fork_on_sqlite(pg_url, tmp_path, run_cli):
+    one = SETTINGS.model_copy(update={"n": 1, "limits": Limits(max_user_turns=10, max_tasks=3)})
+    forked = {}
+    for db in (pg_url, str(tmp_path / "ref.db")):
+        thread = generate(db, one, SCRIPTED).thread_ids[0]
+        entries = history(db, thread)
+        points = [e for e in entries if e.node == "execute_tools" and e.next and e.step > 3]
+        point = points[len(points) // 2]
+        result = run_cli("fork", thread, "--db", db, "--checkpoint", point.checkpoint_id, "--n", "2", "--seed", "100", "--quiet")
+        assert result.code == 0, result.err
+        forks = [r for r in rows(db) if r["parent_thread_id"] == thread]
+        assert [r["status"] for r in forks] == ["done", "done"] and [r["seed"] for r in forks] == [100, 101]
+        for fork in forks:
+            fork_entries = history(db, fork["thread_id"])
+            shared = entries[: entries.index(point) + 1]
+            assert [e.checkpoint_id for e in fork_entries[: len(shared)]] == [e.checkpoint_id for e in shared]
+            assert all(e.inherited for e in fork_entries[: len(shared)]) and fork_entries[len(shared)].source == "fork"
+        forked[db] = [load_state(db, f["thread_id"]).model_dump_json() for f in forks]
+        assert forked[db][0] != forked[db][1]  # different seeds, different continuations
+    assert forked[pg_url] == forked[str(tmp_path / "ref.db")]
