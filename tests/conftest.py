@@ -58,8 +58,8 @@ def bfcl_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def postgres_server():
-    """A real PostgreSQL server for the whole session (tests/pg_server.py), stopped after."""
-    from tests.pg_server import PostgresServer
+    """A real PostgreSQL server for the whole session (dialogforge/testing/postgres_server.py), stopped after."""
+    from dialogforge.testing.postgres_server import PostgresServer
 
     server = PostgresServer().start()
     yield server

@@ -1,4 +1,4 @@
-"""``--db postgresql://...``: a real PostgreSQL server (tests/pg_server.py) holds checkpoints and manifest.
+"""``--db postgresql://...``: a real PostgreSQL server (dialogforge/testing/postgres_server.py) holds checkpoints and manifest.
 
 The same run on Postgres and on SQLite must give identical trajectories;
 planned rows nobody started are finished by ``resume``; a bad URL is one

@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL server for tests: Debian's binaries, a temporary directory, a free port.
+"""A throwaway PostgreSQL server for tests and benchmarks: Debian's binaries, a temporary directory, a free port.
 
 PostgreSQL refuses to run as root, so as root the server runs as the
 ``postgres`` system user (``runuser``); otherwise as whoever runs the tests.
