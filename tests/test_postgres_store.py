@@ -53,6 +53,16 @@ def test_generate_on_postgres_matches_the_same_run_on_sqlite(pg_url, tmp_path, r
     assert sorted(r["thread_id"] for r in listed.json()) == sorted(result.thread_ids)
     shown = run_cli("show", result.thread_ids[0], "--db", pg_url)
     assert shown.code == 0 and shown.out.strip(), shown.err
+    exported = {}
+    for db in (pg_url, str(tmp_path / "ref.db")):
+        out = tmp_path / f"{len(exported)}.jsonl"
+        done = run_cli("export", "--db", db, "--format", "openai", "--out", str(out))
+        assert done.code == 0, done.err
+        stats = run_cli("stats", "--db", db, "--json")
+        assert stats.code == 0, stats.err
+        exported[db] = (out.read_text(), stats.json())
+    assert exported[pg_url] == exported[str(tmp_path / "ref.db")] and exported[pg_url][0].count("\n") == 4
+    assert "needs a SQLite --db" in _one_error_line(run_cli("validate", "--db", pg_url))
 
 
 def test_resume_on_postgres_finishes_planned_rows(pg_url, tmp_path, run_cli):
