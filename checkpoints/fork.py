@@ -35,7 +35,7 @@ from langgraph.checkpoint.base.id import uuid6
 from checkpoints.manifest import PlannedTrajectory, Status, now
 from checkpoints.resume import ModelOverrides, ModelsContext, resume_run
 from checkpoints.postgres_threads import PostgresThreadSaver
-from checkpoints.stores import check_store, check_store_integrity, open_manifest, store_errors, store_lock, store_saver
+from checkpoints.stores import check_store, check_store_integrity, open_manifest, store_errors, driver_lock, store_saver
 from dialogforge.errors import DialogforgeError, NotFoundError
 from dialogforge.progress import ProgressSink
 from graphs.builder import compile_graph
@@ -81,7 +81,7 @@ def fork_trajectory(
     if user_message is not None and not user_message.strip():
         raise ForkError("--user-message is empty")
     check_store_integrity(db_path)
-    with store_errors(db_path), store_lock(db_path):
+    with store_errors(db_path), driver_lock(db_path):
         result = _create_forks(db_path, thread_id, checkpoint_id, n, seed, user_message)
         if run:
             resumed = resume_run(

@@ -27,7 +27,7 @@ import sqlite_utils
 from pydantic import ValidationError
 
 from checkpoints.manifest import Status
-from checkpoints.stores import check_store, check_store_integrity, open_manifest, store_errors, store_lock
+from checkpoints.stores import check_store, check_store_integrity, open_manifest, store_errors, driver_lock
 from dialogforge.config import GenerationSettings, ModelsConfig
 from dialogforge.config_file import apply_flags, check_api_keys
 from dialogforge.errors import ConfigError, NotFoundError
@@ -144,7 +144,7 @@ def resume_run(
     check_store(db_path, must_exist=True)
     result = ResumeResult()
     check_store_integrity(db_path)
-    with store_errors(db_path), store_lock(db_path):
+    with store_errors(db_path), driver_lock(db_path):
         for plan in plan_resume(db_path, overrides=overrides, concurrency=concurrency, thread_ids=thread_ids):
             wrap = models_context(plan.models_config) if models_context else nullcontext(plan.models_config)
             with wrap as models_config:

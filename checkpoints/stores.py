@@ -16,7 +16,9 @@ from typing import Any, AsyncIterator
 from checkpoints.db_errors import check_integrity, database_errors
 from checkpoints.manifest import Manifest
 from checkpoints.postgres_manifest import PostgresManifest
-from checkpoints.postgres_store import check_postgres, is_postgres_url, open_async_pg_saver, open_pg_saver, pg_errors
+from checkpoints.postgres_store import (
+    check_postgres, is_postgres_url, open_async_pg_saver, open_pg_saver, pg_errors, pg_run_lock,
+)
 from checkpoints.runlock import run_lock
 from checkpoints.store import check_db_path, open_async_saver, open_saver
 
@@ -63,6 +65,12 @@ async def async_store_saver(db: Db) -> AsyncIterator[Any]:
 def store_lock(db: Db) -> AbstractContextManager[None]:
     """SQLite: one running process per file. Postgres: none (workers run disjoint trajectories)."""
     return nullcontext() if is_postgres_url(db) else run_lock(db)
+
+
+def driver_lock(db: Db) -> AbstractContextManager[None]:
+    """What a driver (generate, resume, fork, a Ray run) holds for its whole run: SQLite's run lock
+    (re-entrant, the engine takes it again), or Postgres's advisory lock (the workers take none)."""
+    return pg_run_lock(str(db)) if is_postgres_url(db) else run_lock(db)
 
 
 def store_errors(db: Db) -> AbstractContextManager[None]:

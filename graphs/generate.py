@@ -12,7 +12,7 @@ from langgraph.runtime import RunControl
 
 from checkpoints.manifest import PlannedTrajectory
 from checkpoints.postgres_store import is_postgres_url
-from checkpoints.stores import check_store, open_manifest, prepare_store
+from checkpoints.stores import check_store, driver_lock, open_manifest, prepare_store
 from dialogforge.config import GenerationSettings, ModelsConfig, config_hash
 from dialogforge.errors import ConfigError
 from dialogforge.interrupt import GracefulInterrupt
@@ -66,9 +66,10 @@ def generate(
     plan = plan_generation(db_path, settings, models_config, seed_tools, tool_sets=tool_sets,
                            initial_states=initial_states)
     executor_for = executor_factory(db_path, models, plan.domain)
-    summary, interrupted = asyncio.run(_run(
-        db_path, plan.jobs, models, executor_for, plan.settings.concurrency, progress, handle_signals,
-    ))
+    with driver_lock(db_path):
+        summary, interrupted = asyncio.run(_run(
+            db_path, plan.jobs, models, executor_for, plan.settings.concurrency, progress, handle_signals,
+        ))
     if plan.domain is not None:
         remove_worlds(db_path, plan.thread_ids)  # caches: rebuilt from the write log on demand
     return GenerationResult(plan.run_id, plan.thread_ids, summary, interrupted)

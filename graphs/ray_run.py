@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 from checkpoints.manifest import Status
 from checkpoints.postgres_store import is_postgres_url
-from checkpoints.stores import open_manifest
+from checkpoints.stores import driver_lock, open_manifest
 from dialogforge.config import ModelsConfig
 from dialogforge.errors import ConfigError
 from dialogforge.models import ModelSet
@@ -174,7 +174,8 @@ def run_on_ray(
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  **({} if address else {"num_cpus": max(workers, os.cpu_count() or 1)}))
     try:
-        return _run(ray, db, plan, models_config, workers, max_restarts, report, report_interval_s)
+        with driver_lock(db):
+            return _run(ray, db, plan, models_config, workers, max_restarts, report, report_interval_s)
     finally:
         if started_here:
             ray.shutdown()

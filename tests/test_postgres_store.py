@@ -11,7 +11,7 @@ import psycopg
 
 from checkpoints.history import history
 from checkpoints.reading import load_state
-from checkpoints.stores import open_manifest
+from checkpoints.stores import driver_lock, open_manifest
 from dialogforge.config import GenerationSettings
 from graphs.generate import generate, plan_generation
 from graphs.state import Limits
@@ -117,3 +117,13 @@ def test_history_and_fork_on_postgres_match_the_same_fork_on_sqlite(pg_url, tmp_
         forked[db] = [load_state(db, f["thread_id"]).model_dump_json() for f in forks]
         assert forked[db][0] != forked[db][1]  # different seeds, different continuations
     assert forked[pg_url] == forked[str(tmp_path / "ref.db")]
+
+
+def test_one_driver_at_a_time_per_postgres_database(pg_url, run_cli):
+    plan_generation(pg_url, SETTINGS, SCRIPTED)
+    with driver_lock(pg_url):  # a generate, resume or Ray driver running on it
+        line = _one_error_line(run_cli("resume", "--db", pg_url))
+        assert "another dialogforge process" in line
+        assert {r["status"] for r in rows(pg_url)} == {"pending"}
+    resumed = run_cli("resume", "--db", pg_url, "--quiet")  # released with its connection
+    assert resumed.code == 0 and "4 done" in resumed.out, resumed.err
