@@ -7,12 +7,16 @@ line and exit 2.
 
 from __future__ import annotations
 
+import json
+
 import psycopg
 
 from checkpoints.history import history
 from checkpoints.reading import load_state
 from checkpoints.stores import driver_lock, open_manifest
 from dialogforge.config import GenerationSettings
+from dialogforge.dataset.export import export
+from dialogforge.dataset.stats import collect_stats
 from graphs.generate import generate, plan_generation
 from graphs.state import Limits
 from tests.checkpoint_helpers import SCRIPTED, counters_problem, dialogue_problem
@@ -53,15 +57,14 @@ def test_generate_on_postgres_matches_the_same_run_on_sqlite(pg_url, tmp_path, r
     assert sorted(r["thread_id"] for r in listed.json()) == sorted(result.thread_ids)
     shown = run_cli("show", result.thread_ids[0], "--db", pg_url)
     assert shown.code == 0 and shown.out.strip(), shown.err
-    exported = {}
-    for db in (pg_url, str(tmp_path / "ref.db")):
-        out = tmp_path / f"{len(exported)}.jsonl"
-        done = run_cli("export", "--db", db, "--format", "openai", "--out", str(out))
-        assert done.code == 0, done.err
-        stats = run_cli("stats", "--db", db, "--json")
-        assert stats.code == 0, stats.err
-        exported[db] = (out.read_text(), stats.json())
-    assert exported[pg_url] == exported[str(tmp_path / "ref.db")] and exported[pg_url][0].count("\n") == 4
+    out, ref_out = tmp_path / "pg.jsonl", tmp_path / "ref.jsonl"
+    done = run_cli("export", "--db", pg_url, "--format", "openai", "--out", str(out))
+    assert done.code == 0, done.err
+    stats = run_cli("stats", "--db", pg_url, "--json")
+    assert stats.code == 0, stats.err
+    export(tmp_path / "ref.db", ref_out, "openai")
+    assert out.read_text() == ref_out.read_text() and out.read_text().count("\n") == 4
+    assert stats.json() == json.loads(collect_stats(tmp_path / "ref.db").to_json())
     assert "needs a SQLite --db" in _one_error_line(run_cli("validate", "--db", pg_url))
 
 
