@@ -30,7 +30,7 @@ from checkpoints.manifest import Status
 from checkpoints.postgres_store import is_postgres_url
 from checkpoints.stores import driver_lock, open_manifest
 from dialogforge.config import ModelsConfig
-from dialogforge.errors import ConfigError
+from dialogforge.errors import ConfigError, DialogforgeError
 from dialogforge.models import ModelSet
 from dialogforge.progress import ProgressTally, summary_line
 from graphs.engine import Job, RunSummary
@@ -44,9 +44,10 @@ PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
 
 @dataclass
 class RayRunResult:
-    summary: RunSummary
+    summary: RunSummary  # from the manifest: a restarted worker's first incarnation counts too
     workers: int
     lost_shards: list[int] = field(default_factory=list)  # workers that died for good; rows wait for resume
+    unfinished: int = 0  # rows still pending or running (a lost shard's), for ``resume``
 
 
 def require_ray() -> Any:
@@ -203,13 +204,39 @@ def _run(ray: Any, db: str, plan: PlannedRun, models_config: ModelsConfig, worke
         for ref in ready:
             index = pending.pop(ref)
             try:
-                result.summary.merge(ray.get(ref))
+                ray.get(ref)
             except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError):
                 result.lost_shards.append(index)
+            except ray.exceptions.RayTaskError as exc:  # e.g. the store went away: the worker's one-line error
+                if isinstance(exc.cause, DialogforgeError):
+                    raise exc.cause from None
+                raise
         if report is not None and (not pending or time.monotonic() - last_report >= report_interval_s):
             last_report = time.monotonic()
             report(_aggregate_line(ray, board, tally))
+    result.summary, result.unfinished = manifest_summary(db, plan.thread_ids)
     return result
+
+
+def manifest_summary(db: str, thread_ids: list[str]) -> tuple[RunSummary, int]:
+    """The run's outcome as recorded (done, failed with reasons), and how many rows are unfinished."""
+    wanted = set(thread_ids)
+    manifest = open_manifest(db)
+    try:
+        rows = [row for row in manifest.rows() if row["thread_id"] in wanted]
+    finally:
+        manifest.close()
+    summary, unfinished = RunSummary(), 0
+    for row in rows:
+        if row["status"] == Status.DONE.value:
+            summary.done += 1
+        elif row["status"] == Status.FAILED.value:
+            summary.failed += 1
+            key = (row["error"] or row["stop_reason"] or "unknown").split(":")[0]
+            summary.failures[key] = summary.failures.get(key, 0) + 1
+        else:
+            unfinished += 1
+    return summary, unfinished
 
 
 def _aggregate_line(ray: Any, board: Any, tally: ProgressTally) -> str:

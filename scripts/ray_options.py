@@ -6,7 +6,10 @@ import argparse
 import sys
 from typing import Any
 
+from dialogforge.errors import ConfigError
 from scripts.options import positive_int
+
+DEFAULT_WORKERS = 2
 
 
 def add_executor_options(parser: argparse.ArgumentParser) -> None:
@@ -15,13 +18,17 @@ def add_executor_options(parser: argparse.ArgumentParser) -> None:
                        help="local (default): this process; ray: shard the trajectories across Ray workers")
     group.add_argument("--ray-address", metavar="ADDR",
                        help="a running Ray cluster's head, HOST:PORT (or auto, ray://...); default: start a local one")
-    group.add_argument("--workers", type=positive_int, default=2,
-                       help="Ray workers, each running its shard at --concurrency (default 2)")
+    group.add_argument("--workers", type=positive_int,
+                       help="Ray workers, each running its shard at --concurrency (default 2); "
+                            "progress: one summed plain line every --progress-interval")
 
 
 def check_executor_args(args: argparse.Namespace) -> None:
     """Refuse a bad Ray setup before anything is written: no Ray, a SQLite --db, no head node."""
     if args.executor != "ray":
+        given = [flag for flag, value in (("--workers", args.workers), ("--ray-address", args.ray_address)) if value]
+        if given:
+            raise ConfigError(f"{given[0]} needs --executor ray")
         return
     from graphs.ray_run import check_ray_address, check_ray_db, require_ray
 
@@ -38,11 +45,11 @@ def generate_on_ray(args: argparse.Namespace, settings: Any, models_config: Any,
 
     plan = plan_generation(args.db, settings, models_config, tools, tool_sets=tool_sets, initial_states=starts)
     report = None if args.quiet else _to_stderr
-    result = run_on_ray(args.db, plan, models_config, workers=args.workers, address=args.ray_address,
+    result = run_on_ray(args.db, plan, models_config, workers=args.workers or DEFAULT_WORKERS, address=args.ray_address,
                         report=report, report_interval_s=args.progress_interval)
-    if result.lost_shards:
-        sys.stderr.write(f"dialogforge: {len(result.lost_shards)} Ray worker(s) died; their unfinished trajectories "
-                         f"are checkpointed: dialogforge resume --db {args.db}\n")
+    if result.unfinished:
+        sys.stderr.write(f"dialogforge: {len(result.lost_shards)} Ray worker(s) died; {result.unfinished} unfinished "
+                         f"trajectories are checkpointed: dialogforge resume --db {args.db}\n")
     return plan.run_id, plan.thread_ids, result.summary
 
 

@@ -105,7 +105,8 @@ def _run_and_kill(url: str, stub, max_restarts: int):
 
 def test_killed_worker_then_resume_loses_and_duplicates_nothing(ray_address, stub, reference, pg_url):
     result = _run_and_kill(pg_url, stub, max_restarts=0)
-    assert result.lost_shards == [0]
+    assert result.lost_shards == [0] and result.unfinished > 0
+    assert result.summary.done == N - result.unfinished and result.summary.failed == 0
     unfinished = [r for r in rows(pg_url) if r["status"] != "done"]
     assert unfinished and all(r["thread_id"].rsplit("-", 1)[1] in {f"{i:05d}" for i in range(0, N, 2)}
                               for r in unfinished)  # only the dead worker's shard
@@ -116,8 +117,8 @@ def test_killed_worker_then_resume_loses_and_duplicates_nothing(ray_address, stu
 
 def test_killed_worker_is_restarted_by_ray_and_finishes_its_shard(ray_address, stub, reference, pg_url):
     result = _run_and_kill(pg_url, stub, max_restarts=1)
-    assert result.lost_shards == []
-    assert result.summary.failed == 0
+    assert result.lost_shards == [] and result.unfinished == 0
+    assert (result.summary.done, result.summary.failed) == (N, 0)  # the dead incarnation's finished rows count too
     _assert_exactly_once(pg_url, reference)
 
 
@@ -132,5 +133,7 @@ def test_ray_executor_bad_setups_are_one_line_and_write_nothing(tmp_path, pg_url
     (fake / "__init__.py").write_text("raise ImportError('ray is not installed here')\n")
     line = _one_error_line(run_cli(*args, "--db", pg_url, env={"PYTHONPATH": f"{fake.parent}{os.pathsep}{REPO}"}))
     assert "needs Ray: pip install 'dialogforge[ray]'" in line
+    line = _one_error_line(run_cli("generate", "--backend", "scripted", "--n", "2", "--workers", "3", "--db", pg_url))
+    assert "--workers needs --executor ray" in line
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT to_regclass('dialogforge_runs')").fetchone()[0] is None
