@@ -35,6 +35,7 @@ from langgraph.checkpoint.base.id import uuid6
 from checkpoints.manifest import PlannedTrajectory, Status, now
 from checkpoints.resume import ModelOverrides, ModelsContext, resume_run
 from checkpoints.postgres_threads import PostgresThreadSaver
+from checkpoints.shards import thread_store
 from checkpoints.stores import check_store, check_store_integrity, open_manifest, store_errors, driver_lock, store_saver
 from dialogforge.errors import DialogforgeError, NotFoundError
 from dialogforge.progress import ProgressSink
@@ -76,6 +77,7 @@ def fork_trajectory(
     """Create ``n`` forks of ``thread_id`` at ``checkpoint_id`` (fork k gets seed ``seed + k``, or
     one derived from its id), then run them to done or failed unless ``run`` is False."""
     check_store(db_path, must_exist=True)
+    db_path = thread_store(db_path, thread_id)  # a sharded dataset: forks live in the source's shard
     if n < 1:
         raise ForkError(f"--n must be at least 1, got {n}")
     if user_message is not None and not user_message.strip():

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from checkpoints.shards import thread_store
 from checkpoints.stores import open_manifest, store_errors, store_saver
 from dialogforge.errors import NotFoundError
 from graphs.builder import compile_graph
@@ -41,6 +42,7 @@ class HistoryEntry:
 
 def history(db_path: str | Path, thread_id: str) -> list[HistoryEntry]:
     """The trajectory's checkpoints, oldest first."""
+    db_path = thread_store(db_path, thread_id)
     with store_errors(db_path):
         return _history(db_path, thread_id)
 

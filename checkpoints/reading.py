@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from checkpoints.shards import thread_store
 from checkpoints.stores import open_manifest, store_saver
 from dialogforge.errors import NotFoundError
 from graphs.builder import compile_graph
@@ -11,6 +12,7 @@ from graphs.state import DialogueState, Mode
 
 
 def load_state(db_path: str | Path, thread_id: str) -> DialogueState:
+    db_path = thread_store(db_path, thread_id)
     manifest = open_manifest(db_path)
     try:
         row = manifest.get(thread_id)

@@ -27,6 +27,7 @@ import sqlite_utils
 from pydantic import ValidationError
 
 from checkpoints.manifest import Status
+from checkpoints.shards import is_sharded, shard_paths, thread_store
 from checkpoints.stores import check_store, check_store_integrity, open_manifest, store_errors, driver_lock
 from dialogforge.config import GenerationSettings, ModelsConfig
 from dialogforge.config_file import apply_flags, check_api_keys
@@ -142,6 +143,10 @@ def resume_run(
     ``models_context`` wraps each run's models config while it runs (the CLI
     starts the embedded local model server there)."""
     check_store(db_path, must_exist=True)
+    if is_sharded(db_path):
+        return _resume_shards(db_path, thread_ids, dict(
+            overrides=overrides, concurrency=concurrency, progress=progress, handle_signals=handle_signals,
+            models_context=models_context))
     result = ResumeResult()
     check_store_integrity(db_path)
     with store_errors(db_path), driver_lock(db_path):
@@ -158,6 +163,32 @@ def resume_run(
             if interrupted:
                 result.interrupted = True
                 break
+    return result
+
+
+def _resume_shards(db_path: str | Path, thread_ids: Iterable[str] | None, options: dict[str, Any]) -> ResumeResult:
+    """A sharded dataset (``checkpoints.shards``): each shard resumed in turn, under its own run lock."""
+    wanted = None if thread_ids is None else list(thread_ids)
+    if wanted is not None:
+        manifest = open_manifest(db_path)
+        try:
+            known = {row["thread_id"] for row in manifest.rows()}
+        finally:
+            manifest.close()
+        missing = [t for t in wanted if t not in known]
+        if missing:
+            raise NotFoundError(f"{db_path}: no trajectory {missing[0]!r} (see `dialogforge list`)")
+    result = ResumeResult()
+    for path in shard_paths(db_path):
+        ids = None if wanted is None else [t for t in wanted if thread_store(db_path, t) == path]
+        if ids == []:
+            continue
+        part = resume_run(path, thread_ids=ids, **options)
+        result.thread_ids.extend(part.thread_ids)
+        result.summary.merge(part.summary)
+        if part.interrupted:
+            result.interrupted = True
+            break
     return result
 
 

@@ -1,4 +1,5 @@
-"""One ``--db`` value, two kinds of store: a SQLite file or a PostgreSQL URL.
+"""One ``--db`` value, three kinds of store: a SQLite file, a sharded SQLite dataset
+(``checkpoints.shards``, one file per Ray worker) or a PostgreSQL URL.
 
 The engine, ``generate`` and ``resume`` open their manifest and saver
 through these functions, so they run unchanged on either store. A SQLite
@@ -20,6 +21,7 @@ from checkpoints.postgres_store import (
     check_postgres, is_postgres_url, open_async_pg_saver, open_pg_saver, pg_errors, pg_run_lock,
 )
 from checkpoints.runlock import run_lock
+from checkpoints.shards import ShardedManifest, check_shards, is_sharded, shard_paths
 from checkpoints.store import check_db_path, open_async_saver, open_saver
 
 Db = str | Path
@@ -27,7 +29,9 @@ Db = str | Path
 
 def check_store(db: Db, *, must_exist: bool) -> None:
     """Refuse an unusable ``--db`` (path or URL) with one line, before anything is written."""
-    if is_postgres_url(db):
+    if is_sharded(db):
+        check_shards(db)
+    elif is_postgres_url(db):
         if must_exist:
             PostgresManifest(str(db)).close()  # refuses a database without dialogforge runs
         else:
@@ -36,7 +40,9 @@ def check_store(db: Db, *, must_exist: bool) -> None:
         check_db_path(db, must_exist=must_exist)
 
 
-def open_manifest(db: Db, *, create: bool = False) -> Manifest | PostgresManifest:
+def open_manifest(db: Db, *, create: bool = False) -> Manifest | PostgresManifest | ShardedManifest:
+    if is_sharded(db) and not create:
+        return ShardedManifest(db)
     if is_postgres_url(db):
         return PostgresManifest(str(db), create=create)
     return Manifest(db, create=create)
@@ -70,6 +76,8 @@ def store_lock(db: Db) -> AbstractContextManager[None]:
 def driver_lock(db: Db) -> AbstractContextManager[None]:
     """What a driver (generate, resume, fork, a Ray run) holds for its whole run: SQLite's run lock
     (re-entrant, the engine takes it again), or Postgres's advisory lock (the workers take none)."""
+    if is_sharded(db):  # each shard's worker (or resume) takes that shard's own lock
+        return nullcontext()
     return pg_run_lock(str(db)) if is_postgres_url(db) else run_lock(db)
 
 
@@ -80,5 +88,8 @@ def store_errors(db: Db) -> AbstractContextManager[None]:
 
 def check_store_integrity(db: Db) -> None:
     """SQLite: ``PRAGMA quick_check`` before writing. Postgres keeps its own integrity."""
-    if not is_postgres_url(db):
+    if is_sharded(db):
+        for path in shard_paths(db):
+            check_integrity(path)
+    elif not is_postgres_url(db):
         check_integrity(db)

@@ -1,12 +1,13 @@
-"""Running a planned generation on Ray workers that share one PostgreSQL store.
+"""Running a planned generation on Ray workers.
 
 The driver plans and records every trajectory (``graphs.generate.plan_generation``),
 then deals the jobs round-robin to ``workers`` Ray actors. Each actor builds
 its own models and graph (a compiled graph holding a saver does not
 pickle) and runs its shard with the ordinary async engine at its own
-concurrency, writing checkpoints and manifest rows straight to the shared
-Postgres database. Workers push their progress counters to a small board
-actor; the driver sums them into one progress line.
+concurrency, writing checkpoints and manifest rows to the shared Postgres
+database, or to its own SQLite shard (``checkpoints.shards``, one machine's
+disk). Workers push their progress counters to a small board actor; the
+driver sums them into one progress line.
 
 A worker that dies loses nothing: every finished step is checkpointed and
 every row is in the manifest. Ray restarts a dead actor (``max_restarts``)
@@ -27,7 +28,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from checkpoints.manifest import Status
-from checkpoints.postgres_store import is_postgres_url
 from checkpoints.stores import driver_lock, open_manifest
 from dialogforge.config import ModelsConfig
 from dialogforge.errors import ConfigError, DialogforgeError
@@ -56,12 +56,6 @@ def require_ray() -> Any:
     except ImportError:
         raise ConfigError("--executor ray needs Ray: pip install 'dialogforge[ray]'") from None
     return ray
-
-
-def check_ray_db(db: str | Path) -> None:
-    if not is_postgres_url(db):
-        raise ConfigError(f"{db}: --executor ray needs a shared --db postgresql://... "
-                          "(Ray workers on several machines cannot share one SQLite file)")
 
 
 def check_ray_address(address: str | None) -> None:
@@ -168,7 +162,6 @@ def run_on_ray(
     None starts a local one, unless this process already joined one
     (``ray.init`` called before). ``report`` gets the summed progress line."""
     ray = require_ray()
-    check_ray_db(db)
     started_here = not ray.is_initialized()
     if started_here:
         check_ray_address(address)
@@ -192,8 +185,9 @@ def _run(ray: Any, db: str, plan: PlannedRun, models_config: ModelsConfig, worke
     )
     parts = shards(plan.jobs, workers)
     actors = [actor_class.remote() for _ in parts]
+    stores = [str(path) for path in plan.shard_paths] if plan.shard_paths else [db] * len(parts)
     pending = {
-        actor.run.remote(db, part, models_config.model_dump(mode="json"), plan.settings.concurrency, board, i): i
+        actor.run.remote(stores[i], part, models_config.model_dump(mode="json"), plan.settings.concurrency, board, i): i
         for i, (actor, part) in enumerate(zip(actors, parts))
     }
     result = RayRunResult(RunSummary(), len(parts))

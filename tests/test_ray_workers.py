@@ -17,6 +17,7 @@ import psycopg
 import pytest
 import ray
 
+from checkpoints.history import history
 from checkpoints.resume import resume_run
 from dialogforge.config import GenerationSettings, ModelConfig, ModelsConfig
 from dialogforge.testing.scripted_model import ScriptedChatModel
@@ -24,6 +25,7 @@ from dialogforge.testing.stub_server import StubServer
 from graphs.generate import generate, plan_generation
 from graphs.ray_run import board_name, run_on_ray
 from graphs.state import Limits
+from checkpoints.shards import shard_paths
 from tests.test_postgres_store import _one_error_line, checkpointed_threads, dialogues, rows
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,12 +58,23 @@ def reference(stub, tmp_path_factory):
     return dialogues(db)
 
 
-def _assert_exactly_once(url: str, reference: dict[str, str]) -> None:
-    landed = rows(url)
+def _assert_exactly_once(db: str, reference: dict[str, str]) -> None:
+    landed = rows(db)
     assert len(landed) == N and len({r["thread_id"] for r in landed}) == N
     assert {r["status"] for r in landed} == {"done"}, [(r["thread_id"], r["status"], r["error"]) for r in landed]
-    assert checkpointed_threads(url) == N
-    assert dialogues(url) == reference  # a step lost or run twice would change a dialogue
+    if db.startswith("postgresql://"):
+        assert checkpointed_threads(db) == N
+    else:  # each trajectory in exactly one shard
+        assert sorted(len(rows(path)) for path in shard_paths(db)) == [N // 2, N // 2]
+    assert dialogues(db) == reference  # a step lost or run twice would change a dialogue
+
+
+@pytest.fixture(params=["postgres", "sqlite-shards"])
+def store(request, tmp_path):
+    """Where the workers write: the shared Postgres database, or one SQLite file each."""
+    if request.param == "postgres":
+        return request.getfixturevalue("pg_url")
+    return str(tmp_path / "run.db")
 
 
 def test_cli_two_ray_workers_land_every_trajectory_once(ray_address, stub, reference, pg_url, run_cli):
@@ -92,7 +105,7 @@ def _kill_one_worker_mid_run(url: str, run_id: str, thread: threading.Thread) ->
 
 
 def _run_and_kill(url: str, stub, max_restarts: int):
-    plan = plan_generation(url, SETTINGS, _models(stub))
+    plan = plan_generation(url, SETTINGS, _models(stub), shards=None if url.startswith("postgresql://") else 2)
     outcome = {}
     thread = threading.Thread(target=lambda: outcome.update(result=run_on_ray(
         url, plan, _models(stub), workers=2, max_restarts=max_restarts)))
@@ -103,16 +116,16 @@ def _run_and_kill(url: str, stub, max_restarts: int):
     return outcome["result"]
 
 
-def test_killed_worker_then_resume_loses_and_duplicates_nothing(ray_address, stub, reference, pg_url):
-    result = _run_and_kill(pg_url, stub, max_restarts=0)
+def test_killed_worker_then_resume_loses_and_duplicates_nothing(ray_address, stub, reference, store):
+    result = _run_and_kill(store, stub, max_restarts=0)
     assert result.lost_shards == [0] and result.unfinished > 0
     assert result.summary.done == N - result.unfinished and result.summary.failed == 0
-    unfinished = [r for r in rows(pg_url) if r["status"] != "done"]
+    unfinished = [r for r in rows(store) if r["status"] != "done"]
     assert unfinished and all(r["thread_id"].rsplit("-", 1)[1] in {f"{i:05d}" for i in range(0, N, 2)}
                               for r in unfinished)  # only the dead worker's shard
-    resumed = resume_run(pg_url)  # the recorded models config points at the stub
+    resumed = resume_run(store)  # the recorded models config points at the stub
     assert resumed.summary.done == len(unfinished) and resumed.summary.failed == 0
-    _assert_exactly_once(pg_url, reference)
+    _assert_exactly_once(store, reference)
 
 
 def test_killed_worker_is_restarted_by_ray_and_finishes_its_shard(ray_address, stub, reference, pg_url):
@@ -122,10 +135,33 @@ def test_killed_worker_is_restarted_by_ray_and_finishes_its_shard(ray_address, s
     _assert_exactly_once(pg_url, reference)
 
 
+def test_cli_sqlite_shards_read_back_as_one_dataset(ray_address, stub, reference, tmp_path, run_cli):
+    db = str(tmp_path / "run.db")
+    result = run_cli("generate", "--base-url", stub.base_url, "--n", str(N), "--seed", "5", "--concurrency", "2",
+                     "--max-turns", "6", "--max-tasks", "2", "--db", db, "--quiet",
+                     "--executor", "ray", "--ray-address", ray_address, "--workers", "2")
+    assert result.code == 0, result.err
+    assert [p.name for p in shard_paths(db)] == ["shard-000.db", "shard-001.db"] and not Path(db).exists()
+    _assert_exactly_once(db, reference)
+    listed = run_cli("list", "--db", db, "--json").json()
+    assert sorted(r["thread_id"] for r in listed) == sorted(r["thread_id"] for r in rows(db))
+    out = tmp_path / "out.jsonl"
+    assert run_cli("export", "--db", db, "--format", "openai", "--out", str(out)).code == 0
+    assert out.read_text().count("\n") == N
+    source = rows(shard_paths(db)[1])[0]["thread_id"]  # in the second shard
+    point = [e for e in history(db, source) if e.next and e.step > 3][2]
+    forked = run_cli("fork", source, "--db", db, "--checkpoint", point.checkpoint_id, "--n", "1", "--quiet")
+    assert forked.code == 0, forked.err
+    fork_row = next(r for r in rows(shard_paths(db)[1]) if r["parent_thread_id"] == source)  # beside its source
+    assert fork_row["status"] == "done" and len(rows(db)) == N + 1
+    assert resume_run(db).thread_ids == []  # nothing unfinished in any shard
+
+
 def test_ray_executor_bad_setups_are_one_line_and_write_nothing(tmp_path, pg_url, run_cli):
     args = ["generate", "--backend", "scripted", "--n", "2", "--executor", "ray"]
-    line = _one_error_line(run_cli(*args, "--db", str(tmp_path / "run.db")))
-    assert "needs a shared --db postgresql://" in line and not (tmp_path / "run.db").exists()
+    (tmp_path / "single.db").write_bytes(b"")
+    line = _one_error_line(run_cli(*args, "--db", str(tmp_path / "single.db")))
+    assert "is a single-file database" in line and not (tmp_path / "single.db.shards").exists()
     line = _one_error_line(run_cli(*args, "--db", pg_url, "--ray-address", "127.0.0.1:1"))
     assert "cannot reach the Ray head node" in line
     fake = tmp_path / "no_ray" / "ray"

@@ -15,6 +15,7 @@ import sqlite_utils
 
 from checkpoints.manifest import now
 from checkpoints.postgres_store import is_postgres_url
+from checkpoints.shards import is_sharded, shard_paths
 from checkpoints.store import check_db_path, connect
 
 TABLE = "validations"
@@ -79,6 +80,8 @@ def read_validations(db_path: str | Path) -> dict[str, dict[str, Any]]:
     A Postgres store has none (``validate`` runs on SQLite databases only)."""
     if is_postgres_url(db_path):
         return {}
+    if is_sharded(db_path):
+        return {k: v for path in shard_paths(db_path) for k, v in read_validations(path).items()}
     conn = connect(check_db_path(db_path, must_exist=True))
     try:
         db = sqlite_utils.Database(conn)
