@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -25,10 +26,10 @@ from dialogforge.testing.stub_server import StubServer
 from graphs.generate import generate, plan_generation
 from graphs.ray_run import board_name, run_on_ray
 from graphs.state import Limits
+from scripts.cli import main as cli_main
 from checkpoints.shards import shard_paths
 from tests.test_postgres_store import _one_error_line, checkpointed_threads, dialogues, rows
 
-REPO = Path(__file__).resolve().parent.parent
 N = 8
 SETTINGS = GenerationSettings(n=N, seed=5, concurrency=2, limits=Limits(max_user_turns=6, max_tasks=2))
 
@@ -157,19 +158,23 @@ def test_cli_sqlite_shards_read_back_as_one_dataset(ray_address, stub, reference
     assert resume_run(db).thread_ids == []  # nothing unfinished in any shard
 
 
-def test_ray_executor_bad_setups_are_one_line_and_write_nothing(tmp_path, pg_url, run_cli):
+def _cli_error(capsys, *args: str) -> str:
+    """``dialogforge ARGS`` in this process (these fail before any work): its one error line."""
+    assert cli_main(list(args)) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dialogforge: error: "), lines
+    return lines[0]
+
+
+def test_ray_executor_bad_setups_are_one_line_and_write_nothing(tmp_path, pg_url, capsys, monkeypatch):
     args = ["generate", "--backend", "scripted", "--n", "2", "--executor", "ray"]
     (tmp_path / "single.db").write_bytes(b"")
-    line = _one_error_line(run_cli(*args, "--db", str(tmp_path / "single.db")))
+    line = _cli_error(capsys, *args, "--db", str(tmp_path / "single.db"))
     assert "is a single-file database" in line and not (tmp_path / "single.db.shards").exists()
-    line = _one_error_line(run_cli(*args, "--db", pg_url, "--ray-address", "127.0.0.1:1"))
-    assert "cannot reach the Ray head node" in line
-    fake = tmp_path / "no_ray" / "ray"
-    fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text("raise ImportError('ray is not installed here')\n")
-    line = _one_error_line(run_cli(*args, "--db", pg_url, env={"PYTHONPATH": f"{fake.parent}{os.pathsep}{REPO}"}))
-    assert "needs Ray: pip install 'dialogforge[ray]'" in line
-    line = _one_error_line(run_cli("generate", "--backend", "scripted", "--n", "2", "--workers", "3", "--db", pg_url))
-    assert "--workers needs --executor ray" in line
+    assert "cannot reach the Ray head node" in _cli_error(capsys, *args, "--db", pg_url, "--ray-address", "127.0.0.1:1")
+    assert "--workers needs --executor ray" in _cli_error(capsys, "generate", "--backend", "scripted", "--workers", "3",
+                                                          "--db", pg_url)
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as if it were not installed
+    assert "needs Ray: pip install 'dialogforge[ray]'" in _cli_error(capsys, *args, "--db", pg_url)
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT to_regclass('dialogforge_runs')").fetchone()[0] is None
