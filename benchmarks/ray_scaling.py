@@ -2,6 +2,7 @@
 
     python benchmarks/ray_scaling.py                          # workers 1 2, 64 trajectories, concurrency 32, 0.2 s
     python benchmarks/ray_scaling.py --workers 1 2 4 --n 128 --concurrency 64 --latency 0.5
+    python benchmarks/ray_scaling.py --store sqlite             # one SQLite shard per worker instead
 
 The stub server (``dialogforge.testing.stub_server``) runs in its own
 process and holds every call ``--latency`` seconds; a throwaway PostgreSQL
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -39,6 +41,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--latency", type=float, default=0.2, help="seconds the stub server holds each call")
     p.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray cluster")
     p.add_argument("--max-turns", type=int, default=6)
+    p.add_argument("--store", choices=["postgres", "sqlite"], default="postgres",
+                   help="postgres: one shared database; sqlite: one shard file per worker")
     return p.parse_args(argv)
 
 
@@ -78,11 +82,15 @@ def measure(workers: int, url: str, pg, args: argparse.Namespace) -> dict:
     from graphs.ray_run import run_on_ray
     from graphs.state import Limits
 
-    db = pg.new_database()
+    shards = None
+    if args.store == "postgres":
+        db = pg.new_database()
+    else:
+        db, shards = str(Path(tempfile.mkdtemp(prefix="dialogforge-bench-")) / "run.db"), workers
     models = ModelsConfig(default=ModelConfig(backend="openai", base_url=url))
     settings = GenerationSettings(n=args.n, seed=1, concurrency=args.concurrency,
                                   limits=Limits(max_user_turns=args.max_turns, max_tasks=2))
-    plan = plan_generation(db, settings, models)
+    plan = plan_generation(db, settings, models, shards=shards)
     started = time.monotonic()
     with CallSampler(url) as sampler:
         result = run_on_ray(db, plan, models, workers=workers)
@@ -109,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
         server.terminate()
         server.wait()
     print(f"\n{args.n} trajectories, concurrency {args.concurrency} per worker, {args.latency} s per call, "
-          f"{args.cpus}-CPU local Ray cluster, Postgres store")
+          f"{args.cpus}-CPU local Ray cluster, {args.store} store")
     print("| workers | done | failed | calls | wall s | calls/s (steady) | ideal calls/s |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
