@@ -54,3 +54,19 @@ def bfcl_dir() -> Path:
     if not BFCL.is_dir():
         pytest.fail(f"BFCL data missing at {BFCL}: CI clones with ../shared beside the repo")
     return BFCL
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the whole session (dialogforge/testing/postgres_server.py), stopped after."""
+    from dialogforge.testing.postgres_server import PostgresServer
+
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres_server) -> str:
+    """A fresh, empty PostgreSQL database for one test."""
+    return postgres_server.new_database()
