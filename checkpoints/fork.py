@@ -33,11 +33,11 @@ from typing import Any
 
 from langgraph.checkpoint.base.id import uuid6
 
-from checkpoints.manifest import Manifest, PlannedTrajectory, Status, now
+from checkpoints.manifest import PlannedTrajectory, Status, now
 from checkpoints.resume import ModelOverrides, ModelsContext, resume_run
-from checkpoints.db_errors import check_integrity, database_errors
-from checkpoints.runlock import run_lock
-from checkpoints.store import check_db_path, open_saver
+from checkpoints.postgres_threads import PostgresThreadSaver
+from checkpoints.shards import thread_store
+from checkpoints.stores import check_store, check_store_integrity, open_manifest, store_errors, driver_lock, store_saver
 from dialogforge.errors import DialogforgeError, NotFoundError
 from dialogforge.progress import ProgressSink
 from graphs.builder import compile_graph
@@ -77,13 +77,14 @@ def fork_trajectory(
 ) -> ForkResult:
     """Create ``n`` forks of ``thread_id`` at ``checkpoint_id`` (fork k gets seed ``seed + k``, or
     one derived from its id), then run them to done or failed unless ``run`` is False."""
-    check_db_path(db_path, must_exist=True)
+    check_store(db_path, must_exist=True)
+    db_path = thread_store(db_path, thread_id)  # a sharded dataset: forks live in the source's shard
     if n < 1:
         raise ForkError(f"--n must be at least 1, got {n}")
     if user_message is not None and not user_message.strip():
         raise ForkError("--user-message is empty")
-    check_integrity(db_path)
-    with database_errors(db_path), run_lock(db_path):
+    check_store_integrity(db_path)
+    with store_errors(db_path), driver_lock(db_path):
         result = _create_forks(db_path, thread_id, checkpoint_id, n, seed, user_message)
         if run:
             resumed = resume_run(
@@ -96,7 +97,7 @@ def fork_trajectory(
 
 def _create_forks(db_path: str | Path, thread_id: str, checkpoint_id: str, n: int, seed: int | None,
                   user_message: str | None) -> ForkResult:
-    manifest = Manifest(db_path)
+    manifest = open_manifest(db_path)
     try:
         row = manifest.get(thread_id)
         taken = {r["thread_id"] for r in manifest.rows()}
@@ -104,7 +105,7 @@ def _create_forks(db_path: str | Path, thread_id: str, checkpoint_id: str, n: in
         manifest.close()
     if row is None:
         raise NotFoundError(f"{db_path}: no trajectory {thread_id!r} (see `dialogforge list`)")
-    with open_saver(db_path) as saver:
+    with store_saver(db_path) as saver:
         config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": "", "checkpoint_id": checkpoint_id}}
         point = saver.get_tuple(config)
         if point is None:
@@ -127,7 +128,7 @@ def _create_forks(db_path: str | Path, thread_id: str, checkpoint_id: str, n: in
             for fork_id, fork_seed in zip(ids, seeds):
                 saver.copy_thread_prefix(thread_id, fork_id, checkpoint_id)
                 _put_fork_point(saver, fork_id, point, fork_seed, user_message, thread_id)
-                _insert_row(saver.conn, _fork_row(row, fork_id, fork_seed, checkpoint_id))
+                _insert_row(saver, _fork_row(row, fork_id, fork_seed, checkpoint_id))
     return ForkResult(thread_id, checkpoint_id, ids, seeds, next_nodes=next_nodes)
 
 
@@ -169,13 +170,13 @@ def _put_fork_point(saver: Any, fork_id: str, point: Any, seed: int, user_messag
         updates["pending_user_message"] = user_message
     versions = dict(base["channel_versions"])
     top = max((int(str(v).split(".")[0]) for v in versions.values()), default=0)
-    new_versions = {channel: top + 1 for channel in updates}
+    new_versions = {channel: saver.get_next_version(top, None) for channel in updates}  # the saver's own version format
     versions.update(new_versions)
     checkpoint = {
         "v": base["v"],
         "id": str(uuid6(clock_seq=step)),
         "ts": datetime.now(timezone.utc).isoformat(),
-        "channel_values": updates,
+        "channel_values": {**_inline_values(saver, source, checkpoint_id), **updates},
         "channel_versions": versions,
         "versions_seen": copy.deepcopy(base["versions_seen"]),
         # What the fork point's step updated decides which nodes run next: keep it, so the
@@ -192,6 +193,11 @@ def _put_fork_point(saver: Any, fork_id: str, point: Any, seed: int, user_messag
     saver.put(parent, checkpoint, metadata, new_versions)
 
 
+def _inline_values(saver: Any, thread_id: str, checkpoint_id: str) -> dict[str, Any]:
+    """Values a Postgres checkpoint row holds itself (our SQLite saver keeps every value by version)."""
+    return saver.inline_values(thread_id, checkpoint_id) if isinstance(saver, PostgresThreadSaver) else {}
+
+
 def _fork_row(source_row: dict[str, Any], fork_id: str, seed: int, checkpoint_id: str) -> dict[str, Any]:
     fields = set(PlannedTrajectory.model_fields)
     planned = PlannedTrajectory.model_validate({
@@ -202,8 +208,12 @@ def _fork_row(source_row: dict[str, Any], fork_id: str, seed: int, checkpoint_id
     return {**planned.model_dump(), "status": Status.PENDING.value, "created_at": now()}
 
 
-def _insert_row(conn: Any, row: dict[str, Any]) -> None:
+def _insert_row(saver: Any, row: dict[str, Any]) -> None:
     """The manifest row, in the caller's transaction (columns this database has)."""
+    if isinstance(saver, PostgresThreadSaver):
+        saver.insert_manifest_row(row)
+        return
+    conn = saver.conn
     columns = {info[1] for info in conn.execute("PRAGMA table_info(runs)")}
     keys = [k for k in row if k in columns]
     conn.execute(

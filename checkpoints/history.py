@@ -13,9 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from checkpoints.db_errors import database_errors
-from checkpoints.manifest import Manifest
-from checkpoints.store import open_saver
+from checkpoints.shards import thread_store
+from checkpoints.stores import open_manifest, store_errors, store_saver
 from dialogforge.errors import NotFoundError
 from graphs.builder import compile_graph
 from graphs.state import Counters, Message, Mode, Task
@@ -43,13 +42,14 @@ class HistoryEntry:
 
 def history(db_path: str | Path, thread_id: str) -> list[HistoryEntry]:
     """The trajectory's checkpoints, oldest first."""
-    with database_errors(db_path):
+    db_path = thread_store(db_path, thread_id)
+    with store_errors(db_path):
         return _history(db_path, thread_id)
 
 
 def _history(db_path: str | Path, thread_id: str) -> list[HistoryEntry]:
     row = _manifest_row(db_path, thread_id)
-    with open_saver(db_path) as saver:
+    with store_saver(db_path) as saver:
         lineage = saver.lineage(thread_id)
         if not lineage:
             raise NotFoundError(f"{db_path}: trajectory {thread_id!r} has no checkpoints yet (status {row['status']})")
@@ -84,7 +84,7 @@ def _history(db_path: str | Path, thread_id: str) -> list[HistoryEntry]:
 
 
 def _manifest_row(db_path: str | Path, thread_id: str) -> dict[str, Any]:
-    manifest = Manifest(db_path)
+    manifest = open_manifest(db_path)
     try:
         row = manifest.get(thread_id)
     finally:

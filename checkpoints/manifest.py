@@ -56,6 +56,24 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+def finished_fields(state: DialogueState) -> dict[str, Any]:
+    """A finished trajectory's row fields: its status and counters (every manifest store writes these)."""
+    failed = state.stop_reason in (None, StopReason.ERROR)
+    counters = state.counters
+    return {
+        "status": (Status.FAILED if failed else Status.DONE).value,
+        "stop_reason": state.stop_reason.value if state.stop_reason else None,
+        "error": state.error if failed else None,
+        "finished_at": now(),
+        "user_turns": counters.user_turns,
+        "messages": len(state.messages),
+        "tool_calls": counters.tool_calls,
+        "tool_errors": counters.tool_errors,
+        "tasks": len(state.tasks),
+        "tokens": counters.total_tokens,
+    }
+
+
 class Manifest:
     def __init__(self, path: str | Path, *, create: bool = False):
         self.path = check_db_path(path, must_exist=not create)
@@ -94,21 +112,8 @@ class Manifest:
             self.db["runs"].update(thread_id, {"status": Status.RUNNING.value, "started_at": now()})
 
     def mark_finished(self, thread_id: str, state: DialogueState) -> None:
-        failed = state.stop_reason in (None, StopReason.ERROR)
-        counters = state.counters
         with self.lock, self.conn:
-            self.db["runs"].update(thread_id, {
-                "status": (Status.FAILED if failed else Status.DONE).value,
-                "stop_reason": state.stop_reason.value if state.stop_reason else None,
-                "error": state.error if failed else None,
-                "finished_at": now(),
-                "user_turns": counters.user_turns,
-                "messages": len(state.messages),
-                "tool_calls": counters.tool_calls,
-                "tool_errors": counters.tool_errors,
-                "tasks": len(state.tasks),
-                "tokens": counters.total_tokens,
-            })
+            self.db["runs"].update(thread_id, finished_fields(state))
 
     def mark_crashed(self, thread_id: str, reason: str) -> None:
         with self.lock, self.conn:

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from checkpoints.manifest import Manifest
-from checkpoints.store import open_saver
+from checkpoints.shards import thread_store
+from checkpoints.stores import open_manifest, store_saver
 from dialogforge.errors import NotFoundError
 from graphs.builder import compile_graph
 from graphs.state import DialogueState, Mode
 
 
 def load_state(db_path: str | Path, thread_id: str) -> DialogueState:
-    manifest = Manifest(db_path)
+    db_path = thread_store(db_path, thread_id)
+    manifest = open_manifest(db_path)
     try:
         row = manifest.get(thread_id)
     finally:
         manifest.close()
     if row is None:
         raise NotFoundError(f"{db_path}: no trajectory {thread_id!r} (see `dialogforge list`)")
-    with open_saver(db_path) as saver:
+    with store_saver(db_path) as saver:
         graph = compile_graph(Mode(row["mode"]), saver)
         snapshot = graph.get_state({"configurable": {"thread_id": thread_id}})
     if not snapshot.values:

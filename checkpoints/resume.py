@@ -26,10 +26,9 @@ from typing import Any, Callable, Iterable
 import sqlite_utils
 from pydantic import ValidationError
 
-from checkpoints.manifest import Manifest, Status
-from checkpoints.db_errors import check_integrity, database_errors
-from checkpoints.runlock import run_lock
-from checkpoints.store import check_db_path
+from checkpoints.manifest import Status
+from checkpoints.shards import is_sharded, shard_paths, thread_store
+from checkpoints.stores import check_store, check_store_integrity, open_manifest, store_errors, driver_lock
 from dialogforge.config import GenerationSettings, ModelsConfig
 from dialogforge.config_file import apply_flags, check_api_keys
 from dialogforge.errors import ConfigError, NotFoundError
@@ -75,7 +74,7 @@ class RunPlan:
 
 
 def unfinished_rows(db_path: str | Path, thread_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
-    manifest = Manifest(db_path)
+    manifest = open_manifest(db_path)
     try:
         rows = manifest.rows(statuses=UNFINISHED)
         if thread_ids is not None:
@@ -98,8 +97,8 @@ def plan_resume(
     thread_ids: Iterable[str] | None = None,
 ) -> list[RunPlan]:
     """What ``resume_run`` would run, grouped by recorded run (reads only)."""
-    check_db_path(db_path, must_exist=True)
-    with database_errors(db_path):
+    check_store(db_path, must_exist=True)
+    with store_errors(db_path):
         return _plan_resume(db_path, overrides, concurrency, thread_ids)
 
 
@@ -109,7 +108,7 @@ def _plan_resume(db_path: str | Path, overrides: ModelOverrides, concurrency: in
     by_run: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_run.setdefault(row["run_id"], []).append(row)
-    manifest = Manifest(db_path)
+    manifest = open_manifest(db_path)
     try:
         configs = {run_id: _recorded_config(manifest, run_id) for run_id in by_run}
     finally:
@@ -143,10 +142,14 @@ def resume_run(
 
     ``models_context`` wraps each run's models config while it runs (the CLI
     starts the embedded local model server there)."""
-    check_db_path(db_path, must_exist=True)
+    check_store(db_path, must_exist=True)
+    if is_sharded(db_path):
+        return _resume_shards(db_path, thread_ids, dict(
+            overrides=overrides, concurrency=concurrency, progress=progress, handle_signals=handle_signals,
+            models_context=models_context))
     result = ResumeResult()
-    check_integrity(db_path)
-    with database_errors(db_path), run_lock(db_path):
+    check_store_integrity(db_path)
+    with store_errors(db_path), driver_lock(db_path):
         for plan in plan_resume(db_path, overrides=overrides, concurrency=concurrency, thread_ids=thread_ids):
             wrap = models_context(plan.models_config) if models_context else nullcontext(plan.models_config)
             with wrap as models_config:
@@ -156,14 +159,40 @@ def resume_run(
                     db_path, plan.jobs, models, executor_for, plan.concurrency, progress, handle_signals,
                 ))
             result.thread_ids.extend(job.thread_id for job in plan.jobs)
-            _merge(result.summary, summary)
+            result.summary.merge(summary)
             if interrupted:
                 result.interrupted = True
                 break
     return result
 
 
-def _recorded_config(manifest: Manifest, run_id: str) -> dict[str, Any]:
+def _resume_shards(db_path: str | Path, thread_ids: Iterable[str] | None, options: dict[str, Any]) -> ResumeResult:
+    """A sharded dataset (``checkpoints.shards``): each shard resumed in turn, under its own run lock."""
+    wanted = None if thread_ids is None else list(thread_ids)
+    if wanted is not None:
+        manifest = open_manifest(db_path)
+        try:
+            known = {row["thread_id"] for row in manifest.rows()}
+        finally:
+            manifest.close()
+        missing = [t for t in wanted if t not in known]
+        if missing:
+            raise NotFoundError(f"{db_path}: no trajectory {missing[0]!r} (see `dialogforge list`)")
+    result = ResumeResult()
+    for path in shard_paths(db_path):
+        ids = None if wanted is None else [t for t in wanted if thread_store(db_path, t) == path]
+        if ids == []:
+            continue
+        part = resume_run(path, thread_ids=ids, **options)
+        result.thread_ids.extend(part.thread_ids)
+        result.summary.merge(part.summary)
+        if part.interrupted:
+            result.interrupted = True
+            break
+    return result
+
+
+def _recorded_config(manifest: Any, run_id: str) -> dict[str, Any]:
     try:
         return manifest.run_config(run_id)
     except sqlite_utils.db.NotFoundError:
@@ -213,10 +242,3 @@ def _job(row: dict[str, Any], seed_tools: list[ToolSpec]) -> Job:
     job.mode = mode
     return job
 
-
-def _merge(total: RunSummary, part: RunSummary) -> None:
-    total.done += part.done
-    total.failed += part.failed
-    total.interrupted += part.interrupted
-    for reason, count in part.failures.items():
-        total.failures[reason] = total.failures.get(reason, 0) + count

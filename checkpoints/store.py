@@ -18,6 +18,7 @@ from langgraph.channels.delta import DeltaChannel
 
 from checkpoints.linear_saver import TABLES as SAVER_TABLES
 from checkpoints.linear_saver import LinearSqliteSaver
+from checkpoints.postgres_store import display_url, is_postgres_url
 from checkpoints.serde import strict_serializer
 from dialogforge.errors import StoreError
 from graphs.state import DialogueState
@@ -30,6 +31,9 @@ BUSY_TIMEOUT_S = float(os.environ.get("DIALOGFORGE_BUSY_TIMEOUT_S", "30"))
 
 def check_db_path(path: str | Path, *, must_exist: bool) -> Path:
     """Refuse a path we cannot use, with a one-line reason, before writing anything."""
+    if is_postgres_url(path):  # a command that reads SQLite only (validate, view, copies)
+        raise StoreError(f"{display_url(str(path))}: this command needs a SQLite --db; on PostgreSQL use generate, "
+                         "resume, list, show, history, fork, export or stats")
     path = Path(path)
     if path.is_dir():
         raise StoreError(f"{path}: is a directory, not a database file")

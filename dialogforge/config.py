@@ -43,6 +43,13 @@ Backend = Literal["scripted", "openai", "local"]
 # benchmarks/README.md), so it is the default when installed.
 HttpClient = Literal["auto", "aiohttp", "httpx"]
 
+# How messages and tool calls travel. native: system/tool roles and tool calls as the
+# chat-completions API defines them. plain: user/assistant text only, tool calls as JSON
+# (models.plain_chat), for chat templates that drop roles -- llama.cpp with Gemma does;
+# JSON answers then go as llama.cpp's {"type": "json_object", "schema": ...}.
+# auto: plain for the embedded local model, native otherwise.
+ChatProtocol = Literal["auto", "native", "plain"]
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -80,6 +87,7 @@ class ModelConfig(Strict):
     max_in_flight: int | None = Field(default=None, ge=1)
     requests_per_second: float | None = Field(default=None, gt=0)
     http_client: HttpClient = "auto"
+    chat_protocol: ChatProtocol = "auto"
 
     @field_validator("base_url")
     @classmethod
@@ -87,6 +95,9 @@ class ModelConfig(Strict):
         if isinstance(value, list) and not value:
             raise ValueError("the endpoint list is empty; give at least one URL")
         return value
+
+    def plain_chat(self) -> bool:
+        return self.chat_protocol == "plain" or (self.chat_protocol == "auto" and self.backend == "local")
 
     def endpoints(self) -> list[EndpointConfig]:
         """Every server of this role, its limits resolved (empty without a base_url)."""

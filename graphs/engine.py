@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import psycopg
 from langgraph.errors import GraphDrained
 from langgraph.runtime import RunControl
 
 from checkpoints.manifest import Manifest
-from checkpoints.runlock import run_lock
-from checkpoints.store import open_async_saver
+from checkpoints.stores import async_store_saver, open_manifest, store_lock
 from dialogforge.errors import StoreError
 from dialogforge.models import ModelSet
 from dialogforge.progress import ProgressSink
@@ -66,6 +66,14 @@ class RunSummary:
         key = (reason or (state.error if state else None) or "unknown").split(":")[0]
         self.failures[key] = self.failures.get(key, 0) + 1
 
+    def merge(self, part: RunSummary) -> None:
+        """Add another run's counts (a resumed run's, a Ray worker's shard)."""
+        self.done += part.done
+        self.failed += part.failed
+        self.interrupted += part.interrupted
+        for reason, count in part.failures.items():
+            self.failures[reason] = self.failures.get(reason, 0) + count
+
 
 async def run_jobs(
     db_path: str | Path,
@@ -85,7 +93,7 @@ async def run_jobs(
     and its manifest row stays ``running`` (queued ones stay ``pending``) so
     ``resume`` picks them up.
     """
-    with run_lock(db_path):  # one process runs a database's trajectories at a time
+    with store_lock(db_path):  # SQLite: one process runs a database's trajectories at a time
         return await _run_jobs(db_path, jobs, models, executor_for, concurrency, progress, control)
 
 
@@ -99,12 +107,12 @@ async def _run_jobs(
     control: RunControl | None,
 ) -> RunSummary:
     summary = RunSummary()
-    manifest = Manifest(db_path)
+    manifest = open_manifest(db_path)
     queue: asyncio.Queue[Job] = asyncio.Queue()
     for job in jobs:
         queue.put_nowait(job)
     try:
-        async with open_async_saver(db_path) as saver:
+        async with async_store_saver(db_path) as saver:
             graphs = {mode: compile_graph(mode, saver) for mode in Mode}
 
             async def worker() -> None:
@@ -148,7 +156,7 @@ async def _run_one(
         if progress is not None:
             progress.trajectory_finished(job.thread_id, "interrupted")
         return
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, psycopg.Error) as exc:
         raise StoreError(f"{manifest.path}: database error during the run: {exc}") from exc
     except Exception as exc:  # noqa: BLE001 -- a bug in one trajectory must not sink the run; it is recorded
         reason = f"internal error: {type(exc).__name__}: {str(exc)[:300]}"

@@ -10,9 +10,12 @@ from typing import Any
 
 from langgraph.runtime import RunControl
 
-from checkpoints.manifest import Manifest, PlannedTrajectory
-from checkpoints.store import check_db_path
+from checkpoints.manifest import PlannedTrajectory
+from checkpoints.postgres_store import is_postgres_url
+from checkpoints.shards import is_sharded, shard_dir, shard_path
+from checkpoints.stores import check_store, driver_lock, open_manifest, prepare_store
 from dialogforge.config import GenerationSettings, ModelsConfig, config_hash
+from dialogforge.errors import ConfigError
 from dialogforge.interrupt import GracefulInterrupt
 from dialogforge.models import ModelSet
 from dialogforge.progress import ProgressSink
@@ -33,6 +36,18 @@ class GenerationResult:
     interrupted: bool = False
 
 
+@dataclass
+class PlannedRun:
+    """A recorded run, ready to execute: its manifest rows are written, nothing has started."""
+
+    run_id: str
+    thread_ids: list[str]
+    jobs: list[Job]
+    settings: GenerationSettings
+    domain: Any  # the Tool-Exec SQL domain, or None (simulated tools)
+    shard_paths: list[Path] | None = None  # a sharded SQLite dataset: row i is in shard i % len(shard_paths)
+
+
 def generate(
     db_path: str | Path,
     settings: GenerationSettings,
@@ -49,10 +64,39 @@ def generate(
     the run (see ``dialogforge.interrupt``) instead of raising ``KeyboardInterrupt``.
     ``initial_states``: start from these states (imported conversations, see
     ``checkpoints.conversations``) instead of planning ``settings.n`` new ones."""
-    check_db_path(db_path, must_exist=False)
+    models = ModelSet.from_config(models_config, connections=settings.concurrency)  # a bad config fails before any write
+    plan = plan_generation(db_path, settings, models_config, seed_tools, tool_sets=tool_sets,
+                           initial_states=initial_states)
+    executor_for = executor_factory(db_path, models, plan.domain)
+    with driver_lock(db_path):
+        summary, interrupted = asyncio.run(_run(
+            db_path, plan.jobs, models, executor_for, plan.settings.concurrency, progress, handle_signals,
+        ))
+    if plan.domain is not None:
+        remove_worlds(db_path, plan.thread_ids)  # caches: rebuilt from the write log on demand
+    return GenerationResult(plan.run_id, plan.thread_ids, summary, interrupted)
+
+
+def plan_generation(
+    db_path: str | Path,
+    settings: GenerationSettings,
+    models_config: ModelsConfig,
+    seed_tools: list[ToolSpec] | None = None,
+    *,
+    tool_sets: list[ToolSet] | None = None,
+    initial_states: list[DialogueState] | None = None,
+    shards: int | None = None,
+) -> PlannedRun:
+    """Plan ``settings.n`` trajectories and record them (``pending``) in one transaction.
+    ``generate`` runs the plan here; ``graphs.ray_run`` runs it on Ray workers. ``shards``:
+    record round-robin into that many SQLite shards (``checkpoints.shards``), one per worker."""
+    check_store(db_path, must_exist=False)
+    _check_layout(db_path, shards)
     # Tool-Exec: the SQL domain is loaded and validated before anything is written.
     domain, settings, seed_tools = prepare_tool_exec(settings, seed_tools, tool_sets)
-    models = ModelSet.from_config(models_config, connections=settings.concurrency)
+    if domain is not None and (is_postgres_url(db_path) or shards):
+        raise ConfigError("--tool-exec sql keeps each trajectory's world beside one SQLite --db; "
+                          "it cannot run on a postgresql:// --db or with --executor ray")
     run_id = new_run_id()
     tools = seed_tools or []
     digest = config_hash(settings, models_config)
@@ -73,25 +117,35 @@ def generate(
         )
         for i, s in enumerate(states)
     ]
-    manifest = Manifest(db_path, create=True)
-    try:
-        manifest.record_run_and_planned(run_id, {
-            "settings": settings.model_dump(mode="json"),
-            "models": models_config.model_dump(mode="json"),
-            "seed_tools": [t.model_dump(mode="json") for t in tools],
-            **({"domain": domain_record(domain)} if domain is not None else {}),
-            **({"tool_sets": [t.name for t in tool_sets]} if tool_sets else {}),
-        }, planned)
-    finally:
-        manifest.close()
+    config = {
+        "settings": settings.model_dump(mode="json"),
+        "models": models_config.model_dump(mode="json"),
+        "seed_tools": [t.model_dump(mode="json") for t in tools],
+        **({"domain": domain_record(domain)} if domain is not None else {}),
+        **({"tool_sets": [t.name for t in tool_sets]} if tool_sets else {}),
+    }
+    targets = [shard_path(db_path, i) for i in range(shards)] if shards else [db_path]
+    if shards:
+        shard_dir(db_path).mkdir(exist_ok=True)
+    for i, target in enumerate(targets):
+        prepare_store(target)
+        manifest = open_manifest(target, create=True)
+        try:
+            manifest.record_run_and_planned(run_id, config, planned[i::len(targets)])
+        finally:
+            manifest.close()
     jobs = [job_for(p.thread_id, s) for p, s in zip(planned, states)]
-    executor_for = executor_factory(db_path, models, domain)
-    summary, interrupted = asyncio.run(_run(
-        db_path, jobs, models, executor_for, settings.concurrency, progress, handle_signals,
-    ))
-    if domain is not None:
-        remove_worlds(db_path, [p.thread_id for p in planned])  # caches: rebuilt from the write log on demand
-    return GenerationResult(run_id, [p.thread_id for p in planned], summary, interrupted)
+    return PlannedRun(run_id, [p.thread_id for p in planned], jobs, settings, domain, targets if shards else None)
+
+
+def _check_layout(db_path: str | Path, shards: int | None) -> None:
+    """A single SQLite file and a sharded dataset never share one --db."""
+    if shards and not is_postgres_url(db_path) and Path(db_path).exists():
+        raise ConfigError(f"{db_path}: is a single-file database; --executor ray writes one shard per worker "
+                          f"({shard_dir(db_path)}/): pick a new --db, or run it without --executor ray")
+    if not shards and is_sharded(db_path):
+        raise ConfigError(f"{db_path}: is a sharded dataset ({shard_dir(db_path)}/); add to it with --executor ray, "
+                          "or pick a new --db")
 
 
 async def _run(

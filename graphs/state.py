@@ -301,7 +301,7 @@ class UserQuestions(Strict):
 class ToolDraft(Strict):
     name: str = Field(pattern=r"^(get|search|create|update|delete)_[a-z0-9_]{1,58}$")
     description: str = Field(min_length=1)
-    parameters: JsonObject
+    parameters: JsonObject = Field(json_schema_extra={"x-json-schema": True})  # a JSON Schema, as data
 
 
 class ToolDrafts(Strict):
@@ -310,7 +310,7 @@ class ToolDrafts(Strict):
 
 class ResultSchema(Strict):
     tool_name: str
-    result_schema: JsonObject
+    result_schema: JsonObject = Field(json_schema_extra={"x-json-schema": True})
 
 
 class ResultSchemas(Strict):
@@ -322,6 +322,19 @@ class UserTurn(Strict):
 
     user_message: str = Field(min_length=1)
     is_task_complete: bool
+
+
+class PlannedToolCall(Strict):
+    name: str = Field(min_length=1)
+    arguments: JsonObject = Field(default_factory=dict)
+
+
+class AgentStep(Strict):
+    """The agent's turn written as JSON, for servers without native tool calls (plain chat protocol)."""
+
+    reasoning: str = ""
+    reply: str = ""
+    tool_calls: list[PlannedToolCall] = Field(default_factory=list)
 
 
 class ToolResult(Strict):

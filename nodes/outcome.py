@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from dialogforge.errors import ModelCallError
+from dialogforge.errors import ModelCallError, ToolBackendError
 from graphs.state import Counters, DialogueState, StopReason, TokenUsage
 
 
-def failed(exc: ModelCallError) -> dict[str, Any]:
+def failed(exc: ModelCallError | ToolBackendError) -> dict[str, Any]:
     return {"stop_reason": StopReason.ERROR, "error": str(exc)}
 
 

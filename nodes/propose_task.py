@@ -11,7 +11,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from dialogforge.config import Role
-from dialogforge.errors import ModelCallError
+from dialogforge.errors import ModelCallError, ToolBackendError
 from dialogforge.models import generate_structured
 from graphs.context import GraphContext
 from graphs.state import DialogueState, ProposedTask, Task
@@ -29,10 +29,10 @@ _CONTINUATION = (
 async def propose_task(state: DialogueState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
     model = runtime.context.models[Role.TASK_PROPOSER]
     continuation = _CONTINUATION if state.tasks else ""
-    messages = prompt_messages("propose_task", _context(state, runtime.context), continuation=continuation)
-    try:
+    try:  # the context reads the Tool-Exec database, which can fail like any tool backend
+        messages = prompt_messages("propose_task", _context(state, runtime.context), continuation=continuation)
         proposal, usage = await generate_structured(model, ProposedTask, messages, seed=state.seed)
-    except ModelCallError as exc:
+    except (ModelCallError, ToolBackendError) as exc:
         return failed(exc)
     task = Task(**proposal.model_dump())
     return {"tasks": [*state.tasks, task], **charge(state, state.counters, model.role, usage)}

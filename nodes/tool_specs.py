@@ -22,11 +22,25 @@ def schema_problem(schema: Any) -> str | None:
     """Why ``schema`` cannot be a tool's parameters schema, or None."""
     if not isinstance(schema, dict) or schema.get("type") != "object":
         return 'parameters must be a JSON Schema with "type": "object"'
+    undefined = _undefined_required(schema)
+    if undefined:
+        return undefined
     try:
         key = json.dumps(schema, sort_keys=True)
     except (TypeError, ValueError):
         return _metaschema_problem_uncached(schema)
     return _metaschema_problem(key)
+
+
+def _undefined_required(schema: dict[str, Any]) -> str | None:
+    """A required parameter the schema never defines: legal JSON Schema, but no agent can
+    learn its type or meaning, and a grammar-constrained model cannot produce it at all."""
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        properties = {}
+    required = schema.get("required")
+    missing = [name for name in required if name not in properties] if isinstance(required, list) else []
+    return f"required parameter {missing[0]!r} is not among its properties" if missing else None
 
 
 @lru_cache(maxsize=8192)

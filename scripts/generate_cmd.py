@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from checkpoints.conversations import conversation_states, load_conversations
-from checkpoints.store import check_db_path
+from checkpoints.stores import check_store
 from dialogforge.config import GenerationSettings
 from dialogforge.errors import ConfigError
 from dialogforge.interrupt import resume_hint
@@ -19,6 +19,7 @@ from graphs.tool_exec import domain_for
 from dialogforge.models.preflight import check_endpoints
 from scripts.model_options import add_model_options, config_file_from, models_config_from, running_models
 from scripts.options import add_db, positive_float, positive_int
+from scripts.ray_options import add_executor_options, check_executor_args, generate_on_ray
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -54,6 +55,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     seeds.add_argument("--personas-file", metavar="FILE", help="personas, one per line or JSONL ({\"persona\": ...}); replaces --persona")
     seeds.add_argument("--tools-dir", metavar="DIR", help="a directory of seed tool files (*.json, *.jsonl), one tool set each; "
                        "each trajectory gets one set")
+    add_executor_options(parser)
     display = parser.add_argument_group("progress")
     display.add_argument("--progress", choices=["auto", "rich", "plain"], default="auto",
                          help="rich: live panel; plain: a summary line every --progress-interval seconds; "
@@ -84,7 +86,8 @@ def settings_from(args: argparse.Namespace, base: GenerationSettings) -> Generat
 
 
 def run(args: argparse.Namespace) -> int:
-    check_db_path(args.db, must_exist=False)
+    check_store(args.db, must_exist=False)
+    check_executor_args(args)
     file = config_file_from(args)
     settings = settings_from(args, GenerationSettings.model_validate(file.generation))
     domain_for(settings)  # Tool-Exec: refuse a bad domain before any model starts or anything is written
@@ -98,17 +101,21 @@ def run(args: argparse.Namespace) -> int:
     models = models_config_from(args, file)
     with running_models(models, args.gguf) as models_config:
         check_endpoints(models_config)
-        progress = None if args.quiet else make_progress(args.progress, sys.stderr, interval_s=args.progress_interval)
-        result = generate(args.db, settings, models_config, tools, tool_sets=tool_sets,
-                          progress=progress, handle_signals=True, initial_states=starts)
-    s = result.summary
-    print(f"run {result.run_id}: {s.done} done, {s.failed} failed, stored in {args.db}")
+        if args.executor == "ray":
+            run_id, thread_ids, s = generate_on_ray(args, settings, models_config, tools, tool_sets, starts)
+            interrupted = False
+        else:
+            progress = None if args.quiet else make_progress(args.progress, sys.stderr, interval_s=args.progress_interval)
+            result = generate(args.db, settings, models_config, tools, tool_sets=tool_sets,
+                              progress=progress, handle_signals=True, initial_states=starts)
+            run_id, thread_ids, s, interrupted = result.run_id, result.thread_ids, result.summary, result.interrupted
+    print(f"run {run_id}: {s.done} done, {s.failed} failed, stored in {args.db}")
     for reason, count in sorted(s.failures.items()):
         print(f"  failed: {count} x {reason}")
-    if result.interrupted:
+    if interrupted:
         sys.stderr.write(f"dialogforge: interrupted; unfinished trajectories are checkpointed: {resume_hint(args.db)}\n")
         return 130
-    print(f"next: dialogforge list --db {args.db}   |   dialogforge show {result.thread_ids[0]} --db {args.db}")
+    print(f"next: dialogforge list --db {args.db}   |   dialogforge show {thread_ids[0]} --db {args.db}")
     return 0
 
 

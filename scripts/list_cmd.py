@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from checkpoints.manifest import Manifest
+from checkpoints.stores import open_manifest
 from scripts.options import add_db, add_json
 
 LIST_FIELDS = [
@@ -24,7 +24,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def list_trajectories(db: str, status: str | None = None) -> list[dict]:
-    manifest = Manifest(db)
+    manifest = open_manifest(db)
     try:
         rows = manifest.rows(statuses=[status] if status else None)
     finally:

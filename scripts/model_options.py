@@ -39,8 +39,8 @@ def running_models(config: ModelsConfig, gguf: str | None) -> Iterator[ModelsCon
     if config.default.backend != "local" or config.default.base_url:
         yield config
         return
-    from dialogforge.models.local_server import LocalLlamaServer, default_gguf_path
+    from dialogforge.models.local_server import LocalLlamaServer, served_config
 
-    with LocalLlamaServer(gguf or default_gguf_path()) as server:
-        default = config.default.model_copy(update={"base_url": server.base_url})
+    with LocalLlamaServer(gguf) as server:
+        default = served_config(config.default, server.base_url)
         yield config.model_copy(update={"default": default})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from checkpoints.store import check_db_path
+from checkpoints.stores import check_store
 from dialogforge.dataset.atomic import check_report_dir
 from dialogforge.dataset.stats import collect_stats, table_text
 from scripts.options import add_db, add_json
@@ -24,7 +24,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    check_db_path(args.db, must_exist=True)
+    check_store(args.db, must_exist=True)
     if args.report:
         check_report_dir(args.report)
     stats = collect_stats(args.db, valid_only=args.valid_only)

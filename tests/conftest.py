@@ -56,6 +56,22 @@ def bfcl_dir() -> Path:
     return BFCL
 
 
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the whole session (dialogforge/testing/postgres_server.py), stopped after."""
+    from dialogforge.testing.postgres_server import PostgresServer
+
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres_server) -> str:
+    """A fresh, empty PostgreSQL database for one test."""
+    return postgres_server.new_database()
+
+
 # Attack cases that live with their features, also run as one suite: python -m pytest -m security
 SECURITY_CASES = (
     "test_sqlexec_injection.py::",

@@ -142,3 +142,27 @@ async def test_tool_simulator_failure_fails_the_trajectory_with_a_reason():
     update = await execute_tools(state, runtime_with(models))
     assert update["stop_reason"] is StopReason.ERROR
     assert "result schema" in update["error"]
+
+
+async def test_propose_task_records_a_tool_exec_database_that_is_gone(tmp_path):
+    from dialogforge.sqlexec.domain import load_sql_domain
+    from graphs.context import GraphContext
+    from langgraph.runtime import Runtime
+    from nodes.execute_sql import SqlToolExecutor
+    from tests.tool_exec_helpers import build_notes_domain
+
+    db = build_notes_domain(tmp_path / "domain")
+    executor = SqlToolExecutor(load_sql_domain(db, db.with_name("notes.tools.json")), tmp_path / "work", "t1")
+    db.unlink()  # the task proposer samples rows from it: a backend failure, not a crash
+    update = await propose_task(DialogueState(scenario=Scenario(domain="notes"), seed=3),
+                                Runtime(context=GraphContext(models=scripted_set(), executor=executor)))
+    assert update["stop_reason"] is StopReason.ERROR
+    assert update["error"].startswith("Tool-Exec database")
+
+
+def test_a_schema_requiring_an_undefined_parameter_is_refused():
+    from nodes.tool_specs import schema_problem
+
+    assert schema_problem({"type": "object", "properties": {}, "required": ["item_id"]}) == \
+        "required parameter 'item_id' is not among its properties"
+    assert schema_problem({"type": "object", "properties": {"item_id": {"type": "string"}}, "required": ["item_id"]}) is None

@@ -15,8 +15,9 @@ from typing import Any, Iterable, Iterator
 
 import sqlite_utils
 
-from checkpoints.manifest import Manifest, Status
+from checkpoints.manifest import Status
 from checkpoints.reading import load_state
+from checkpoints.stores import open_manifest
 from dialogforge.errors import NotFoundError
 from graphs.state import DialogueState, ToolExec, ToolSource
 
@@ -34,7 +35,7 @@ class Trajectory:
 
 
 def manifest_rows(db_path: str | Path, statuses: Iterable[str] = FINISHED) -> list[dict[str, Any]]:
-    manifest = Manifest(db_path)
+    manifest = open_manifest(db_path)
     try:
         return manifest.rows(statuses=list(statuses))
     finally:
@@ -43,7 +44,7 @@ def manifest_rows(db_path: str | Path, statuses: Iterable[str] = FINISHED) -> li
 
 def run_configs(db_path: str | Path, run_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Each run's recorded settings and models; a run without a record (an import) maps to {}."""
-    manifest = Manifest(db_path)
+    manifest = open_manifest(db_path)
     try:
         configs = {}
         for run_id in set(run_ids):

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from checkpoints.manifest import Status
-from checkpoints.store import check_db_path
+from checkpoints.stores import check_store
 from dialogforge.dataset.atomic import MARKER, atomic_dir, atomic_file, check_dir_target, check_file_target, temp_sibling
 from dialogforge.dataset.corpus import Trajectory, fingerprint, iter_trajectories, manifest_rows, run_configs, source_of
 from dialogforge.dataset.errors import ExportError, NotValidatedError
@@ -54,7 +54,7 @@ def export(
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
     started = time.perf_counter()
-    check_db_path(db_path, must_exist=True)
+    check_store(db_path, must_exist=True)
     out = check_dir_target(out) if fmt == "hf" else check_file_target(out)
     all_rows = manifest_rows(db_path, statuses=[s.value for s in Status])
     rows = [row for row in all_rows if row["status"] == Status.DONE.value]

@@ -14,6 +14,8 @@ from typing import Any
 import sqlite_utils
 
 from checkpoints.manifest import now
+from checkpoints.postgres_store import is_postgres_url
+from checkpoints.shards import is_sharded, shard_paths
 from checkpoints.store import check_db_path, connect
 
 TABLE = "validations"
@@ -74,7 +76,12 @@ class ValidationStore:
 
 
 def read_validations(db_path: str | Path) -> dict[str, dict[str, Any]]:
-    """Every stored validation row, without creating anything: readers must not write."""
+    """Every stored validation row, without creating anything: readers must not write.
+    A Postgres store has none (``validate`` runs on SQLite databases only)."""
+    if is_postgres_url(db_path):
+        return {}
+    if is_sharded(db_path):
+        return {k: v for path in shard_paths(db_path) for k, v in read_validations(path).items()}
     conn = connect(check_db_path(db_path, must_exist=True))
     try:
         db = sqlite_utils.Database(conn)

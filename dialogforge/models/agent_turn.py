@@ -2,19 +2,33 @@
 
 Reasoning models return their thinking beside the reply; it is stored on the
 assistant message (``Message.reasoning``) so exports can keep or drop it.
+
+Under the plain chat protocol (servers without native tool calls, such as the
+embedded llama.cpp model) the agent writes its turn as an ``AgentStep`` JSON
+object instead, constrained by a schema that lists each tool with its own
+parameters, and the step becomes the same assistant message a native tool
+call would have produced.
 """
 
 from __future__ import annotations
 
-from langchain_core.messages import BaseMessage, HumanMessage
+import hashlib
+
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from dialogforge.errors import ModelCallError
 from dialogforge.models.call import invoke_chat
 from dialogforge.models.convert import reasoning_of, text_of, tool_calls_of, usage_of
 from dialogforge.models.registry import RoleModel
-from graphs.state import Message, TokenUsage, ToolSpec
+from dialogforge.models.structured import generate_structured
+from graphs.state import AgentStep, Message, TokenUsage, ToolCall, ToolSpec
 
 _EMPTY_NUDGE = "Your last reply was empty. Answer the user or call a tool."
+_PLAIN_TOOLS = (
+    "Answer with one JSON object: `reasoning` (your private thinking), `reply` (what the user reads; "
+    "leave it empty while you call tools) and `tool_calls` (a list of {{name, arguments}}; empty when you "
+    "reply). Tools you can call:\n{tools}"
+)
 
 
 async def generate_agent_turn(
@@ -25,6 +39,8 @@ async def generate_agent_turn(
     seed: int,
     task_index: int | None,
 ) -> tuple[Message, TokenUsage]:
+    if model.config.plain_chat():
+        return await _plain_agent_turn(model, messages, tools, seed=seed, task_index=task_index)
     usage = TokenUsage()
     openai_tools = [t.openai_tool() for t in tools]
     conversation = list(messages)
@@ -45,3 +61,45 @@ async def generate_agent_turn(
             return message, usage
         conversation = [*conversation, HumanMessage(_EMPTY_NUDGE)]
     raise ModelCallError(f"{model.role}: empty reply (no text, no tool call) after retries")
+
+
+async def _plain_agent_turn(
+    model: RoleModel, messages: list[BaseMessage], tools: list[ToolSpec], *, seed: int, task_index: int | None
+) -> tuple[Message, TokenUsage]:
+    listing = "\n".join(f"- {t.function.name}: {t.function.description}" for t in tools) or "(none)"
+    step, usage = await generate_structured(
+        model, AgentStep, [*messages, SystemMessage(_PLAIN_TOOLS.format(tools=listing))],
+        seed=seed, check=_not_empty, json_schema=agent_step_schema(tools),
+    )
+    stem = hashlib.sha1(f"{seed} {len(messages)} {step.model_dump_json()}".encode()).hexdigest()[:12]
+    calls = [ToolCall(id=f"call_{stem}_{i}", name=c.name, arguments=c.arguments) for i, c in enumerate(step.tool_calls)]
+    message = Message(role="assistant", content=step.reply.strip(),
+                      reasoning=step.reasoning.strip() or None, tool_calls=calls, task_index=task_index)
+    return message, usage
+
+
+def agent_step_schema(tools: list[ToolSpec]) -> dict:
+    """AgentStep's JSON Schema with each tool call tied to one tool's name and parameters.
+
+    A server that constrains decoding to the schema (llama.cpp turns it into a grammar)
+    then cannot name a tool that does not exist or leave out a required argument.
+    """
+    calls = [{"type": "object", "properties": {"name": {"const": t.function.name},
+                                               "arguments": t.function.parameters},
+              "required": ["name", "arguments"]} for t in tools]
+    return {
+        "title": "AgentStep",
+        "type": "object",
+        "properties": {
+            "reasoning": {"type": "string"},
+            "reply": {"type": "string"},
+            "tool_calls": {"type": "array", "items": {"anyOf": calls}} if calls else {"type": "array", "maxItems": 0},
+        },
+        "required": ["reasoning", "reply", "tool_calls"],
+    }
+
+
+def _not_empty(step: AgentStep) -> str | None:
+    if not step.reply.strip() and not step.tool_calls:
+        return "both `reply` and `tool_calls` are empty; answer the user or call a tool"
+    return None

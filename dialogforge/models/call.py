@@ -25,6 +25,7 @@ import openai
 from langchain_core.messages import AIMessage, BaseMessage
 
 from dialogforge.errors import ModelCallError
+from dialogforge.models.plain_chat import to_plain_chat
 from dialogforge.models.pool import Endpoint
 from dialogforge.models.registry import RoleModel
 
@@ -47,6 +48,8 @@ _MALFORMED = (ValueError, KeyError, TypeError)
 
 
 async def invoke_chat(model: RoleModel, messages: list[BaseMessage], **kwargs: Any) -> AIMessage:
+    if model.config.plain_chat():
+        messages = to_plain_chat(messages)
     attempts = model.config.max_retries + 1
     tried: list[Endpoint] = []
     for attempt in range(attempts):

@@ -22,7 +22,14 @@ import time
 import urllib.request
 from pathlib import Path
 
+from dialogforge.config import ModelConfig
+
 DEFAULT_N_CTX = 8192
+# The packaged GGUF carries no chat template, and llama.cpp's fallback is Llama 2's
+# `[INST] <<SYS>>` format, which Gemma has never seen; its own turn markers work.
+PACKAGED_CHAT_FORMAT = "gemma"
+LOCAL_MAX_TOKENS = 512
+LOCAL_TIMEOUT_S = 600.0
 _SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
 # Runs in the child before the server: PR_SET_PDEATHSIG (1) makes the kernel SIGKILL the
 # server when the thread that started it dies, even by SIGKILL, where no Python cleanup runs.
@@ -79,6 +86,24 @@ def _check_gguf(path: str | os.PathLike) -> Path:
     return path
 
 
+def served_config(config: ModelConfig, base_url: str) -> ModelConfig:
+    """A role's settings pointed at the embedded server, with the limits it needs.
+
+    The server runs one generation at a time, and a request queued inside it would spend
+    its timeout waiting; so at most one request is in flight (the rest wait in our
+    endpoint pool), and the timeout covers one long generation: with the JSON grammar
+    that constrains every structured answer, a 270M model on two cores writes about
+    14 tokens/s (40 unconstrained). max_tokens is always set, since a base model left to itself writes
+    until the context is full.
+    """
+    return config.model_copy(update={
+        "base_url": base_url,
+        "max_tokens": config.max_tokens or LOCAL_MAX_TOKENS,
+        "timeout_s": max(config.timeout_s, LOCAL_TIMEOUT_S),
+        "max_in_flight": 1,
+    })
+
+
 class LocalLlamaServer:
     """One llama.cpp server process, started on enter and stopped on exit (sync or async).
 
@@ -102,7 +127,8 @@ class LocalLlamaServer:
         self.model_path = _check_gguf(gguf) if gguf is not None else default_gguf_path()
         self.model = self.model_path.stem
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        self.n_ctx, self.n_threads, self.chat_format = n_ctx, n_threads or min(cores, 8), chat_format
+        self.n_ctx, self.n_threads = n_ctx, n_threads or min(cores, 8)
+        self.chat_format = chat_format or (PACKAGED_CHAT_FORMAT if gguf is None else None)
         self.startup_timeout, self.stop_timeout, self.extra_args = startup_timeout, stop_timeout, tuple(extra_args)
         self.port: int | None = None
         self.log_path: Path | None = None

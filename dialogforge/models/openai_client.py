@@ -38,6 +38,10 @@ CONNECTION_HEADROOM = 16
 
 
 class ReasoningChatOpenAI(ChatOpenAI):
+    # ChatOpenAI sends the limit as `max_completion_tokens`, which llama.cpp's server
+    # ignores (a base model then writes until the context is full); it reads `max_tokens`.
+    legacy_max_tokens: bool = False
+
     def _get_request_payload(self, input_: Any, *, stop: list[str] | None = None, **kwargs: Any) -> dict:
         """The request body's bulky fields travel in ``extra_body``: the same JSON on the wire.
 
@@ -53,6 +57,8 @@ class ReasoningChatOpenAI(ChatOpenAI):
         if self._use_responses_api(payload):
             return payload
         raw = {key: payload.pop(key) for key in _RAW_FIELDS if key in payload}
+        if self.legacy_max_tokens and "max_completion_tokens" in payload:
+            raw["max_tokens"] = payload.pop("max_completion_tokens")
         if raw:
             payload["extra_body"] = {**(payload.get("extra_body") or {}), **raw}
             payload["messages"] = []  # required by the SDK's signature; replaced by extra_body's
@@ -118,6 +124,7 @@ def build_openai_chat(config: ModelConfig, url: str | None = None, http_client: 
         max_retries=0,
         extra_body=config.extra_body or None,
         http_async_client=http_client,
+        legacy_max_tokens=config.plain_chat(),
     )
 
 

@@ -22,6 +22,7 @@ from dialogforge.config import StructuredMethod
 from dialogforge.errors import ModelCallError
 from dialogforge.models.call import invoke_chat
 from dialogforge.models.convert import text_of, usage_of
+from dialogforge.models.grammar_bounds import bounded
 from dialogforge.models.registry import RoleModel
 from graphs.state import TokenUsage
 
@@ -49,13 +50,15 @@ async def generate_structured(
     *,
     seed: int,
     check: Check | None = None,
+    json_schema: dict | None = None,
 ) -> tuple[T, TokenUsage]:
+    """``json_schema`` narrows what is asked for beyond the class (e.g. the agent's tool names)."""
     usage = TokenUsage()
     conversation = list(messages)
     attempts = model.config.max_parse_retries + 1
     error = ""
     for _ in range(attempts):
-        reply = await _ask(model, schema, conversation, seed)
+        reply = await _ask(model, schema, json_schema or _json_schema(schema), conversation, seed)
         usage = usage.plus(usage_of(reply))
         try:
             return _parse(schema, reply, check), usage
@@ -73,14 +76,15 @@ async def generate_structured(
     )
 
 
-async def _ask(model: RoleModel, schema: type[BaseModel], messages: list[BaseMessage], seed: int) -> AIMessage:
+async def _ask(model: RoleModel, schema: type[BaseModel], json_schema: dict, messages: list[BaseMessage],
+               seed: int) -> AIMessage:
     """Ask once, walking down the method list while the server refuses a method."""
     memory = model.method_memory
     methods = _methods_for(model)
     start = methods.index(memory["method"]) if memory.get("method") in methods else 0
     for method in methods[start:]:
         try:
-            reply = await _ask_with(model, method, schema, messages, seed)
+            reply = await _ask_with(model, method, schema.__name__, schema.__doc__, json_schema, messages, seed)
         except ModelCallError as exc:
             refused = isinstance(exc.__cause__, openai.BadRequestError)
             if refused and method is not methods[-1]:
@@ -95,20 +99,20 @@ def _methods_for(model: RoleModel) -> list[StructuredMethod]:
     configured = model.config.structured_method
     if configured is not StructuredMethod.AUTO:
         return [configured]
-    if model.config.backend == "local":
-        return [StructuredMethod.JSON_OBJECT, StructuredMethod.TOOL_CALLING]
+    if model.config.plain_chat():  # no native tool calls to fall back on
+        return [StructuredMethod.JSON_OBJECT]
     return list(_FALLBACK_ORDER)
 
 
 async def _ask_with(
     model: RoleModel,
     method: StructuredMethod,
-    schema: type[BaseModel],
+    name: str,
+    description: str | None,
+    json_schema: dict,
     messages: list[BaseMessage],
     seed: int,
 ) -> AIMessage:
-    json_schema = _json_schema(schema)
-    name = schema.__name__
     if method is StructuredMethod.JSON_SCHEMA:
         response_format = {
             "type": "json_schema",
@@ -117,14 +121,15 @@ async def _ask_with(
         return await invoke_chat(model, messages, response_format=response_format, seed=seed)
     if method is StructuredMethod.JSON_OBJECT:
         response_format: dict = {"type": "json_object"}
-        if model.config.backend == "local":
-            response_format["schema"] = json_schema
+        if model.config.plain_chat():  # llama.cpp's way to constrain decoding to the schema
+            # The embedded model's answers must end within its small max_tokens.
+            response_format["schema"] = bounded(json_schema) if model.config.backend == "local" else json_schema
         instruction = SystemMessage(
             f"Respond with only a JSON object for the schema `{name}`:\n"
             f"{json.dumps(json_schema, separators=(',', ':'))}"
         )
         return await invoke_chat(model, [*messages, instruction], response_format=response_format, seed=seed)
-    tool = {"type": "function", "function": {"name": name, "description": schema.__doc__ or name, "parameters": json_schema}}
+    tool = {"type": "function", "function": {"name": name, "description": description or name, "parameters": json_schema}}
     return await invoke_chat(
         model, messages, tools=[tool], tool_choice={"type": "function", "function": {"name": name}}, seed=seed
     )
@@ -138,8 +143,10 @@ def _parse(schema: type[T], reply: AIMessage, check: Check | None) -> T:
         if not text:
             raise InvalidOutput("the reply was empty")
         try:
-            payload = json.loads(text)
+            payload = json.loads(text, strict=False)  # small models put raw newlines inside strings
         except json.JSONDecodeError as exc:
+            if reply.response_metadata.get("finish_reason") == "length":
+                raise InvalidOutput("the answer was cut off at the token limit; give a shorter one") from exc
             raise InvalidOutput(f"not JSON ({exc.msg} at position {exc.pos})") from exc
     try:
         value = schema.model_validate(payload)

@@ -21,6 +21,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from dialogforge.testing.json_instances import break_arguments, instance_of
+from dialogforge.testing.scripted_plain import plain_agent_step
 from dialogforge.testing.scripted_roles import ROLE_BY_SCHEMA, humanize
 
 _CONTEXT_BLOCK = re.compile(r"```json\s*(\{.*?\})\s*```", re.DOTALL)
@@ -62,6 +63,9 @@ class ScriptedChatModel(BaseChatModel):
         return self._generate(messages, stop, None, **kwargs)
 
     def _structured(self, name: str, kwargs: dict[str, Any], messages: list[BaseMessage], rng: random.Random) -> dict[str, Any]:
+        if name == "AgentStep":
+            return plain_agent_step(messages, _requested_schema(kwargs) or {}, lambda native, tools: _agent_step(
+                native, tools, rng, self.invalid_argument_rate, kwargs.get("seed", 0)))
         context = _context(messages)
         produce = ROLE_BY_SCHEMA.get(name)
         if produce is not None:

@@ -1,0 +1,111 @@
+"""Thread copies on PostgreSQL: what ``fork`` needs beyond LangGraph's stock Postgres saver.
+
+The same three operations our SQLite saver offers (``checkpoints.linear_saver``):
+a transaction, whether a thread exists, and a copy of a thread's history
+up to a checkpoint. The copy carries the whole ancestor chain with its
+writes (the message list, a ``DeltaChannel``, is rebuilt by replaying
+them) but not the fork point's own writes (the step the source took from
+it; the fork takes its own), and every stored channel value up to the fork
+point's versions.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from langgraph.checkpoint.postgres import PostgresSaver
+
+from checkpoints.linear_saver import StoredCheckpoint, StoredWrite
+from checkpoints.postgres_manifest import RUNS
+
+
+class PostgresThreadSaver(PostgresSaver):
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Everything inside commits together (the saver's own writes nest as savepoints)."""
+        with self.conn.transaction():
+            yield
+
+    def thread_exists(self, thread_id: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM checkpoints WHERE thread_id = %s LIMIT 1", (thread_id,)).fetchone() is not None
+
+    def copy_thread_prefix(self, source: str, target: str, checkpoint_id: str, *, ns: str = "") -> None:
+        if self.thread_exists(target):
+            raise ValueError(f"thread {target!r} already has checkpoints")
+        chain = self._chain(source, ns, checkpoint_id)
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata)"
+                " SELECT %s, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata FROM checkpoints"
+                " WHERE thread_id = %s AND checkpoint_ns = %s AND checkpoint_id = ANY(%s)",
+                (target, source, ns, chain),
+            )
+            self.conn.execute(
+                "INSERT INTO checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, blob, task_path)"
+                " SELECT %s, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, blob, task_path FROM checkpoint_writes"
+                " WHERE thread_id = %s AND checkpoint_ns = %s AND checkpoint_id = ANY(%s)",
+                (target, source, ns, chain[1:]),  # ancestors only: the fork point's writes are the source's next step
+            )
+            versions = self.conn.execute(
+                "SELECT checkpoint->'channel_versions' AS versions FROM checkpoints WHERE thread_id = %s AND checkpoint_ns = %s"
+                " AND checkpoint_id = %s", (source, ns, checkpoint_id),
+            ).fetchone()["versions"] or {}
+            for channel, version in versions.items():  # versions are zero-padded: text order is version order
+                self.conn.execute(
+                    "INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)"
+                    " SELECT %s, checkpoint_ns, channel, version, type, blob FROM checkpoint_blobs"
+                    " WHERE thread_id = %s AND checkpoint_ns = %s AND channel = %s AND version <= %s",
+                    (target, source, ns, channel, str(version)),
+                )
+
+    def _chain(self, thread_id: str, ns: str, checkpoint_id: str) -> list[str]:
+        """``checkpoint_id`` and its ancestors, newest first."""
+        rows = self.conn.execute(
+            "WITH RECURSIVE chain(id, parent) AS ("
+            " SELECT checkpoint_id, parent_checkpoint_id FROM checkpoints"
+            "  WHERE thread_id = %(t)s AND checkpoint_ns = %(ns)s AND checkpoint_id = %(id)s"
+            " UNION ALL SELECT c.checkpoint_id, c.parent_checkpoint_id FROM checkpoints c JOIN chain ON c.checkpoint_id = chain.parent"
+            "  WHERE c.thread_id = %(t)s AND c.checkpoint_ns = %(ns)s)"
+            " SELECT id FROM chain", {"t": thread_id, "ns": ns, "id": checkpoint_id},
+        ).fetchall()
+        if not rows:
+            raise LookupError(f"no checkpoint {checkpoint_id!r} in thread {thread_id!r}")
+        return [row["id"] for row in rows]
+
+    def inline_values(self, thread_id: str, checkpoint_id: str, *, ns: str = "") -> dict[str, Any]:
+        """The values the stock saver keeps inside a checkpoint row (primitives, delta-snapshot markers),
+        not in blobs: a checkpoint written on top of it (a fork point) must carry them too."""
+        row = self.conn.execute(
+            "SELECT checkpoint->'channel_values' AS inline FROM checkpoints"
+            " WHERE thread_id = %s AND checkpoint_ns = %s AND checkpoint_id = %s", (thread_id, ns, checkpoint_id),
+        ).fetchone()
+        return dict(row["inline"] or {}) if row else {}
+
+    def lineage(self, thread_id: str, *, ns: str = "") -> list[StoredCheckpoint]:
+        """The thread's checkpoints from its first to its latest (``history``)."""
+        tuples = list(self.list({"configurable": {"thread_id": thread_id, "checkpoint_ns": ns}}))
+        return [
+            StoredCheckpoint(t.checkpoint["id"], (t.parent_config or {}).get("configurable", {}).get("checkpoint_id"),
+                             t.checkpoint, dict(t.metadata))
+            for t in reversed(tuples)
+        ]
+
+    def stored_writes(self, thread_id: str, *, ns: str = "") -> dict[str, list[StoredWrite]]:
+        """Every write of the thread, by the checkpoint it was made from (``history``)."""
+        rows = self.conn.execute(
+            "SELECT checkpoint_id, task_id, task_path, idx, channel, type, blob FROM checkpoint_writes"
+            " WHERE thread_id = %s AND checkpoint_ns = %s ORDER BY checkpoint_id, task_id, idx", (thread_id, ns),
+        ).fetchall()
+        out: dict[str, list[StoredWrite]] = {}
+        for r in rows:
+            value = self.serde.loads_typed((r["type"], r["blob"]))
+            out.setdefault(r["checkpoint_id"], []).append(
+                StoredWrite(r["checkpoint_id"], r["task_id"], r["task_path"], r["idx"], r["channel"], value))
+        return out
+
+    def insert_manifest_row(self, row: dict[str, Any]) -> None:
+        """A fork's manifest row, in the caller's transaction."""
+        keys = list(row)
+        self.conn.execute(f"INSERT INTO {RUNS} ({', '.join(keys)}) VALUES ({', '.join('%s' for _ in keys)})",
+                          [row[k] for k in keys])

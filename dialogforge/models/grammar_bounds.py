@@ -1,0 +1,57 @@
+"""Size bounds for a JSON Schema that a server turns into a decoding grammar.
+
+llama.cpp constrains generation to the schema sent with ``json_object``: the
+answer is always well-formed, but nothing makes a small model stop adding
+list items or extending a string, and an answer cut off at ``max_tokens`` is
+invalid and costs a retry. Bounding every list and free-text string in the
+schema sent to the server makes each answer end within budget; the answer is
+still validated against the full pydantic schema, so the bounds may only
+narrow what is accepted, never widen it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MAX_ITEMS = 4
+MAX_STRING_CHARS = 200
+# What a field marked ``x-json-schema`` (a JSON Schema carried as data: tool parameters,
+# result schemas) may hold in the grammar: an object of flat, described properties.
+# Free-form JSON there let the 270M model wander into `$ref`s and nested schemas
+# until the token limit; real servers get the full, unconstrained schema.
+FLAT_OBJECT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "type": {"const": "object"},
+        "properties": {"type": "object", "additionalProperties": {
+            "type": "object",
+            "properties": {"type": {"enum": ["string", "integer", "number", "boolean"]},
+                           "description": {"type": "string", "maxLength": 120}},
+            "required": ["type", "description"],
+        }},
+        "required": {"type": "array", "items": {"type": "string", "maxLength": 40}, "maxItems": MAX_ITEMS},
+    },
+    "required": ["type", "properties", "required"],
+}
+
+
+def bounded(schema: Any) -> Any:
+    if isinstance(schema, list):
+        return [bounded(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if schema.get("x-json-schema"):
+        return {**FLAT_OBJECT_SCHEMA, **{k: schema[k] for k in ("title", "description") if k in schema}}
+    out = {key: bounded(value) for key, value in schema.items()}
+    kind = schema.get("type")
+    if kind == "array":
+        out["maxItems"] = _tightest(schema, "maxItems", MAX_ITEMS, schema.get("minItems", 0))
+    elif kind == "string" and not {"enum", "const", "pattern", "format"} & schema.keys():
+        out["maxLength"] = _tightest(schema, "maxLength", MAX_STRING_CHARS, schema.get("minLength", 0))
+    return out
+
+
+def _tightest(schema: dict, key: str, cap: int, minimum: int) -> int:
+    """The schema's own bound or ours, whichever is tighter, but never below its minimum."""
+    limit = max(cap, minimum)
+    return min(schema.get(key, limit), limit)

@@ -1,0 +1,61 @@
+"""``generate --executor ray``: the flags and the path that runs a generation on Ray workers."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from checkpoints.postgres_store import is_postgres_url
+from dialogforge.errors import ConfigError
+from scripts.options import positive_int
+
+DEFAULT_WORKERS = 2
+
+
+def add_executor_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("scaling out (see README \"Scaling out\")")
+    group.add_argument("--executor", choices=["local", "ray"], default="local",
+                       help="local (default): this process; ray: shard the trajectories across Ray workers")
+    group.add_argument("--ray-address", metavar="ADDR",
+                       help="a running Ray cluster's head, HOST:PORT (or auto, ray://...); default: start a local one")
+    group.add_argument("--workers", type=positive_int,
+                       help="Ray workers, each running its shard at --concurrency (default 2); "
+                            "progress: one summed plain line every --progress-interval")
+
+
+def check_executor_args(args: argparse.Namespace) -> None:
+    """Refuse a bad Ray setup before anything is written: no Ray, no head node."""
+    if args.executor != "ray":
+        given = [flag for flag, value in (("--workers", args.workers), ("--ray-address", args.ray_address)) if value]
+        if given:
+            raise ConfigError(f"{given[0]} needs --executor ray")
+        return
+    from graphs.ray_run import check_ray_address, require_ray
+
+    require_ray()
+    check_ray_address(args.ray_address)
+
+
+def generate_on_ray(args: argparse.Namespace, settings: Any, models_config: Any, tools: Any, tool_sets: Any,
+                    starts: Any) -> tuple[str, list[str], Any]:
+    """Plan and record the run here, run it on Ray; (run id, thread ids, summary)."""
+    from graphs.generate import plan_generation
+    from graphs.ray_run import run_on_ray
+
+    workers = args.workers or DEFAULT_WORKERS
+    shards = None if is_postgres_url(args.db) else workers  # SQLite: one file per worker (checkpoints.shards)
+    plan = plan_generation(args.db, settings, models_config, tools, tool_sets=tool_sets, initial_states=starts,
+                           shards=shards)
+    report = None if args.quiet else _to_stderr
+    result = run_on_ray(args.db, plan, models_config, workers=workers, address=args.ray_address,
+                        report=report, report_interval_s=args.progress_interval)
+    if result.unfinished:
+        sys.stderr.write(f"dialogforge: {len(result.lost_shards)} Ray worker(s) died; {result.unfinished} unfinished "
+                         f"trajectories are checkpointed: dialogforge resume --db {args.db}\n")
+    return plan.run_id, plan.thread_ids, result.summary
+
+
+def _to_stderr(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
