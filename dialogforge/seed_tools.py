@@ -57,16 +57,6 @@ def _entries(path: Path, text: str) -> list[tuple[str, Any]]:
     return entries
 
 
-def _undefined_required(parameters: dict[str, Any]) -> str | None:
-    """A required parameter the schema never defines: legal JSON Schema, but no agent can
-    learn its type or meaning, so every call to the tool would be a guess."""
-    properties = parameters.get("properties")
-    if not isinstance(properties, dict):
-        return None
-    missing = [name for name in parameters.get("required") or [] if name not in properties]
-    return f"required parameter {missing[0]!r} is not among its properties" if missing else None
-
-
 def _to_spec(path: Path, where: str, entry: Any) -> ToolSpec:
     if not isinstance(entry, dict):
         raise ToolFileError(f"{path}: {where} is not a JSON object")
@@ -74,7 +64,7 @@ def _to_spec(path: Path, where: str, entry: Any) -> ToolSpec:
     if not isinstance(function, dict) or "name" not in function:
         raise ToolFileError(f"{path}: {where} has no tool name")
     parameters = _standard_schema(function.get("parameters") or {"type": "object", "properties": {}})
-    problem = schema_problem(parameters) or _undefined_required(parameters)
+    problem = schema_problem(parameters)  # also refuses required parameters it never defines
     if problem:
         raise ToolFileError(f"{path}: {where} ({function['name']}): {problem}")
     result = entry.get("result_schema") or function.get("response") or {"type": "object"}
