@@ -7,7 +7,7 @@
  */
 (function (ns) {
   "use strict";
-  var el = ns.el, append = ns.append, clear = ns.clear, route = ns.route, servedSource = ns.servedSource, embeddedSource = ns.embeddedSource, FILTERS = ns.FILTERS, renderList = ns.renderList, renderTrajectory = ns.renderTrajectory;
+  var el = ns.el, append = ns.append, clear = ns.clear, route = ns.route, servedSource = ns.servedSource, embeddedSource = ns.embeddedSource, filtersFromHash = ns.filtersFromHash, renderList = ns.renderList, renderTrajectory = ns.renderTrajectory;
 
   // ------------------------------------------------------------ routing
 
@@ -27,14 +27,18 @@
       if (dbName && name) dbName.textContent = name;
     }
 
+    var rendering = 0;  // only the latest navigation may draw: an older fetch can answer last
+
     function render() {
       var hash = location.hash || "";
+      var ticket = ++rendering;
       var match = /^#\/t\/(.+)$/.exec(hash);
       if (match) {
         var id;
         try { id = decodeURIComponent(match[1]); } catch (e) { showError("bad link"); return; }
         app.setAttribute("aria-busy", "true");
         source.trajectory(id).then(function (view) {
+          if (ticket !== rendering) return;
           showDb(view.db);
           renderTrajectory(app, view);
           document.title = view.thread_id + " \u00b7 dialogforge";
@@ -43,10 +47,9 @@
         return;
       }
       if (source.standalone && !hash) { location.hash = route(source.start); return; }
-      var filters = {};
-      var query = hash.indexOf("?") >= 0 ? new URLSearchParams(hash.slice(hash.indexOf("?") + 1)) : new URLSearchParams();
-      FILTERS.forEach(function (f) { filters[f] = query.get(f) || ""; });
+      var filters = filtersFromHash(hash);
       source.list().then(function (data) {
+        if (ticket !== rendering) return;
         showDb(data.db);
         renderList(app, data, filters, source);
         document.title = "trajectories \u00b7 dialogforge";

@@ -36,6 +36,13 @@
     return el("label", { className: "filter" }, el("span", { text: label }), select);
   }
 
+  function filtersFromHash(hash) {
+    var query = hash.indexOf("?") >= 0 ? new URLSearchParams(hash.slice(hash.indexOf("?") + 1)) : new URLSearchParams();
+    var filters = {};
+    FILTERS.forEach(function (f) { filters[f] = query.get(f) || ""; });
+    return filters;
+  }
+
   var MAX_LIST_ROWS = 1000;
 
   function renderList(app, data, filters, source) {
@@ -47,7 +54,9 @@
 
     function setFilter(name) {
       return function (event) {
-        var next = Object.assign({}, filters);
+        // From the address, not this render's filters: two quick changes can both reach
+        // this page before the first one has re-rendered it.
+        var next = filtersFromHash(location.hash);
         next[name] = event.target.value;
         var params = new URLSearchParams();
         FILTERS.forEach(function (f) { if (next[f]) params.set(f, next[f]); });
@@ -96,6 +105,6 @@
       el("div", { className: "table-wrap" }, el("table", { className: "trajectories", id: "trajectory-table" }, el("thead", null, head), body)), note]);
   }
 
-  ns.FILTERS = FILTERS;
+  ns.filtersFromHash = filtersFromHash;
   ns.renderList = renderList;
 })(window.dialogforgeViewer = window.dialogforgeViewer || {});
