@@ -54,7 +54,7 @@ def require_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise ConfigError("--executor ray needs Ray: pip install 'dialogforge[ray]'") from None
+        raise ConfigError("--executor ray needs Ray: pip install 'ray>=2.50,<3'") from None
     return ray
 
 

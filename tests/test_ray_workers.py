@@ -179,6 +179,6 @@ def test_ray_executor_bad_setups_are_one_line_and_write_nothing(tmp_path, pg_url
     assert "--workers needs --executor ray" in _cli_error(capsys, "generate", "--backend", "scripted", "--workers", "3",
                                                           "--db", pg_url)
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as if it were not installed
-    assert "needs Ray: pip install 'dialogforge[ray]'" in _cli_error(capsys, *args, "--db", pg_url)
+    assert "needs Ray: pip install 'ray>=2.50,<3'" in _cli_error(capsys, *args, "--db", pg_url)
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT to_regclass('dialogforge_runs')").fetchone()[0] is None
