@@ -51,14 +51,28 @@ def _fork_point(db: Path, thread_id: str) -> str:
     return entries[len(entries) // 3].checkpoint_id
 
 
+def _fork_seconds(db: Path, source: str, point: str) -> float:
+    """How long an uninterrupted fork takes here, as a process (on a scratch copy of the database)."""
+    scratch = db.with_name(f"timing-{db.name}")
+    shutil.copy(db, scratch)
+    started = time.monotonic()
+    done = subprocess.run(_cli("fork", source, "--db", str(scratch), "--checkpoint", point, "--n", str(FORKS), "--quiet"),
+                          cwd=REPO, env=_env(), capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return time.monotonic() - started
+
+
 def _kill_fork(db: Path, source: str, point: str, kills: int, rng: random.Random) -> dict[str, int]:
     landed = {"mid-run": 0, "by time": 0, "finished": 0}
+    # Kill times scale with this machine's speed: on a fast box fixed times mostly came after
+    # the fork had finished, and a kill that lands on a finished fork tests nothing.
+    whole = _fork_seconds(db, source, point)
     for _ in range(kills):
         command = (_cli("resume", "--db", str(db), "--quiet") if _forks_of(db, source)
                    else _cli("fork", source, "--db", str(db), "--checkpoint", point, "--n", str(FORKS), "--quiet"))
         proc = subprocess.Popen(command, cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         # a few forks write tens of checkpoints, not hundreds: smaller steps than a generate
-        landed[_kill_at_random(proc, db, rng, by_time=0.4, seconds=(0.8, 2.5), checkpoints=12)] += 1
+        landed[_kill_at_random(proc, db, rng, by_time=0.6, seconds=(0.3 * whole, 0.85 * whole), checkpoints=12)] += 1
         assert integrity(db) == "ok"
         assert len(_forks_of(db, source)) in (0, FORKS), "a killed fork left some of its forks, not all or none"
     final = (_cli("resume", "--db", str(db), "--quiet") if _forks_of(db, source)
