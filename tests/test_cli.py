@@ -94,3 +94,13 @@ def test_every_command_has_help_with_an_example(run_cli):
         result = run_cli(*name.split("_"), "--help")
         assert result.code == 0, (name, result.err)
         assert "Example" in result.out, name
+
+
+def test_a_gguf_that_is_not_one_is_one_line_and_writes_nothing(tmp_path, run_cli):
+    fake = tmp_path / "model.gguf"
+    fake.write_text("not a model")
+    db = tmp_path / "run.db"
+    result = run_cli("generate", "--n", "1", "--db", str(db), "--gguf", str(fake))
+    assert result.code == 2
+    assert result.err.strip() == f"dialogforge: error: {fake} is not a GGUF file"
+    assert not list(tmp_path.glob("run.db*"))

@@ -23,6 +23,7 @@ import urllib.request
 from pathlib import Path
 
 from dialogforge.config import ModelConfig
+from dialogforge.errors import DialogforgeError
 
 DEFAULT_N_CTX = 8192
 # The packaged GGUF carries no chat template, and llama.cpp's fallback is Llama 2's
@@ -43,7 +44,7 @@ _BOOT = (
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, whatever http_proxy says
 
 
-class LocalModelError(RuntimeError):
+class LocalModelError(DialogforgeError):
     """The embedded model cannot be made ready; the message is one line, fit for the CLI."""
 
 
@@ -122,9 +123,11 @@ class LocalLlamaServer:
     def __init__(self, gguf: str | os.PathLike | None = None, *, n_ctx: int = DEFAULT_N_CTX,
                  n_threads: int | None = None, chat_format: str | None = None,
                  startup_timeout: float = 120.0, stop_timeout: float = 5.0, extra_args: tuple[str, ...] = ()):
+        given = _check_gguf(gguf) if gguf is not None else None  # a bad --gguf is named even without llama.cpp
         if any(importlib.util.find_spec(m) is None for m in _SERVER_MODULES):
-            raise LocalModelError("the llama.cpp server is not installed: pip install 'llama-cpp-python[server]'")
-        self.model_path = _check_gguf(gguf) if gguf is not None else default_gguf_path()
+            raise LocalModelError("the llama.cpp server is not installed: pip install -e '.[local]' "
+                                  "(or pip install 'llama-cpp-python[server]')")
+        self.model_path = given or default_gguf_path()
         self.model = self.model_path.stem
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         self.n_ctx, self.n_threads = n_ctx, n_threads or min(cores, 8)
