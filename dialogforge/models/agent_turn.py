@@ -13,6 +13,9 @@ call would have produced.
 from __future__ import annotations
 
 import hashlib
+from functools import cache
+from pathlib import Path
+from string import Template
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
@@ -24,11 +27,13 @@ from dialogforge.models.structured import generate_structured
 from graphs.state import AgentStep, Message, TokenUsage, ToolCall, ToolSpec
 
 _EMPTY_NUDGE = "Your last reply was empty. Answer the user or call a tool."
-_PLAIN_TOOLS = (
-    "Answer with one JSON object: `reasoning` (your private thinking), `reply` (what the user reads; "
-    "leave it empty while you call tools) and `tool_calls` (a list of {{name, arguments}}; empty when you "
-    "reply). Tools you can call:\n{tools}"
-)
+
+
+
+@cache
+def _plain_instruction() -> Template:
+    """The plain protocol's instruction: a prompt file like the nodes' own, read on first use."""
+    return Template(Path(__file__).with_name("plain_agent_step.md").read_text(encoding="utf-8"))
 
 
 async def generate_agent_turn(
@@ -68,7 +73,7 @@ async def _plain_agent_turn(
 ) -> tuple[Message, TokenUsage]:
     listing = "\n".join(f"- {t.function.name}: {t.function.description}" for t in tools) or "(none)"
     step, usage = await generate_structured(
-        model, AgentStep, [*messages, SystemMessage(_PLAIN_TOOLS.format(tools=listing))],
+        model, AgentStep, [*messages, SystemMessage(_plain_instruction().substitute(tools=listing))],
         seed=seed, check=_not_empty, json_schema=agent_step_schema(tools),
     )
     stem = hashlib.sha1(f"{seed} {len(messages)} {step.model_dump_json()}".encode()).hexdigest()[:12]
