@@ -26,7 +26,7 @@ FLAT_OBJECT_SCHEMA = {
         "properties": {"type": "object", "additionalProperties": {
             "type": "object",
             "properties": {"type": {"enum": ["string", "integer", "number", "boolean"]},
-                           "description": {"type": "string", "maxLength": 120}},
+                           "description": {"type": "string", "maxLength": 80}},
             "required": ["type", "description"],
         }},
         "required": {"type": "array", "items": {"type": "string", "maxLength": 40}, "maxItems": MAX_ITEMS},

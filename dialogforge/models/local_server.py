@@ -29,7 +29,7 @@ DEFAULT_N_CTX = 8192
 # The packaged GGUF carries no chat template, and llama.cpp's fallback is Llama 2's
 # `[INST] <<SYS>>` format, which Gemma has never seen; its own turn markers work.
 PACKAGED_CHAT_FORMAT = "gemma"
-LOCAL_MAX_TOKENS = 512
+LOCAL_MAX_TOKENS = 1024
 LOCAL_TIMEOUT_S = 600.0
 _SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
 # Runs in the child before the server: PR_SET_PDEATHSIG (1) makes the kernel SIGKILL the
