@@ -92,16 +92,11 @@ def agent_step_schema(tools: list[ToolSpec]) -> dict:
     calls = [{"type": "object", "properties": {"name": {"const": t.function.name},
                                                "arguments": t.function.parameters},
               "required": ["name", "arguments"]} for t in tools]
-    return {
-        "title": "AgentStep",
-        "type": "object",
-        "properties": {
-            "reasoning": {"type": "string"},
-            "reply": {"type": "string"},
-            "tool_calls": {"type": "array", "items": {"anyOf": calls}} if calls else {"type": "array", "maxItems": 0},
-        },
-        "required": ["reasoning", "reply", "tool_calls"],
-    }
+    properties: dict = {"reasoning": {"type": "string"}, "reply": {"type": "string"}}
+    if calls:  # with no tools there is no tool_calls key at all: llama.cpp ignores an empty array's maxItems
+        properties["tool_calls"] = {"type": "array", "items": {"anyOf": calls}}
+    return {"title": "AgentStep", "type": "object", "properties": properties,
+            "required": list(properties), "additionalProperties": False}
 
 
 def _not_empty(step: AgentStep) -> str | None:
