@@ -11,11 +11,14 @@ failed with its reason, and everything it did is persisted and readable.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from checkpoints.history import history
 from checkpoints.manifest import Manifest
 from checkpoints.reading import load_state
+from tests.helpers import order_tool
 
 pytestmark = pytest.mark.embedded
 
@@ -24,8 +27,12 @@ NODES = {"propose_task", "synthesize_tools", "simulate_user", "run_agent", "exec
 
 def test_two_trajectories_on_the_embedded_model(tmp_path, run_cli):
     db = tmp_path / "demo.db"
+    # Seed tools on top of synthesis: whether the 270M model's own drafts pass validation is
+    # chance, and without a tool the agent never reaches execute_tools.
+    tools = tmp_path / "tools.json"
+    tools.write_text(json.dumps([order_tool().openai_tool()]))
     result = run_cli("generate", "--n", "2", "--seed", "1", "--max-turns", "3", "--max-tasks", "1",
-                     "--db", str(db), "--quiet", timeout=3000)
+                     "--tools", str(tools), "--synthesize-more", "--db", str(db), "--quiet", timeout=3000)
     assert result.code == 0, result.err
     assert str(db) in result.out
 
