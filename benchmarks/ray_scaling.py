@@ -9,7 +9,7 @@ process and holds every call ``--latency`` seconds; a throwaway PostgreSQL
 server (``dialogforge.testing.postgres_server``) holds checkpoints and
 manifest; a local Ray cluster (``--cpus``) runs the workers. For each
 worker count a fresh database gets the same run (``--n`` trajectories,
-each worker at ``--concurrency``), through ``graphs.ray_run.run_on_ray``:
+each worker at ``--concurrency``), through ``dialogforge.runs.ray_run.run_on_ray``:
 what ``generate --executor ray`` does. Calls are counted at the server;
 the rate is taken between 10% and 90% of the run's calls, so worker
 start-up and the tail (fewer trajectories left than slots) do not count.
@@ -78,9 +78,9 @@ class CallSampler:
 
 def measure(workers: int, url: str, pg, args: argparse.Namespace) -> dict:
     from dialogforge.config import GenerationSettings, ModelConfig, ModelsConfig
-    from graphs.generate import plan_generation
-    from graphs.ray_run import run_on_ray
-    from graphs.state import Limits
+    from dialogforge.runs.generate import plan_generation
+    from dialogforge.runs.ray_run import run_on_ray
+    from dialogforge.graphs.state import Limits
 
     shards = None
     if args.store == "postgres":

@@ -41,17 +41,18 @@ if str(REPO) not in sys.path:
 import aiosqlite  # noqa: E402
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver  # noqa: E402
 
-from checkpoints.linear_saver import LinearSqliteSaver  # noqa: E402
-from checkpoints.serde import strict_serializer  # noqa: E402
-from checkpoints.store import connect, delta_channels  # noqa: E402
+from dialogforge.checkpoints.linear_saver import LinearSqliteSaver  # noqa: E402
+from dialogforge.checkpoints.serde import strict_serializer  # noqa: E402
+from dialogforge.checkpoints.sqlite_file import connect, delta_channels  # noqa: E402
 from dialogforge.config import ModelConfig, ModelsConfig, Role  # noqa: E402
 from dialogforge.models import ModelSet  # noqa: E402
-from graphs.builder import compile_graph  # noqa: E402
-from graphs.context import GraphContext  # noqa: E402
-from graphs.engine import RECURSION_LIMIT  # noqa: E402
-from graphs.planning import graph_input  # noqa: E402
-from graphs.state import DialogueState, Limits, Mode, Scenario  # noqa: E402
-from nodes.simulate_tool import SimulatedToolExecutor  # noqa: E402
+from dialogforge.graphs.builder import compile_graph  # noqa: E402
+from dialogforge.graphs.context import GraphContext  # noqa: E402
+from dialogforge.runs.engine import RECURSION_LIMIT  # noqa: E402
+from dialogforge.runs.planning import graph_input  # noqa: E402
+from dialogforge.graphs.state import DialogueState
+from dialogforge.records import Limits, Mode, Scenario  # noqa: E402
+from dialogforge.executors.simulated import SimulatedToolExecutor  # noqa: E402
 
 
 @dataclass

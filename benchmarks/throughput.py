@@ -12,7 +12,7 @@ over the same steady-state window (after a ramp):
   mid-dialogue agent request (tools bound) -- the HTTP client alone;
 - ``client``: the same loop on our ``ReasoningChatOpenAI`` (request fields
   sent verbatim, JSON parsed directly), to show where the CPU goes;
-- ``graph``: ``graphs.engine.run_jobs`` with ``concurrency=N`` over enough
+- ``graph``: ``dialogforge.runs.engine.run_jobs`` with ``concurrency=N`` over enough
   trajectories to stay full, ``openai`` backend, SQLite checkpointing and
   the manifest: everything a real run does.
 
@@ -117,7 +117,7 @@ def agent_request() -> tuple[list, dict]:
     """A mid-dialogue agent call (system prompt, eight turns, four tools): what most graph calls look like."""
     from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
-    from nodes.prompting import render
+    from dialogforge.nodes.prompting import render
 
     tools = [{"type": "function", "function": {
         "name": f"{verb}_order", "description": f"{verb.title()} an order of the online store.",
@@ -173,11 +173,11 @@ async def bare_worker(args: argparse.Namespace) -> dict:
 async def graph_worker(args: argparse.Namespace) -> dict:
     from langgraph.runtime import RunControl
 
-    from checkpoints.manifest import Manifest, PlannedTrajectory
+    from dialogforge.checkpoints.manifest import Manifest, PlannedTrajectory
     from dialogforge.config import GenerationSettings, Role
-    from graphs.engine import Job, run_jobs
-    from graphs.planning import graph_input, initial_state
-    from nodes.simulate_tool import SimulatedToolExecutor
+    from dialogforge.runs.engine import Job, run_jobs
+    from dialogforge.runs.planning import graph_input, initial_state
+    from dialogforge.executors.simulated import SimulatedToolExecutor
 
     models = build_models(args.url, args.http_client, args.n)
     settings = GenerationSettings(n=args.jobs or 3 * args.n, seed=1, concurrency=args.n)

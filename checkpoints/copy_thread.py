@@ -5,7 +5,7 @@ message list (a ``DeltaChannel``) is rebuilt by replaying them. A copy up to
 a checkpoint leaves out that checkpoint's own writes: they are the step the
 source took from it, and the copy is meant to take its own.
 
-This is the raw copy, without a manifest row; ``checkpoints.fork`` builds
+This is the raw copy, without a manifest row; ``dialogforge.runs.fork`` builds
 trajectories with lineage on top of it.
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from checkpoints.db_errors import database_errors
-from checkpoints.store import open_saver
+from dialogforge.checkpoints.db_errors import database_errors
+from dialogforge.checkpoints.sqlite_file import open_saver
 from dialogforge.errors import NotFoundError, StoreError
 
 

@@ -1,6 +1,6 @@
 """Compact bytes for checkpoint rows: packed ids and compressed, type-tagged values.
 
-Every value still goes through the strict serializer (``checkpoints.serde``);
+Every value still goes through the strict serializer (``dialogforge.checkpoints.serde``);
 this module only packs the serializer's ``(type, bytes)`` pair into one
 column and deflates it when that pays. Ids in UUID form (LangGraph's
 checkpoint and task ids) are stored as their 16 bytes instead of 36

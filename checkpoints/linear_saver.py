@@ -8,7 +8,7 @@ costs their full size at every step, quadratic over a long dialogue. Here:
   thread, channel and version, as LangGraph's Postgres saver does), so a
   channel that did not change costs nothing at a step.
 * A changed value is stored as a structural patch on its previous version
-  (``checkpoints.patches``), with a full keyframe whenever the patches since
+  (``dialogforge.checkpoints.patches``), with a full keyframe whenever the patches since
   the last one outweigh it, so reading any version stays bounded.
 * A node's write of a last-value channel is the next checkpoint's value of
   that channel: once that checkpoint exists the write row just points at the
@@ -55,8 +55,8 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
 
-from checkpoints import patches
-from checkpoints.encoding import decode, encode, pack_id, pack_typed, unpack_id, unpack_typed
+from dialogforge.checkpoints import patches
+from dialogforge.checkpoints.encoding import decode, encode, pack_id, pack_typed, unpack_id, unpack_typed
 
 FULL, PATCH, DERIVED, REF = 0, 1, 2, 3
 THREAD, CHANNEL, PATH = 0, 1, 2

@@ -13,13 +13,13 @@ import threading
 from datetime import datetime, timezone
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Protocol
 
 import sqlite_utils
 from pydantic import BaseModel
 
-from checkpoints.store import check_db_path, connect
-from graphs.state import DialogueState, StopReason, ToolExec
+from dialogforge.checkpoints.sqlite_file import check_db_path, connect
+from dialogforge.records import Counters, StopReason, ToolExec
 
 
 class Status(StrEnum):
@@ -56,7 +56,17 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def finished_fields(state: DialogueState) -> dict[str, Any]:
+class Finished(Protocol):
+    """What the manifest reads of a finished trajectory (the graph's ``DialogueState`` has it)."""
+
+    stop_reason: StopReason | None
+    error: str | None
+    counters: Counters
+    messages: list[Any]
+    tasks: list[Any]
+
+
+def finished_fields(state: Finished) -> dict[str, Any]:
     """A finished trajectory's row fields: its status and counters (every manifest store writes these)."""
     failed = state.stop_reason in (None, StopReason.ERROR)
     counters = state.counters
@@ -111,7 +121,7 @@ class Manifest:
         with self.lock, self.conn:
             self.db["runs"].update(thread_id, {"status": Status.RUNNING.value, "started_at": now()})
 
-    def mark_finished(self, thread_id: str, state: DialogueState) -> None:
+    def mark_finished(self, thread_id: str, state: Finished) -> None:
         with self.lock, self.conn:
             self.db["runs"].update(thread_id, finished_fields(state))
 

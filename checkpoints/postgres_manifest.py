@@ -1,4 +1,4 @@
-"""The run manifest in PostgreSQL, behind the same interface as ``checkpoints.manifest.Manifest``.
+"""The run manifest in PostgreSQL, behind the same interface as ``dialogforge.checkpoints.manifest.Manifest``.
 
 Same rows, same statuses, same meaning (one row per trajectory, written
 ``pending`` before anything starts), so the engine, ``resume`` and the
@@ -14,10 +14,10 @@ from typing import Any, Iterable
 
 import sqlite_utils
 
-from checkpoints.manifest import _RUNS_COLUMNS, PlannedTrajectory, Status, finished_fields, now
-from checkpoints.postgres_store import connect_pg, display_url
+from dialogforge.checkpoints.manifest import _RUNS_COLUMNS, Finished, PlannedTrajectory, Status, finished_fields, now
+from dialogforge.checkpoints.postgres_conn import connect_pg
+from dialogforge.checkpoints.urls import display_url
 from dialogforge.errors import StoreError
-from graphs.state import DialogueState
 
 RUNS = "dialogforge_runs"
 RUN_CONFIGS = "dialogforge_run_configs"
@@ -95,7 +95,7 @@ class PostgresManifest:
     def mark_running(self, thread_id: str) -> None:
         self._update(thread_id, {"status": Status.RUNNING.value, "started_at": now()})
 
-    def mark_finished(self, thread_id: str, state: DialogueState) -> None:
+    def mark_finished(self, thread_id: str, state: Finished) -> None:
         self._update(thread_id, finished_fields(state))
 
     def mark_crashed(self, thread_id: str, reason: str) -> None:

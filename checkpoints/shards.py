@@ -18,9 +18,9 @@ from typing import Any, Iterable
 
 import sqlite_utils
 
-from checkpoints.manifest import Manifest
-from checkpoints.postgres_store import is_postgres_url
-from checkpoints.store import check_db_path
+from dialogforge.checkpoints.manifest import Manifest
+from dialogforge.checkpoints.urls import is_postgres_url
+from dialogforge.checkpoints.sqlite_file import check_db_path
 
 SUFFIX = ".shards"
 

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
-from graphs.state import Limits, Mode, ToolExec, ToolSource
+from dialogforge.records import Limits, Mode, ToolExec, ToolSource
 
 
 class Role(StrEnum):

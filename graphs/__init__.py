@@ -1,17 +1,6 @@
-"""The dialogue graph and its state; ``build_graph`` is the entry point for scripts.
+"""The dialogue graph: its state, context, routing and builder (``dialogforge.graphs.builder``).
 
-The builder is imported lazily: ``graphs.state`` is imported by everything,
-and must not drag the nodes and the model layer in with it.
+Nothing is imported here: the state is imported by every node, and the
+builder imports the nodes, so this package stays a plain namespace.
+Scripts use ``dialogforge.build_graph``.
 """
-
-from typing import Any
-
-__all__ = ["build_graph", "compile_graph"]
-
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from graphs import builder
-
-        return getattr(builder, name)
-    raise AttributeError(name)

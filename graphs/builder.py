@@ -13,14 +13,15 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer
 
-from graphs.context import GraphContext
-from graphs.routing import after_agent, after_setup_step, after_tools, after_user_turn
-from graphs.state import DialogueState, Mode
-from nodes.execute_tools import execute_tools
-from nodes.propose_task import propose_task
-from nodes.run_agent import run_agent
-from nodes.simulate_user import simulate_user
-from nodes.synthesize_tools import synthesize_tools
+from dialogforge.graphs.context import GraphContext
+from dialogforge.graphs.routing import after_agent, after_setup_step, after_tools, after_user_turn
+from dialogforge.graphs.state import DialogueState
+from dialogforge.records import Mode
+from dialogforge.nodes.execute_tools import execute_tools
+from dialogforge.nodes.propose_task import propose_task
+from dialogforge.nodes.run_agent import run_agent
+from dialogforge.nodes.simulate_user import simulate_user
+from dialogforge.nodes.synthesize_tools import synthesize_tools
 
 
 def build_graph(mode: Mode = Mode.USER) -> StateGraph:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dialogforge.models import ModelSet
-from nodes.tool_executor import ToolExecutor
+from dialogforge.executors.contract import ToolExecutor
 
 
 @dataclass

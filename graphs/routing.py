@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from graphs.state import DialogueState, Mode
+from dialogforge.graphs.state import DialogueState
+from dialogforge.records import Mode
 
 
 def after_setup_step(state: DialogueState) -> Literal["continue", "stop"]:

@@ -16,11 +16,12 @@ from langgraph.runtime import Runtime
 
 from dialogforge.config import Role
 from dialogforge.errors import ModelCallError, ToolBackendError
-from graphs.context import GraphContext
-from graphs.state import DialogueState, Message, TokenUsage, ToolCall, ToolSpec
-from nodes.outcome import charge, failed
-from nodes.tool_executor import ExecutionOutcome
-from nodes.tool_specs import first_violation
+from dialogforge.graphs.context import GraphContext
+from dialogforge.graphs.state import DialogueState
+from dialogforge.records import Message, TokenUsage, ToolCall, ToolSpec
+from dialogforge.nodes.outcome import charge, failed
+from dialogforge.executors.contract import ExecutionOutcome
+from dialogforge.tool_checks import first_violation
 
 
 async def execute_tools(state: DialogueState, runtime: Runtime[GraphContext]) -> dict[str, Any]:

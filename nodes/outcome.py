@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from dialogforge.errors import ModelCallError, ToolBackendError
-from graphs.state import Counters, DialogueState, StopReason, TokenUsage
+from dialogforge.graphs.state import DialogueState
+from dialogforge.records import Counters, StopReason, TokenUsage
 
 
 def failed(exc: ModelCallError | ToolBackendError) -> dict[str, Any]:

@@ -13,10 +13,11 @@ from langgraph.runtime import Runtime
 from dialogforge.config import Role
 from dialogforge.errors import ModelCallError, ToolBackendError
 from dialogforge.models import generate_structured
-from graphs.context import GraphContext
-from graphs.state import DialogueState, ProposedTask, Task
-from nodes.outcome import charge, failed
-from nodes.prompting import prompt_messages
+from dialogforge.graphs.context import GraphContext
+from dialogforge.graphs.state import DialogueState, ProposedTask
+from dialogforge.records import Task
+from dialogforge.nodes.outcome import charge, failed
+from dialogforge.nodes.prompting import prompt_messages
 
 _CONTINUATION = (
     "This is a further task in an ongoing conversation: the earlier tasks and recent tool "

@@ -15,10 +15,11 @@ from dialogforge.config import Role
 from dialogforge.errors import ModelCallError
 from dialogforge.models import generate_agent_turn
 from dialogforge.models.convert import to_langchain
-from graphs.context import GraphContext
-from graphs.state import DialogueState, Message, Mode, StopReason
-from nodes.outcome import charge, failed
-from nodes.prompting import render
+from dialogforge.graphs.context import GraphContext
+from dialogforge.graphs.state import DialogueState
+from dialogforge.records import Message, Mode, StopReason
+from dialogforge.nodes.outcome import charge, failed
+from dialogforge.nodes.prompting import render
 
 
 async def run_agent(state: DialogueState, runtime: Runtime[GraphContext]) -> dict[str, Any]:

@@ -16,10 +16,11 @@ from langgraph.runtime import Runtime
 from dialogforge.config import Role
 from dialogforge.errors import ModelCallError
 from dialogforge.models import generate_structured
-from graphs.context import GraphContext
-from graphs.state import DialogueState, Message, Mode, StopReason, TaskStatus, UserTurn
-from nodes.outcome import charge, failed
-from nodes.prompting import context_block, render
+from dialogforge.graphs.context import GraphContext
+from dialogforge.graphs.state import DialogueState, UserTurn
+from dialogforge.records import Message, Mode, StopReason, TaskStatus
+from dialogforge.nodes.outcome import charge, failed
+from dialogforge.nodes.prompting import context_block, render
 
 TRANSCRIPT_WINDOW = 60
 

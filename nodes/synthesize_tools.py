@@ -16,20 +16,12 @@ from langgraph.runtime import Runtime
 from dialogforge.config import Role
 from dialogforge.errors import ModelCallError
 from dialogforge.models import RoleModel, generate_structured
-from graphs.context import GraphContext
-from graphs.state import (
-    DialogueState,
-    ResultSchemas,
-    TokenUsage,
-    ToolDraft,
-    ToolDrafts,
-    ToolSource,
-    ToolSpec,
-    UserQuestions,
-)
-from nodes.outcome import charge, failed
-from nodes.prompting import prompt_messages
-from nodes.tool_specs import draft_to_spec, harmonize_entity_types, schema_problem
+from dialogforge.graphs.context import GraphContext
+from dialogforge.graphs.state import DialogueState, ResultSchemas, ToolDraft, ToolDrafts, UserQuestions
+from dialogforge.records import FunctionSpec, TokenUsage, ToolSource, ToolSpec
+from dialogforge.nodes.outcome import charge, failed
+from dialogforge.nodes.prompting import prompt_messages
+from dialogforge.tool_checks import harmonize_entity_types, schema_problem
 
 MAX_COMPLEMENTARY = 10
 MAX_TOOLS = 40
@@ -75,7 +67,7 @@ class _Synthesis:
             )
             good += _split_valid(fixed.tools, taken | {g.name for g in good})[0]
         limit = MAX_COMPLEMENTARY if stage == "gap" else MAX_TOOLS
-        return [draft_to_spec(d) for d in good][:limit]
+        return [_spec_of(d) for d in good][:limit]
 
     async def with_result_schemas(self, tools: list[ToolSpec]) -> list[ToolSpec]:
         needing = [t for t in tools if not t.result_schema.get("properties") and t.sql is None]
@@ -144,3 +136,7 @@ def _is_result_schema(schema: dict[str, Any]) -> bool:
 
 def _summaries(tools: list[ToolSpec]) -> list[dict[str, str]]:
     return [{"name": t.name, "description": t.function.description[:200]} for t in tools]
+
+
+def _spec_of(draft: ToolDraft) -> ToolSpec:
+    return ToolSpec(function=FunctionSpec(name=draft.name, description=draft.description, parameters=draft.parameters))

@@ -1,3 +1,3 @@
-from scripts.cli import main
+from dialogforge.cli.main import main
 
 raise SystemExit(main())

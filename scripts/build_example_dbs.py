@@ -15,8 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from dialogforge.sqlexec.build import build_examples
-from dialogforge.sqlexec.errors import SqlExecError
+from dialogforge.sqltools.build import build_examples
+from dialogforge.sqltools.errors import SqlExecError
 
 
 def main(out_dir: str | Path) -> list[Path]:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from dialogforge.config import GenerationSettings
-from dialogforge.config_file import effective_view
-from scripts.model_options import add_model_options, config_file_from, models_config_from
+from dialogforge.cli.model_options import add_model_options, config_file_from, models_config_from
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -21,6 +19,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dialogforge.config import GenerationSettings
+    from dialogforge.config_file import effective_view
+
     file = config_file_from(args)
     view = {
         "models": effective_view(models_config_from(args, file)),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from dialogforge.dataset.export import FORMATS, export
-from scripts.options import add_db
+from dialogforge.dataset.options import FORMATS
+from dialogforge.cli.options import add_db
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -27,6 +27,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dialogforge.dataset.export import export
+
     result = export(args.db, args.out, args.format, valid_only=args.valid_only,
                     with_reasoning=args.with_reasoning, keep_duplicates=args.keep_duplicates)
     skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(result.skipped.items())) or "none"

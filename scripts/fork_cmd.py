@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from checkpoints.fork import fork_trajectory
-from dialogforge.interrupt import resume_hint
-from scripts.options import add_db, positive_int
-from scripts.run_options import add_run_options, models_context, overrides_from, progress_from
+from dialogforge.cli.options import add_db, positive_int
+from dialogforge.cli.run_options import add_run_options, models_context, overrides_from, progress_from
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -32,6 +30,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dialogforge.interrupt import resume_hint
+    from dialogforge.runs.fork import fork_trajectory
+
     result = fork_trajectory(
         args.db, args.thread_id, args.checkpoint, args.n, seed=args.seed, user_message=args.user_message,
         run=not args.no_run, overrides=overrides_from(args), concurrency=args.concurrency,

@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from checkpoints.conversations import conversation_states, load_conversations
-from checkpoints.stores import check_store
-from dialogforge.config import GenerationSettings
 from dialogforge.errors import ConfigError
-from dialogforge.interrupt import resume_hint
-from dialogforge.progress import make_progress
-from dialogforge.seed_files import load_seed_lines, load_tool_sets
-from dialogforge.seed_tools import load_tools_file
-from graphs.generate import generate
-from graphs.state import Limits, Mode, ToolExec, ToolSource
-from graphs.tool_exec import domain_for
-from dialogforge.models.preflight import check_endpoints
-from scripts.model_options import add_model_options, config_file_from, models_config_from, running_models
-from scripts.options import add_db, positive_float, positive_int
-from scripts.ray_options import add_executor_options, check_executor_args, generate_on_ray
+from dialogforge.records import Limits, Mode, ToolExec, ToolSource
+from dialogforge.cli.model_options import add_model_options, config_file_from, models_config_from, running_models
+from dialogforge.cli.options import add_db, positive_float, positive_int
+from dialogforge.cli.ray_options import add_executor_options, check_executor_args, generate_on_ray
+
+if TYPE_CHECKING:
+    from dialogforge.config import GenerationSettings
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -67,6 +61,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def settings_from(args: argparse.Namespace, base: GenerationSettings) -> GenerationSettings:
     """The config file's generation section, overridden by the flags actually given."""
+    from dialogforge.config import GenerationSettings
+    from dialogforge.inputs.seed_files import load_seed_lines
+
     limit_flags = {"max_user_turns": args.max_turns, "max_tool_steps": args.max_tool_steps,
                    "max_tasks": args.max_tasks, "token_budget": args.token_budget}
     limits = base.limits.model_copy(update={k: v for k, v in limit_flags.items() if v is not None})
@@ -86,6 +83,16 @@ def settings_from(args: argparse.Namespace, base: GenerationSettings) -> Generat
 
 
 def run(args: argparse.Namespace) -> int:
+    from dialogforge.checkpoints.store_kinds import check_store
+    from dialogforge.config import GenerationSettings
+    from dialogforge.inputs.seed_files import load_tool_sets
+    from dialogforge.inputs.seed_tools import load_tools_file
+    from dialogforge.interrupt import resume_hint
+    from dialogforge.models.preflight import check_endpoints
+    from dialogforge.progress import make_progress
+    from dialogforge.runs.generate import generate
+    from dialogforge.runs.tool_backends import domain_for
+
     check_store(args.db, must_exist=False)
     check_executor_args(args)
     file = config_file_from(args)
@@ -120,7 +127,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _conversation_starts(args: argparse.Namespace, settings: GenerationSettings, tools: list | None) -> list | None:
-    """``--from-conversations``: every line validated before anything starts (see ``checkpoints.conversations``)."""
+    """``--from-conversations``: every line validated before anything starts (see ``dialogforge.inputs.conversations``)."""
+    from dialogforge.inputs.conversations import load_conversations
+    from dialogforge.runs.planning import conversation_states
+
     if not getattr(args, "from_conversations", None):
         return None
     if args.tools_dir or settings.tool_exec is ToolExec.SQL:

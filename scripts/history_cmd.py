@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from checkpoints.history import history
-from scripts.options import add_db, add_json
+from dialogforge.cli.options import add_db, add_json
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -22,6 +21,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dialogforge.runs.history import history
+
     entries = history(args.db, args.thread_id)
     if args.json:
         print(json.dumps([e.as_dict() for e in entries], indent=1))

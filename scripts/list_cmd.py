@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from checkpoints.stores import open_manifest
-from scripts.options import add_db, add_json
+from dialogforge.cli.options import add_db, add_json
 
 LIST_FIELDS = [
     "thread_id", "run_id", "mode", "status", "stop_reason", "error", "domain", "seed",
@@ -24,6 +23,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def list_trajectories(db: str, status: str | None = None) -> list[dict]:
+    from dialogforge.checkpoints.store_kinds import open_manifest
+
     manifest = open_manifest(db)
     try:
         rows = manifest.rows(statuses=[status] if status else None)

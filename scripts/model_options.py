@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 from contextlib import contextmanager
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-from dialogforge.config import ModelsConfig
-from dialogforge.config_file import ConfigFile, apply_flags, check_api_keys, load_config_file
+if TYPE_CHECKING:
+    from dialogforge.config import ModelsConfig
+    from dialogforge.config_file import ConfigFile
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -23,10 +24,14 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def config_file_from(args: argparse.Namespace) -> ConfigFile:
+    from dialogforge.config_file import ConfigFile, load_config_file
+
     return load_config_file(args.config) if args.config else ConfigFile()
 
 
 def models_config_from(args: argparse.Namespace, file: ConfigFile | None = None) -> ModelsConfig:
+    from dialogforge.config_file import apply_flags, check_api_keys
+
     file = file or config_file_from(args)
     config = apply_flags(file.models, backend=args.backend, base_url=args.base_url, model=args.model)
     check_api_keys(config)

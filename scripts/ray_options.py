@@ -6,9 +6,9 @@ import argparse
 import sys
 from typing import Any
 
-from checkpoints.postgres_store import is_postgres_url
+from dialogforge.checkpoints.urls import is_postgres_url
 from dialogforge.errors import ConfigError
-from scripts.options import positive_int
+from dialogforge.cli.options import positive_int
 
 DEFAULT_WORKERS = 2
 
@@ -31,7 +31,7 @@ def check_executor_args(args: argparse.Namespace) -> None:
         if given:
             raise ConfigError(f"{given[0]} needs --executor ray")
         return
-    from graphs.ray_run import check_ray_address, require_ray
+    from dialogforge.runs.ray_run import check_ray_address, require_ray
 
     require_ray()
     check_ray_address(args.ray_address)
@@ -40,8 +40,8 @@ def check_executor_args(args: argparse.Namespace) -> None:
 def generate_on_ray(args: argparse.Namespace, settings: Any, models_config: Any, tools: Any, tool_sets: Any,
                     starts: Any) -> tuple[str, list[str], Any]:
     """Plan and record the run here, run it on Ray; (run id, thread ids, summary)."""
-    from graphs.generate import plan_generation
-    from graphs.ray_run import run_on_ray
+    from dialogforge.runs.generate import plan_generation
+    from dialogforge.runs.ray_run import run_on_ray
 
     workers = args.workers or DEFAULT_WORKERS
     shards = None if is_postgres_url(args.db) else workers  # SQLite: one file per worker (checkpoints.shards)

@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from checkpoints.resume import resume_run
-from dialogforge.interrupt import resume_hint
-from scripts.options import add_db
-from scripts.run_options import add_run_options, models_context, overrides_from, progress_from
+from dialogforge.cli.options import add_db
+from dialogforge.cli.run_options import add_run_options, models_context, overrides_from, progress_from
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -24,6 +22,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dialogforge.interrupt import resume_hint
+    from dialogforge.runs.resume import resume_run
+
     result = resume_run(
         args.db, overrides=overrides_from(args), concurrency=args.concurrency, thread_ids=args.thread,
         progress=progress_from(args), handle_signals=True, models_context=models_context(args),

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
 
-from checkpoints.resume import ModelOverrides
-from dialogforge.config import ModelsConfig
-from dialogforge.models.preflight import check_endpoints
-from dialogforge.progress import ProgressSink, make_progress
-from scripts.model_options import add_model_options, config_file_from, running_models
-from scripts.options import positive_float, positive_int
+from dialogforge.cli.model_options import add_model_options, config_file_from, running_models
+from dialogforge.cli.options import positive_float, positive_int
+
+if TYPE_CHECKING:
+    from dialogforge.config import ModelsConfig
+    from dialogforge.progress import ProgressSink
+    from dialogforge.runs.resume import ModelOverrides
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -26,11 +28,15 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def overrides_from(args: argparse.Namespace) -> ModelOverrides:
     """Model flags given on the command line; what is not given comes from the recorded run."""
+    from dialogforge.runs.resume import ModelOverrides
+
     models = config_file_from(args).models if args.config else None
     return ModelOverrides(backend=args.backend, base_url=args.base_url, model=args.model, models=models)
 
 
 def progress_from(args: argparse.Namespace) -> ProgressSink | None:
+    from dialogforge.progress import make_progress
+
     return None if args.quiet else make_progress(args.progress, sys.stderr, interval_s=args.progress_interval)
 
 
@@ -48,6 +54,8 @@ class _checked:
         self.inner = inner
 
     def __enter__(self) -> ModelsConfig:
+        from dialogforge.models.preflight import check_endpoints
+
         config = self.inner.__enter__()
         try:
             check_endpoints(config)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import textwrap
+from typing import TYPE_CHECKING
 
-from checkpoints.reading import load_state
-from graphs.state import DialogueState
-from scripts.options import add_db
+from dialogforge.cli.options import add_db
+
+if TYPE_CHECKING:
+    from dialogforge.graphs.state import DialogueState
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -45,5 +47,7 @@ def render_dialogue(state: DialogueState, with_reasoning: bool = False) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dialogforge.runs.reading import load_state
+
     print(render_dialogue(load_state(args.db, args.thread_id), args.reasoning))
     return 0

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from checkpoints.stores import check_store
-from dialogforge.dataset.atomic import check_report_dir
-from dialogforge.dataset.stats import collect_stats, table_text
-from scripts.options import add_db, add_json
+from dialogforge.cli.options import add_db, add_json
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -24,6 +21,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dialogforge.checkpoints.store_kinds import check_store
+    from dialogforge.dataset.atomic import check_report_dir
+    from dialogforge.dataset.stats import collect_stats, table_text
+
     check_store(args.db, must_exist=True)
     if args.report:
         check_report_dir(args.report)

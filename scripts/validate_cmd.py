@@ -5,18 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 from contextlib import ExitStack, contextmanager
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-from checkpoints.store import check_db_path
-from dialogforge.config import ModelsConfig, Role
-from dialogforge.config_file import check_api_keys
-from dialogforge.dataset.dedup import DEFAULT_THRESHOLD
-from dialogforge.dataset.validate import JudgeModelFor, ValidationSummary, recorded_models, validate
+from dialogforge.dataset.options import DEFAULT_THRESHOLD
 from dialogforge.errors import ConfigError
-from dialogforge.models import get_model
-from dialogforge.models.preflight import check_endpoints
-from scripts.model_options import add_model_options, models_config_from, running_models
-from scripts.options import add_db, add_json, positive_int
+from dialogforge.cli.model_options import add_model_options, models_config_from, running_models
+from dialogforge.cli.options import add_db, add_json, positive_int
+
+if TYPE_CHECKING:
+    from dialogforge.dataset.validate import JudgeModelFor, ValidationSummary
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -49,6 +46,9 @@ def _similarity(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dialogforge.checkpoints.sqlite_file import check_db_path
+    from dialogforge.dataset.validate import validate
+
     check_db_path(args.db, must_exist=True)
     if args.judge:
         with judge_models(args) as model_for:
@@ -63,6 +63,12 @@ def run(args: argparse.Namespace) -> int:
 @contextmanager
 def judge_models(args: argparse.Namespace) -> Iterator[JudgeModelFor]:
     """The judge model per run: from the flags if any are given, else each run's recorded config."""
+    from dialogforge.config import ModelsConfig, Role
+    from dialogforge.config_file import check_api_keys
+    from dialogforge.dataset.validate import recorded_models
+    from dialogforge.models import get_model
+    from dialogforge.models.preflight import check_endpoints
+
     if any([args.config, args.backend, args.base_url, args.model]):
         configs = {None: models_config_from(args)}
     else:

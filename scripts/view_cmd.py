@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from dialogforge.viewer.server import HOST, make_server
-from scripts.options import add_db
+from dialogforge.cli.options import add_db
 
 
 def port_number(text: str) -> int:
@@ -21,7 +20,7 @@ def port_number(text: str) -> int:
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "view", help="browse trajectories in the browser",
-        description=f"Serve the trajectory viewer on {HOST} (this machine only); Ctrl-C stops it. "
+        description="Serve the trajectory viewer on 127.0.0.1 (this machine only); Ctrl-C stops it. "
                     "Example: dialogforge view --db run.db --port 8765",
     )
     add_db(parser)
@@ -31,6 +30,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dialogforge.viewer.server import make_server
+
     server = make_server(args.db, args.port, log=args.log)
     print(f"dialogforge viewer: {server.url}  (database {args.db}; Ctrl-C stops)", flush=True)
     try:

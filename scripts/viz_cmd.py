@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from dialogforge.viewer.diagram import FORMATS, write_diagram
-from dialogforge.viewer.standalone import write_trajectory_html
-from graphs.state import Mode
-from scripts.options import add_db
+from dialogforge.records import Mode
+from dialogforge.cli.options import add_db
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -19,7 +17,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     kinds = parser.add_subparsers(dest="viz_kind", required=True, metavar="{graph,trajectory}")
     graph = kinds.add_parser(
         "graph", help="the dialogue graph as Mermaid text, SVG or PNG",
-        description=f"Draw the dialogue graph; the --out suffix picks the format ({', '.join(FORMATS)}). "
+        description="Draw the dialogue graph; the --out suffix picks the format (.mmd, .svg or .png). "
                     "SVG and PNG need Graphviz's `dot`. Example: dialogforge viz graph --mode task --out task.png",
     )
     graph.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.USER.value)
@@ -37,12 +35,16 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_graph(args: argparse.Namespace) -> int:
+    from dialogforge.viewer.diagram import write_diagram
+
     path = write_diagram(Mode(args.mode), args.out)
     print(f"wrote {path}")
     return 0
 
 
 def run_trajectory(args: argparse.Namespace) -> int:
+    from dialogforge.viewer.standalone import write_trajectory_html
+
     path = write_trajectory_html(args.db, args.thread_id, args.out)
     print(f"wrote {path}")
     return 0

@@ -5,11 +5,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from checkpoints.manifest import Manifest
-from checkpoints.reading import load_state
+from dialogforge.checkpoints.manifest import Manifest
+from dialogforge.runs.reading import load_state
 from dialogforge.config import GenerationSettings, ModelConfig, ModelsConfig
-from graphs.generate import generate
-from graphs.state import DialogueState, Limits, Message
+from dialogforge.runs.generate import generate
+from dialogforge.graphs.state import DialogueState
+from dialogforge.records import Limits, Message
 
 SCRIPTED = ModelsConfig(default=ModelConfig(backend="scripted"))
 

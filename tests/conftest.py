@@ -41,7 +41,7 @@ def run_cli():
     def run(*args: str, timeout: float = 300, env: dict | None = None) -> CliResult:
         full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
         proc = subprocess.run(
-            [sys.executable, "-m", "scripts", *args],
+            [sys.executable, "-m", "dialogforge.cli", *args],
             capture_output=True, text=True, timeout=timeout, env=full_env, cwd=REPO,
         )
         return CliResult(proc)

@@ -11,13 +11,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from checkpoints.manifest import Manifest, PlannedTrajectory
-from checkpoints.store import open_saver
-from graphs.builder import compile_graph
-from graphs.state import (
-    Counters, DialogueState, FunctionSpec, Message, Mode, RubricCategory, RubricItem, Scenario, StopReason,
-    Task, TaskStatus, TokenUsage, ToolCall, ToolSource, ToolSpec,
-)
+from dialogforge.checkpoints.manifest import Manifest, PlannedTrajectory
+from dialogforge.checkpoints.sqlite_file import open_saver
+from dialogforge.graphs.builder import compile_graph
+from dialogforge.graphs.state import DialogueState
+from dialogforge.records import Counters, FunctionSpec, Message, Mode, RubricCategory, RubricItem, Scenario, StopReason, Task, TaskStatus, TokenUsage, ToolCall, ToolSource, ToolSpec
 
 ORDER_TOOL = ToolSpec(function=FunctionSpec(
     name="get_order", description="Look up an order.",

@@ -8,9 +8,10 @@ from langgraph.runtime import Runtime
 
 from dialogforge.config import ModelConfig, ModelsConfig, Role
 from dialogforge.models import ModelSet, RoleModel
-from graphs.context import GraphContext
-from graphs.state import DialogueState, FunctionSpec, Scenario, Task, RubricItem, ToolSpec
-from nodes.simulate_tool import SimulatedToolExecutor
+from dialogforge.graphs.context import GraphContext
+from dialogforge.graphs.state import DialogueState
+from dialogforge.records import FunctionSpec, RubricItem, Scenario, Task, ToolSpec
+from dialogforge.executors.simulated import SimulatedToolExecutor
 
 
 def scripted_set() -> ModelSet:

@@ -59,8 +59,8 @@ class Outcome:
 
 
 def run_in_process(args: list[str], capsys, monkeypatch) -> Outcome:
-    """``scripts.cli.main`` in this process: the CLI minus interpreter start-up (2 s a case)."""
-    from scripts.cli import main
+    """``dialogforge.cli.main.main`` in this process: the CLI minus interpreter start-up (2 s a case)."""
+    from dialogforge.cli.main import main
 
     monkeypatch.setenv("DF_BAD_INPUT_ABSENT_KEY", "")
     capsys.readouterr()

@@ -1,6 +1,6 @@
 """The command line as a user runs it: output, exit codes, one-line errors."""
 
-from scripts.cli import command_modules
+from dialogforge.cli.main import command_modules
 
 
 def test_generate_list_show(tmp_path, run_cli):

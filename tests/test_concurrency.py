@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from checkpoints.manifest import Manifest
+from dialogforge.checkpoints.manifest import Manifest
 from dialogforge.config import GenerationSettings, ModelConfig, ModelsConfig
 from dialogforge.testing.scripted_model import ScriptedChatModel
 from dialogforge.testing.stub_server import StubServer
-from graphs.generate import generate
-from graphs.state import Limits
+from dialogforge.runs.generate import generate
+from dialogforge.records import Limits
 
 
 def _statuses(db) -> set[str]:

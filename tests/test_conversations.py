@@ -7,10 +7,11 @@ import shutil
 
 import pytest
 
-from checkpoints.conversations import ConversationError, conversation_states, load_conversations
-from checkpoints.history import history
+from dialogforge.inputs.conversations import ConversationError, load_conversations
+from dialogforge.runs.planning import conversation_states
+from dialogforge.runs.history import history
 from dialogforge.config import GenerationSettings
-from dialogforge.seed_tools import load_tools_file
+from dialogforge.inputs.seed_tools import load_tools_file
 from tests.checkpoint_helpers import counters_problem, dialogue_problem, manifest_rows, states
 
 BOOKSHOP = {
@@ -144,7 +145,7 @@ def test_the_cli_refuses_a_bad_file_before_writing_anything(tmp_path, run_cli):
 
 def test_an_imported_start_killed_before_it_ran_resumes_after_task_proposal(bfcl_copy, tmp_path, run_cli):
     """Rows recorded, nothing started (a kill right after planning): resume starts each the same way."""
-    from checkpoints.manifest import Manifest, PlannedTrajectory
+    from dialogforge.checkpoints.manifest import Manifest, PlannedTrajectory
     from dialogforge.config import ModelConfig, ModelsConfig
 
     path, entries = bfcl_copy

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from checkpoints.fork import fork_trajectory
-from checkpoints.history import history
+from dialogforge.runs.fork import fork_trajectory
+from dialogforge.runs.history import history
 from dialogforge.dataset.export import export
 from tests.checkpoint_helpers import counters_problem, dialogue_problem, integrity, manifest_rows, small_run, states, thread_rows
 from tests.test_resume_kill import _kill_and_resume, _kill_at_random
@@ -34,7 +34,7 @@ FORKS = 3
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "scripts", *args]
+    return [sys.executable, "-m", "dialogforge.cli", *args]
 
 
 def _env() -> dict[str, str]:
@@ -177,7 +177,7 @@ def test_soak_kill_nine_during_fork_and_export(tmp_path):
 
 def test_forks_are_created_all_or_none(tmp_path, monkeypatch):
     """A failure (or kill) while creating fork 2 of 3 leaves no fork at all, not one."""
-    import checkpoints.fork as fork_module
+    import dialogforge.runs.fork as fork_module
 
     db = tmp_path / "run.db"
     source = small_run(db, n=1, max_turns=6, max_tasks=2)[0]

@@ -8,7 +8,7 @@ import sqlite3
 from dataset_helpers import good_state, store_states
 from dialogforge.dataset.dedup import features, find_duplicates, similarity
 from dialogforge.dataset.validate import validate
-from graphs.state import StopReason
+from dialogforge.records import StopReason
 
 LONG_ASK = ("Hi, I ordered a standing desk and a chair last week for my new home office, the order number "
             "is A1 and I paid with my credit card, could you tell me where the package is right now?")

@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 
 from dialogforge.config import GenerationSettings
-from graphs.generate import generate
-from graphs.state import Limits
+from dialogforge.runs.generate import generate
+from dialogforge.records import Limits
 from tests.checkpoint_helpers import SCRIPTED, counters_problem, dialogue_problem, integrity, manifest_rows, states
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,7 +34,7 @@ N, SEED = 16, 4
 
 
 def _generate_command(db: Path) -> list[str]:
-    return [sys.executable, "-m", "scripts", "generate", "--backend", "scripted", "--db", str(db), "--quiet",
+    return [sys.executable, "-m", "dialogforge.cli", "generate", "--backend", "scripted", "--db", str(db), "--quiet",
             "--n", str(N), "--seed", str(SEED), "--concurrency", "4", "--max-turns", "10", "--max-tasks", "3"]
 
 
@@ -91,7 +91,7 @@ def _check_stopped_clearly(proc: subprocess.Popen, db: Path, problem: str) -> No
 
 
 def _resume_and_check(db: Path, reference: dict[str, str]) -> None:
-    resumed = subprocess.run([sys.executable, "-m", "scripts", "resume", "--db", str(db), "--quiet"],
+    resumed = subprocess.run([sys.executable, "-m", "dialogforge.cli", "resume", "--db", str(db), "--quiet"],
                              cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     rows = _check_intact(db, reference, statuses={"done"})
@@ -159,7 +159,7 @@ def test_a_disk_too_small_from_the_start_then_resume_once_it_grows(tmp_path, ref
 
 def test_a_rolled_back_transaction_forgets_the_names_it_created(tmp_path):
     """The saver caches name ids; one whose INSERT was rolled back must not be reused."""
-    from checkpoints.store import connect, new_saver
+    from dialogforge.checkpoints.sqlite_file import connect, new_saver
 
     conn = connect(tmp_path / "names.db")
     saver = new_saver(conn)

@@ -15,9 +15,9 @@ import json
 
 import pytest
 
-from checkpoints.history import history
-from checkpoints.manifest import Manifest
-from checkpoints.reading import load_state
+from dialogforge.runs.history import history
+from dialogforge.checkpoints.manifest import Manifest
+from dialogforge.runs.reading import load_state
 from tests.helpers import order_tool
 
 pytestmark = pytest.mark.embedded

@@ -9,7 +9,7 @@ import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from pydantic import ValidationError
 
-from checkpoints.manifest import Manifest
+from dialogforge.checkpoints.manifest import Manifest
 from dialogforge.config import EndpointConfig, GenerationSettings, ModelConfig, ModelsConfig, Role
 from dialogforge.config_file import effective_view
 from dialogforge.models import ModelSet
@@ -18,7 +18,7 @@ from dialogforge.models.pool import EndpointPool, Endpoints, PoolMember
 from dialogforge.testing.faults import FaultConfig, FaultKind
 from dialogforge.testing.scripted_model import ScriptedChatModel
 from dialogforge.testing.stub_server import StubServer
-from graphs.generate import generate
+from dialogforge.runs.generate import generate
 
 
 class FakeClock:

@@ -24,8 +24,8 @@ from dialogforge.dataset.format_openai import check_openai_record, openai_record
 from dialogforge.dataset.format_sharegpt import sharegpt_record
 from dialogforge.dataset.validate import validate
 from dialogforge.models import get_model
-from graphs.generate import generate
-from graphs.state import Message, StopReason
+from dialogforge.runs.generate import generate
+from dialogforge.records import Message, StopReason
 
 GOLDEN = Path(__file__).parent / "golden" / "export_openai_dialogue.json"
 REPO = Path(__file__).resolve().parent.parent
@@ -190,7 +190,7 @@ def test_a_killed_export_never_leaves_a_half_file(tmp_path):
     store_states(db, {f"t{i:03d}": good_state(seed=i) for i in range(80)})
     out = tmp_path / "train.jsonl"
     out.write_text("OLD\n")
-    proc = subprocess.Popen([sys.executable, "-m", "scripts", "export", "--db", str(db), "--format", "openai", "--out", str(out)],
+    proc = subprocess.Popen([sys.executable, "-m", "dialogforge.cli", "export", "--db", str(db), "--format", "openai", "--out", str(out)],
                             cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while not any(p.name.startswith(".train.jsonl.tmp-") for p in tmp_path.iterdir()):

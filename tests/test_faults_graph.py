@@ -23,8 +23,8 @@ from dialogforge.config import GenerationSettings, ModelConfig, ModelsConfig
 from dialogforge.testing.faults import TRANSPORT_FAULTS, FaultConfig, FaultKind
 from dialogforge.testing.scripted_model import ScriptedChatModel
 from dialogforge.testing.stub_server import StubServer
-from graphs.generate import generate
-from graphs.state import Limits
+from dialogforge.runs.generate import generate
+from dialogforge.records import Limits
 from tests.checkpoint_helpers import counters_problem, dialogue_problem, integrity, manifest_rows, states
 
 # What a trajectory that a fault finally defeats records, per kind (after "<role>: ").
@@ -227,7 +227,7 @@ def test_soak_kill_nine_under_faults_then_resume(tmp_path):
             started = db.exists() and manifest_rows(db)
             verb = ["resume"] if started else ["generate", "--n", str(n), "--seed", "5", "--concurrency", "40",
                                                "--max-turns", "4", "--max-tasks", "1"]
-            return [sys.executable, "-m", "scripts", *verb, "--config", str(config), "--base-url", server.base_url,
+            return [sys.executable, "-m", "dialogforge.cli", *verb, "--config", str(config), "--base-url", server.base_url,
                     "--db", str(db), "--quiet"]
 
         for _ in range(kills):

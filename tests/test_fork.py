@@ -7,12 +7,12 @@ import sqlite3
 
 import pytest
 
-from checkpoints.fork import ForkError, fork_trajectory
-from checkpoints.history import history
-from checkpoints.reading import load_state
-from checkpoints.store import open_saver
-from graphs.builder import compile_graph
-from graphs.state import Mode
+from dialogforge.runs.fork import ForkError, fork_trajectory
+from dialogforge.runs.history import history
+from dialogforge.runs.reading import load_state
+from dialogforge.checkpoints.sqlite_file import open_saver
+from dialogforge.graphs.builder import compile_graph
+from dialogforge.records import Mode
 from tests.checkpoint_helpers import dialogue_problem, manifest_rows, small_run, thread_rows
 
 

@@ -1,10 +1,10 @@
 """Whole trajectories through the real graph, SQLite checkpointer and manifest."""
 
-from checkpoints.manifest import Manifest
-from checkpoints.reading import load_state
+from dialogforge.checkpoints.manifest import Manifest
+from dialogforge.runs.reading import load_state
 from dialogforge.config import GenerationSettings
-from graphs.generate import generate
-from graphs.state import Limits, Mode, StopReason, TaskStatus
+from dialogforge.runs.generate import generate
+from dialogforge.records import Limits, Mode, StopReason, TaskStatus
 
 SEEDS = 12
 
@@ -87,7 +87,7 @@ def test_same_seed_same_dialogue(tmp_path, scripted_models):
 
 
 def test_seed_tools_from_bfcl_drive_the_dialogue(tmp_path, scripted_models, bfcl_dir):
-    from dialogforge.seed_tools import load_tools_file
+    from dialogforge.inputs.seed_tools import load_tools_file
 
     tools = load_tools_file(bfcl_dir / "func_doc" / "message_api.jsonl")
     db = tmp_path / "run.db"

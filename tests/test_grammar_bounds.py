@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dialogforge.models.grammar_bounds import MAX_ITEMS, MAX_STRING_CHARS, bounded
-from graphs.state import AgentStep, ProposedTask, UserQuestions
+from dialogforge.graphs.state import ProposedTask, UserQuestions
+from dialogforge.models.agent_turn import AgentStep
 
 
 def _all(schema, key):
@@ -40,7 +41,7 @@ def test_every_array_of_the_llm_schemas_is_bounded():
 
 
 def test_json_schemas_carried_as_data_become_flat_described_objects():
-    from graphs.state import ResultSchemas, ToolDrafts
+    from dialogforge.graphs.state import ResultSchemas, ToolDrafts
 
     for model, item, field in ((ToolDrafts, "ToolDraft", "parameters"), (ResultSchemas, "ResultSchema", "result_schema")):
         full = model.model_json_schema()

@@ -1,8 +1,8 @@
 """The graph's shape, and the routing functions that decide every edge."""
 
-from graphs.builder import compile_graph
-from graphs.routing import after_agent, after_setup_step, after_tools, after_user_turn
-from graphs.state import Message, Mode, StopReason, TaskStatus, ToolCall
+from dialogforge.graphs.builder import compile_graph
+from dialogforge.graphs.routing import after_agent, after_setup_step, after_tools, after_user_turn
+from dialogforge.records import Message, Mode, StopReason, TaskStatus, ToolCall
 from tests.helpers import state_with_task
 
 NODES = {"propose_task", "synthesize_tools", "simulate_user", "run_agent", "execute_tools"}

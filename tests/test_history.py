@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from checkpoints.history import history
-from checkpoints.manifest import Manifest, PlannedTrajectory
-from checkpoints.store import open_saver
+from dialogforge.runs.history import history
+from dialogforge.checkpoints.manifest import Manifest, PlannedTrajectory
+from dialogforge.checkpoints.sqlite_file import open_saver
 from dialogforge.errors import NotFoundError
-from graphs.builder import compile_graph
-from graphs.state import Mode
+from dialogforge.graphs.builder import compile_graph
+from dialogforge.records import Mode
 from tests.checkpoint_helpers import small_run
 
 

@@ -18,13 +18,13 @@ import sys
 import time
 from pathlib import Path
 
-from checkpoints.manifest import Manifest
-from checkpoints.reading import load_state
+from dialogforge.checkpoints.manifest import Manifest
+from dialogforge.runs.reading import load_state
 from dialogforge.config import GenerationSettings, ModelConfig, ModelsConfig
 from dialogforge.testing.scripted_model import ScriptedChatModel
 from dialogforge.testing.stub_server import StubServer
-from graphs.generate import generate
-from graphs.state import Limits
+from dialogforge.runs.generate import generate
+from dialogforge.records import Limits
 
 REPO = Path(__file__).resolve().parent.parent
 N, SEED, CONCURRENCY = 8, 13, 4
@@ -32,7 +32,7 @@ N, SEED, CONCURRENCY = 8, 13, 4
 
 def _start_generate(db: Path, url: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "scripts", "generate", "--base-url", url, "--n", str(N), "--seed", str(SEED),
+        [sys.executable, "-m", "dialogforge.cli", "generate", "--base-url", url, "--n", str(N), "--seed", str(SEED),
          "--concurrency", str(CONCURRENCY), "--max-tasks", "2", "--db", str(db),
          "--progress", "plain", "--progress-interval", "0.5"],
         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -58,7 +58,7 @@ def _rows(db: Path) -> list[dict]:
 def _resume(db: Path, url: str) -> None:
     """``dialogforge resume`` as a user runs it: continue started rows, start pending ones."""
     proc = subprocess.run(
-        [sys.executable, "-m", "scripts", "resume", "--db", str(db), "--base-url", url, "--quiet"],
+        [sys.executable, "-m", "dialogforge.cli", "resume", "--db", str(db), "--base-url", url, "--quiet"],
         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr

@@ -10,7 +10,8 @@ from dataset_helpers import good_state, task_mode_state
 from dialogforge.config import ModelConfig, ModelsConfig, Role
 from dialogforge.dataset.judge import coverage_check, judge_messages, judge_trajectory, task_verdict
 from dialogforge.models import get_model
-from graphs.state import RubricCategory, RubricVerdict, StopReason, TaskJudgment, TaskStatus
+from dialogforge.graphs.state import RubricVerdict, TaskJudgment
+from dialogforge.records import RubricCategory, StopReason, TaskStatus
 
 _BLOCK = re.compile(r"```json\s*(\{.*?\})\s*```", re.DOTALL)
 

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from dataset_helpers import append_messages, good_state, reply, store_states, task_mode_state
-from graphs.state import StopReason
+from dialogforge.records import StopReason
 
 SCRIPTED_MODELS = {"default": {"backend": "scripted"}, "roles": {}}
 
@@ -147,7 +147,7 @@ def test_validate_rejects_a_missing_or_foreign_database(tmp_path, run_cli):
 
 @pytest.mark.parametrize("command", ["validate", "export", "stats"])
 def test_help_has_an_example(command, capsys):
-    from scripts.cli import build_parser
+    from dialogforge.cli.main import build_parser
 
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args([command, "--help"])

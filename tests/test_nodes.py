@@ -3,15 +3,14 @@
 import json
 
 from dialogforge.config import Role
-from graphs.state import (
-    DialogueState, Message, Mode, Scenario, StopReason, TaskStatus, ToolCall, ToolSource,
-)
-from nodes.execute_tools import execute_tools
-from nodes.propose_task import propose_task
-from nodes.run_agent import run_agent
-from nodes.simulate_user import simulate_user
-from nodes.synthesize_tools import synthesize_tools
-from nodes.tool_specs import first_violation
+from dialogforge.graphs.state import DialogueState
+from dialogforge.records import Message, Mode, Scenario, StopReason, TaskStatus, ToolCall, ToolSource
+from dialogforge.nodes.execute_tools import execute_tools
+from dialogforge.nodes.propose_task import propose_task
+from dialogforge.nodes.run_agent import run_agent
+from dialogforge.nodes.simulate_user import simulate_user
+from dialogforge.nodes.synthesize_tools import synthesize_tools
+from dialogforge.tool_checks import first_violation
 from tests.helpers import garbage_model, order_tool, runtime_with, scripted_set, state_with_task
 
 
@@ -145,10 +144,10 @@ async def test_tool_simulator_failure_fails_the_trajectory_with_a_reason():
 
 
 async def test_propose_task_records_a_tool_exec_database_that_is_gone(tmp_path):
-    from dialogforge.sqlexec.domain import load_sql_domain
-    from graphs.context import GraphContext
+    from dialogforge.sqltools.domain import load_sql_domain
+    from dialogforge.graphs.context import GraphContext
     from langgraph.runtime import Runtime
-    from nodes.execute_sql import SqlToolExecutor
+    from dialogforge.executors.sql import SqlToolExecutor
     from tests.tool_exec_helpers import build_notes_domain
 
     db = build_notes_domain(tmp_path / "domain")
@@ -161,7 +160,7 @@ async def test_propose_task_records_a_tool_exec_database_that_is_gone(tmp_path):
 
 
 def test_a_schema_requiring_an_undefined_parameter_is_refused():
-    from nodes.tool_specs import schema_problem
+    from dialogforge.tool_checks import schema_problem
 
     assert schema_problem({"type": "object", "properties": {}, "required": ["item_id"]}) == \
         "required parameter 'item_id' is not among its properties"

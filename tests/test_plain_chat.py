@@ -11,14 +11,14 @@ import json
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
-from checkpoints.reading import load_state
+from dialogforge.runs.reading import load_state
 from dialogforge.config import GenerationSettings, ModelConfig, ModelsConfig
 from dialogforge.models.agent_turn import agent_step_schema
 from dialogforge.models.plain_chat import to_plain_chat
 from dialogforge.testing.scripted_model import ScriptedChatModel
 from dialogforge.testing.stub_server import StubServer
-from graphs.generate import generate
-from graphs.state import Limits
+from dialogforge.runs.generate import generate
+from dialogforge.records import Limits
 from tests.helpers import order_tool
 
 

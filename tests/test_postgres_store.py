@@ -11,14 +11,14 @@ import json
 
 import psycopg
 
-from checkpoints.history import history
-from checkpoints.reading import load_state
-from checkpoints.stores import driver_lock, open_manifest
+from dialogforge.runs.history import history
+from dialogforge.runs.reading import load_state
+from dialogforge.checkpoints.store_kinds import driver_lock, open_manifest
 from dialogforge.config import GenerationSettings
 from dialogforge.dataset.export import export
 from dialogforge.dataset.stats import collect_stats
-from graphs.generate import generate, plan_generation
-from graphs.state import Limits
+from dialogforge.runs.generate import generate, plan_generation
+from dialogforge.records import Limits
 from tests.checkpoint_helpers import SCRIPTED, counters_problem, dialogue_problem
 
 SETTINGS = GenerationSettings(n=4, seed=7, concurrency=4, limits=Limits(max_user_turns=8, max_tasks=2))

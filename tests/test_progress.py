@@ -7,11 +7,11 @@ import re
 
 from rich.console import Console
 
-from checkpoints.manifest import Manifest
+from dialogforge.checkpoints.manifest import Manifest
 from dialogforge.config import GenerationSettings
 from dialogforge.progress import PlainProgress, ProgressTally, RichProgress, make_progress, summary_line
-from graphs.generate import generate
-from graphs.state import Counters, Message, TokenUsage, ToolCall
+from dialogforge.runs.generate import generate
+from dialogforge.records import Counters, Message, TokenUsage, ToolCall
 
 LINE = re.compile(
     r"^\[(?P<clock>\d\d:\d\d:\d\d)\] done (?P<done>\d+)/(?P<total>\d+) failed (?P<failed>\d+) in_flight (?P<in_flight>\d+) "

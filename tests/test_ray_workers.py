@@ -18,16 +18,16 @@ import psycopg
 import pytest
 import ray
 
-from checkpoints.history import history
-from checkpoints.resume import resume_run
+from dialogforge.runs.history import history
+from dialogforge.runs.resume import resume_run
 from dialogforge.config import GenerationSettings, ModelConfig, ModelsConfig
 from dialogforge.testing.scripted_model import ScriptedChatModel
 from dialogforge.testing.stub_server import StubServer
-from graphs.generate import generate, plan_generation
-from graphs.ray_run import board_name, run_on_ray
-from graphs.state import Limits
-from scripts.cli import main as cli_main
-from checkpoints.shards import shard_paths
+from dialogforge.runs.generate import generate, plan_generation
+from dialogforge.runs.ray_run import board_name, run_on_ray
+from dialogforge.records import Limits
+from dialogforge.cli.main import main as cli_main
+from dialogforge.checkpoints.shards import shard_paths
 from tests.test_postgres_store import checkpointed_threads, dialogues, rows
 
 N = 8

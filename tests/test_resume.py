@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from checkpoints.manifest import Manifest, PlannedTrajectory
-from checkpoints.resume import ModelOverrides, plan_resume
+from dialogforge.checkpoints.manifest import Manifest, PlannedTrajectory
+from dialogforge.runs.resume import ModelOverrides, plan_resume
 from dialogforge.config import GenerationSettings, ModelConfig, ModelsConfig, config_hash
-from graphs.planning import initial_state
-from graphs.state import Limits
+from dialogforge.runs.planning import initial_state
+from dialogforge.records import Limits
 from tests.checkpoint_helpers import (
     counters_problem,
     dialogue_problem,

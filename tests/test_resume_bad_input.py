@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from checkpoints.history import history
-from checkpoints.runlock import run_lock
+from dialogforge.runs.history import history
+from dialogforge.checkpoints.runlock import run_lock
 from tests.checkpoint_helpers import small_run
 
 

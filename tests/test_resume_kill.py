@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from dialogforge.config import GenerationSettings
-from graphs.generate import generate
-from graphs.state import Limits
+from dialogforge.runs.generate import generate
+from dialogforge.records import Limits
 from tests.checkpoint_helpers import (
     SCRIPTED,
     checkpoint_count,
@@ -43,8 +43,8 @@ def _settings(n: int, seed: int) -> GenerationSettings:
 
 def _command(db: Path, n: int, seed: int) -> list[str]:
     if manifest_started(db):
-        return [sys.executable, "-m", "scripts", "resume", "--db", str(db), "--quiet"]
-    return [sys.executable, "-m", "scripts", "generate", "--backend", "scripted", "--db", str(db), "--quiet",
+        return [sys.executable, "-m", "dialogforge.cli", "resume", "--db", str(db), "--quiet"]
+    return [sys.executable, "-m", "dialogforge.cli", "generate", "--backend", "scripted", "--db", str(db), "--quiet",
             "--n", str(n), "--seed", str(seed), "--concurrency", "4", "--max-turns", "30", "--max-tasks", "4"]
 
 
@@ -68,7 +68,7 @@ def _kill_at_random(proc: subprocess.Popen, db: Path, rng: random.Random, *, by_
     """Kill ``proc`` at a random moment; say where (or that it finished first).
 
     A ``by_time`` share of kills lands ``seconds`` after the start, the rest
-    after up to ``checkpoints`` further checkpoints (smaller for a short job)."""
+    after up to ``dialogforge.checkpoints`` further checkpoints (smaller for a short job)."""
     if rng.random() < by_time:
         deadline = time.monotonic() + rng.uniform(*seconds)  # start-up, planning, first steps
         while time.monotonic() < deadline and proc.poll() is None:

@@ -6,7 +6,8 @@ import pytest
 
 from dataset_helpers import ORDER_TOOL, calls, good_state, reply, result, task_mode_state, user
 from dialogforge.dataset.rules import Rule, check_rules
-from graphs.state import DialogueState, Message, StopReason, TaskStatus, ToolCall
+from dialogforge.graphs.state import DialogueState
+from dialogforge.records import Message, StopReason, TaskStatus, ToolCall
 
 
 def rules_of(state: DialogueState) -> set[Rule]:

@@ -30,10 +30,10 @@ import ormsgpack
 import pytest
 from langchain_core.messages import AIMessage
 
-from checkpoints.encoding import pack_typed
-from checkpoints.history import history
-from checkpoints.reading import load_state
-from checkpoints.resume import resume_run
+from dialogforge.checkpoints.encoding import pack_typed
+from dialogforge.runs.history import history
+from dialogforge.runs.reading import load_state
+from dialogforge.runs.resume import resume_run
 from dialogforge.dataset.export import export
 from dialogforge.errors import StoreError
 from dialogforge.testing.scripted_model import ScriptedChatModel
@@ -213,8 +213,8 @@ class SurrogateArguments(ScriptedChatModel):
 
 def test_a_lone_surrogate_in_tool_arguments_is_kept_exactly(tmp_path):
     from dialogforge.config import GenerationSettings, ModelConfig, ModelsConfig
-    from graphs.generate import generate
-    from graphs.state import Limits
+    from dialogforge.runs.generate import generate
+    from dialogforge.graphs.state import Limits
 
     db = tmp_path / "run.db"
     with StubServer(lambda request: SurrogateArguments()) as server:

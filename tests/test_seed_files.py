@@ -7,10 +7,10 @@ from collections import Counter
 
 import pytest
 
-from checkpoints.manifest import Manifest
-from checkpoints.reading import load_state
-from dialogforge.seed_files import SeedFileError, load_seed_lines, load_tool_sets
-from graphs.planning import tool_set_index
+from dialogforge.checkpoints.manifest import Manifest
+from dialogforge.runs.reading import load_state
+from dialogforge.inputs.seed_files import SeedFileError, load_seed_lines, load_tool_sets
+from dialogforge.runs.planning import tool_set_index
 
 
 def _tool(name: str) -> dict:

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from dialogforge.errors import ToolFileError
-from dialogforge.seed_tools import load_tools_file
-from nodes.tool_specs import schema_problem
+from dialogforge.inputs.seed_tools import load_tools_file
+from dialogforge.tool_checks import schema_problem
 
 
 def test_every_bfcl_func_doc_file_imports_as_standard_json_schema(bfcl_dir):

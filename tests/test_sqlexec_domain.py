@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dialogforge.sqlexec import (
+from dialogforge.sqltools import (
     SqlDomainError,
     SqlTemplateError,
     draft_tools_from_schema,
@@ -19,9 +19,9 @@ from dialogforge.sqlexec import (
     schema_summary,
     validate_tool,
 )
-from dialogforge.sqlexec.build import build_example, example_names
-from graphs.state import SqlKind
-from scripts import build_example_dbs
+from dialogforge.sqltools.build import build_example, example_names
+from dialogforge.records import SqlKind
+from dialogforge.cli import build_example_dbs
 
 EXAMPLES = ["bookstore", "clinic", "telecom"]
 

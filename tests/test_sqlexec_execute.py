@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from dialogforge.sqlexec import ExecLimits, SqlDomain, TrajectoryDatabase, execute_tool, load_sql_domain
-from dialogforge.sqlexec.build import build_example
-from graphs.state import FunctionSpec, SqlBinding, SqlKind, ToolSpec
+from dialogforge.sqltools import ExecLimits, SqlDomain, TrajectoryDatabase, execute_tool, load_sql_domain
+from dialogforge.sqltools.build import build_example
+from dialogforge.records import FunctionSpec, SqlBinding, SqlKind, ToolSpec
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from dialogforge.sqlexec import SqlDomain, TrajectoryDatabase, execute_tool, load_sql_domain
-from dialogforge.sqlexec.build import build_example
-from graphs.state import SqlKind, ToolSpec
+from dialogforge.sqltools import SqlDomain, TrajectoryDatabase, execute_tool, load_sql_domain
+from dialogforge.sqltools.build import build_example
+from dialogforge.records import SqlKind, ToolSpec
 
 PAYLOADS = [
     "'; DROP TABLE patients; --",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from dialogforge.sqlexec import SqlTemplateError, validate_template, validate_tool
-from dialogforge.sqlexec.sqltext import main_verb, named_parameters, statement_count, tokenize
-from graphs.state import FunctionSpec, SqlBinding, SqlKind, ToolSpec
+from dialogforge.sqltools import SqlTemplateError, validate_template, validate_tool
+from dialogforge.sqltools.sqltext import main_verb, named_parameters, statement_count, tokenize
+from dialogforge.records import FunctionSpec, SqlBinding, SqlKind, ToolSpec
 
 SCHEMA = """
 CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT UNIQUE, note TEXT);

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dialogforge.sqlexec import (
+from dialogforge.sqltools import (
     SqlDomain,
     SqlWrite,
     TrajectoryDatabase,
@@ -17,8 +17,8 @@ from dialogforge.sqlexec import (
     load_sql_domain,
     remove_copy,
 )
-from dialogforge.sqlexec.build import build_example
-from dialogforge.sqlexec.copies import copy_path
+from dialogforge.sqltools.build import build_example
+from dialogforge.sqltools.copies import copy_path
 
 
 def sha256(path: Path) -> str:
@@ -158,7 +158,7 @@ def test_keys_cannot_escape_the_workdir(domain: SqlDomain, tmp_path: Path) -> No
 
 
 def test_the_bookkeeping_table_is_out_of_reach_of_tools(domain: SqlDomain, tmp_path: Path) -> None:
-    from graphs.state import FunctionSpec, SqlBinding, SqlKind, ToolSpec
+    from dialogforge.graphs.state import FunctionSpec, SqlBinding, SqlKind, ToolSpec
 
     spy = ToolSpec(
         function=FunctionSpec(name="search_replay"),
@@ -202,7 +202,7 @@ def dump(path: Path) -> list[tuple]:
 
 
 def test_a_missing_source_is_a_domain_error(tmp_path: Path) -> None:
-    from dialogforge.sqlexec import SqlDomainError
+    from dialogforge.sqltools import SqlDomainError
 
     with pytest.raises(SqlDomainError, match="database not found"):
         TrajectoryDatabase.open(tmp_path / "gone.sqlite", tmp_path / "w", "k", [], tools=[])

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from checkpoints.manifest import Manifest
-from checkpoints.reading import load_state
+from dialogforge.checkpoints.manifest import Manifest
+from dialogforge.runs.reading import load_state
 from dataset_helpers import ORDER_TOOL, calls, good_state, reply, result, store_states, task, task_mode_state, user
 from dialogforge.config import GenerationSettings, ModelConfig, ModelsConfig
 from dialogforge.dataset.report import write_report
 from dialogforge.dataset.stats import collect_stats
 from dialogforge.dataset.validate import validate
-from graphs.generate import generate
-from graphs.state import SqlBinding, SqlKind, StopReason, TokenUsage, ToolCall
+from dialogforge.runs.generate import generate
+from dialogforge.records import SqlBinding, SqlKind, StopReason, TokenUsage, ToolCall
 
 approx = lambda value: pytest.approx(value, abs=0.005)  # noqa: E731 -- stats round to two decimals
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import random
 
-from checkpoints.patches import apply, diff, same
-from graphs.state import Counters, Message, RubricItem, Task, TaskStatus, TokenUsage, ToolCall
+from dialogforge.checkpoints.patches import apply, diff, same
+from dialogforge.records import Counters, Message, RubricItem, Task, TaskStatus, TokenUsage, ToolCall
 
 
 def _task(i: int) -> Task:

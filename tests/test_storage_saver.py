@@ -10,18 +10,19 @@ import ormsgpack
 import pytest
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from checkpoints.copy_thread import copy_thread
-from checkpoints.encoding import pack_typed
-from checkpoints.linear_saver import DERIVED, BranchInThreadError
-from checkpoints.reading import load_state
-from checkpoints.serde import UnsafeCheckpointError, strict_serializer
-from checkpoints.store import open_async_saver, open_saver
+from dialogforge.checkpoints.copy_thread import copy_thread
+from dialogforge.checkpoints.encoding import pack_typed
+from dialogforge.checkpoints.linear_saver import DERIVED, BranchInThreadError
+from dialogforge.runs.reading import load_state
+from dialogforge.checkpoints.serde import UnsafeCheckpointError, strict_serializer
+from dialogforge.checkpoints.sqlite_file import open_async_saver, open_saver
 from dialogforge.errors import NotFoundError, StoreError
-from graphs.builder import compile_graph
-from graphs.context import GraphContext
-from graphs.planning import graph_input
-from graphs.state import DialogueState, Limits, Mode, Scenario
-from nodes.simulate_tool import SimulatedToolExecutor
+from dialogforge.graphs.builder import compile_graph
+from dialogforge.graphs.context import GraphContext
+from dialogforge.runs.planning import graph_input
+from dialogforge.graphs.state import DialogueState
+from dialogforge.records import Limits, Mode, Scenario
+from dialogforge.executors.simulated import SimulatedToolExecutor
 from tests.checkpoint_helpers import small_run
 from tests.helpers import scripted_set
 

@@ -18,15 +18,16 @@ from langgraph.runtime import Runtime
 
 from dialogforge.config import GenerationSettings
 from dialogforge.errors import DomainError, ToolBackendError
-from dialogforge.sqlexec import ExecLimits, SqlDomain, load_sql_domain
-from dialogforge.sqlexec.build import build_example
-from graphs.context import GraphContext
-from graphs.planning import initial_state
-from graphs.state import DialogueState, Message, Scenario, SqlWrite, StopReason, ToolCall, ToolExec, ToolSource
-from graphs.tool_exec import domain_for, domain_record, executor_factory, executor_factory_for_run, load_domain, prepare_tool_exec
-from nodes.execute_sql import SqlToolExecutor, remove_worlds, worlds_dir
-from nodes.execute_tools import execute_tools
-from nodes.propose_task import propose_task
+from dialogforge.sqltools import ExecLimits, SqlDomain, load_sql_domain
+from dialogforge.sqltools.build import build_example
+from dialogforge.graphs.context import GraphContext
+from dialogforge.runs.planning import initial_state
+from dialogforge.graphs.state import DialogueState
+from dialogforge.records import Message, Scenario, SqlWrite, StopReason, ToolCall, ToolExec, ToolSource
+from dialogforge.runs.tool_backends import domain_for, domain_record, executor_factory, executor_factory_for_run, load_domain, prepare_tool_exec
+from dialogforge.executors.sql import SqlToolExecutor, remove_worlds, worlds_dir
+from dialogforge.nodes.execute_tools import execute_tools
+from dialogforge.nodes.propose_task import propose_task
 from tests.helpers import scripted_set
 from tests.tool_exec_helpers import build_notes_domain, query_copy, sha256
 
@@ -188,7 +189,7 @@ def test_the_task_proposer_sees_the_schema_and_real_rows_sampled_by_seed(booksto
 
 async def test_propose_task_prompts_with_the_database(bookstore: SqlDomain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen = []
-    import nodes.propose_task as module
+    import dialogforge.nodes.propose_task as module
 
     original = module.generate_structured
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from checkpoints.reading import load_state
-from scripts.cli import main
+from dialogforge.runs.reading import load_state
+from dialogforge.cli.main import main
 from tests.conftest import REPO
 from tests.tool_exec_helpers import build_notes_domain, sha256
 
@@ -19,7 +19,7 @@ from tests.tool_exec_helpers import build_notes_domain, sha256
 def examples(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example databases, built by the project's own script."""
     out = tmp_path_factory.mktemp("examples")
-    proc = subprocess.run([sys.executable, "-m", "scripts.build_example_dbs", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "dialogforge.cli.build_example_dbs", str(out)],
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 0, proc.stderr
     return out
@@ -90,7 +90,7 @@ def _text_file(directory: Path) -> Path:
 
 @pytest.mark.parametrize("case", sorted(BAD_DOMAINS))
 def test_a_bad_domain_is_one_line_exit_2_and_nothing_written(tmp_path: Path, case: str, capsys: pytest.CaptureFixture) -> None:
-    """In-process through the CLI's own entry point (``scripts.cli.main``), for speed;
+    """In-process through the CLI's own entry point (``dialogforge.cli.main.main``), for speed;
     the subprocess test below covers the same edge as a user meets it."""
     make_args, message = BAD_DOMAINS[case]
     args = make_args(tmp_path / "domain")

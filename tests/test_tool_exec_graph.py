@@ -14,17 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from checkpoints.manifest import Manifest
-from checkpoints.reading import load_state
-from checkpoints.store import open_async_saver
+from dialogforge.checkpoints.manifest import Manifest
+from dialogforge.runs.reading import load_state
+from dialogforge.checkpoints.sqlite_file import open_async_saver
 from dialogforge.config import GenerationSettings, ModelsConfig
 from dialogforge.models import ModelSet
-from dialogforge.sqlexec.build import build_example
-from graphs.builder import compile_graph
-from graphs.context import GraphContext
-from graphs.generate import generate
-from graphs.state import DialogueState, Limits, Mode, ToolExec
-from graphs.tool_exec import executor_factory_for_run, load_domain
+from dialogforge.sqltools.build import build_example
+from dialogforge.graphs.builder import compile_graph
+from dialogforge.graphs.context import GraphContext
+from dialogforge.runs.generate import generate
+from dialogforge.graphs.state import DialogueState
+from dialogforge.records import Limits, Mode, ToolExec
+from dialogforge.runs.tool_backends import executor_factory_for_run, load_domain
 from tests.tool_exec_helpers import build_notes_domain, check_against_oracle, sha256
 
 PAYLOADS = [

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from checkpoints.reading import load_state
+from dialogforge.runs.reading import load_state
 from dialogforge.viewer.server import BackgroundServer
 from dialogforge.viewer.standalone import write_trajectory_html
 from viewer_scenarios import DOMAIN_PAYLOAD, USER_PAYLOAD, build_viewer_db

@@ -9,17 +9,17 @@ import re
 
 import pytest
 
-from checkpoints.manifest import Manifest, PlannedTrajectory
-from checkpoints.reading import load_state
-from checkpoints.store import open_saver
+from dialogforge.checkpoints.manifest import Manifest, PlannedTrajectory
+from dialogforge.runs.reading import load_state
+from dialogforge.checkpoints.sqlite_file import open_saver
 from dialogforge.dataset.validate import validate
 from dialogforge.errors import NotFoundError
 from dialogforge.viewer.data import family, list_trajectories, trajectory_view
 from dialogforge.viewer.history import fast_history, history_from_graph
 from dialogforge.viewer.standalone import script_safe_json, trajectory_page
-from graphs.builder import compile_graph
-from graphs.state import Mode
-from scripts.cli import main
+from dialogforge.graphs.builder import compile_graph
+from dialogforge.records import Mode
+from dialogforge.cli.main import main
 from viewer_scenarios import IMG_PAYLOAD, SCRIPT_PAYLOAD, build_viewer_db
 
 
@@ -191,8 +191,8 @@ def test_long_trajectory_view_stays_fast(tmp_path):
     import time
 
     from dialogforge.config import GenerationSettings
-    from graphs.generate import generate
-    from graphs.state import Limits
+    from dialogforge.runs.generate import generate
+    from dialogforge.graphs.state import Limits
     from viewer_scenarios import SCRIPTED
 
     settings = GenerationSettings(n=1, seed=9, limits=Limits(max_user_turns=400, max_tasks=30))

@@ -16,7 +16,7 @@ import pytest
 
 from dialogforge.viewer.assets import SCRIPTS
 from dialogforge.viewer.server import CSP, BackgroundServer
-from scripts.cli import main
+from dialogforge.cli.main import main
 from viewer_scenarios import build_viewer_db
 
 REPO = Path(__file__).resolve().parent.parent
@@ -117,7 +117,7 @@ def _free_port() -> int:
 def test_view_command_serves_until_interrupted(vdb):
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "scripts", "view", "--db", str(vdb.path), "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "dialogforge.cli", "view", "--db", str(vdb.path), "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
     try:
         line = proc.stdout.readline()

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from dialogforge.viewer.diagram import dot_source, mermaid
-from graphs.state import Mode
-from scripts.cli import main
+from dialogforge.records import Mode
+from dialogforge.cli.main import main
 
 GOLDEN = Path(__file__).parent / "golden"
 USER_ONLY_EDGES = ("task complete", "reply")

@@ -17,9 +17,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from dialogforge.sqlexec import ExecLimits, SqlDomain, TrajectoryDatabase
-from dialogforge.sqlexec.arguments import bind_arguments
-from graphs.state import DialogueState, Message, SqlKind, SqlWrite
+from dialogforge.sqltools import ExecLimits, SqlDomain, TrajectoryDatabase
+from dialogforge.sqltools.arguments import bind_arguments
+from dialogforge.graphs.state import DialogueState
+from dialogforge.records import Message, SqlKind, SqlWrite
 
 NOTES_SCHEMA = """
 CREATE TABLE notes (note_id INTEGER PRIMARY KEY, body TEXT NOT NULL);

@@ -14,16 +14,16 @@ import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from checkpoints.manifest import Manifest, PlannedTrajectory
-from checkpoints.store import open_saver
+from dialogforge.checkpoints.manifest import Manifest, PlannedTrajectory
+from dialogforge.checkpoints.sqlite_file import open_saver
 from dialogforge.config import GenerationSettings, ModelConfig, ModelsConfig, Role
 from dialogforge.models import ModelSet
-from graphs.builder import compile_graph
-from graphs.engine import Job, run_jobs
-from graphs.generate import generate
-from graphs.planning import graph_input, initial_state
-from graphs.state import Limits, Mode
-from nodes.simulate_tool import SimulatedToolExecutor
+from dialogforge.graphs.builder import compile_graph
+from dialogforge.runs.engine import Job, run_jobs
+from dialogforge.runs.generate import generate
+from dialogforge.runs.planning import graph_input, initial_state
+from dialogforge.records import Limits, Mode
+from dialogforge.executors.simulated import SimulatedToolExecutor
 
 # Each payload sets a window flag if it ever runs as markup or script.
 SCRIPT_PAYLOAD = "</script><script>window.__pwned = 'script'</script>"

@@ -1,6 +1,6 @@
 """Reading a database's trajectories one at a time, with what every consumer needs beside the state.
 
-Only the public reading functions of ``checkpoints`` are used (``Manifest``
+Only the public reading functions of ``dialogforge.checkpoints`` are used (``Manifest``
 rows and ``load_state``), so storage internals can change underneath. States
 are yielded one by one and never collected: an export of ten thousand
 trajectories holds one state at a time.
@@ -15,11 +15,12 @@ from typing import Any, Iterable, Iterator
 
 import sqlite_utils
 
-from checkpoints.manifest import Status
-from checkpoints.reading import load_state
-from checkpoints.stores import open_manifest
+from dialogforge.checkpoints.manifest import Status
+from dialogforge.runs.reading import load_state
+from dialogforge.checkpoints.store_kinds import open_manifest
 from dialogforge.errors import NotFoundError
-from graphs.state import DialogueState, ToolExec, ToolSource
+from dialogforge.graphs.state import DialogueState
+from dialogforge.records import ToolExec, ToolSource
 
 FINISHED = (Status.DONE.value, Status.FAILED.value)
 

@@ -18,12 +18,12 @@ from typing import Iterable
 
 import numpy as np
 
-from graphs.state import DialogueState
+from dialogforge.dataset.options import DEFAULT_THRESHOLD
+from dialogforge.graphs.state import DialogueState
 
 NUM_PERM = 128
 BANDS, ROWS = 32, 4  # BANDS * ROWS == NUM_PERM; candidates from about 0.4 similarity up
 SHINGLE_WORDS = 4
-DEFAULT_THRESHOLD = 0.8
 _PRIME = (1 << 61) - 1
 _MAX_HASH = (1 << 32) - 1
 _rng = np.random.RandomState(1)  # fixed: signatures must be comparable across runs

@@ -19,17 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from checkpoints.manifest import Status
-from checkpoints.stores import check_store
+from dialogforge.checkpoints.manifest import Status
+from dialogforge.checkpoints.store_kinds import check_store
 from dialogforge.dataset.atomic import MARKER, atomic_dir, atomic_file, check_dir_target, check_file_target, temp_sibling
 from dialogforge.dataset.corpus import Trajectory, fingerprint, iter_trajectories, manifest_rows, run_configs, source_of
 from dialogforge.dataset.errors import ExportError, NotValidatedError
 from dialogforge.dataset.export_manifest import build_manifest
 from dialogforge.dataset.format_openai import openai_record
 from dialogforge.dataset.format_sharegpt import sharegpt_record
+from dialogforge.dataset.options import FORMATS
 from dialogforge.dataset.validations import read_validations
 
-FORMATS = ("openai", "sharegpt", "hf")
 _RECORD_BUILDERS: dict[str, Callable[..., dict[str, Any] | None]] = {"openai": openai_record, "sharegpt": sharegpt_record}
 
 

@@ -33,7 +33,7 @@ from datasets import Features, Value
 from dialogforge.dataset.errors import ExportError
 from dialogforge.dataset.format_openai import closing_message, openai_record
 from dialogforge.dataset.validations import decoded
-from graphs.state import DialogueState
+from dialogforge.graphs.state import DialogueState
 
 BATCH_ROWS = 256
 PARQUET_NAME = "data/train-00000-of-00001.parquet"

@@ -19,8 +19,9 @@ import json
 from typing import Any
 
 from dialogforge.dataset.rules import call_violation
-from graphs.state import DialogueState, Message, ToolCall
-from nodes.prompting import render
+from dialogforge.graphs.state import DialogueState
+from dialogforge.records import Message, ToolCall
+from dialogforge.nodes.prompting import render
 
 
 def system_prompt(state: DialogueState) -> str:

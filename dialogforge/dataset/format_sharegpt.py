@@ -17,7 +17,8 @@ import json
 from typing import Any
 
 from dialogforge.dataset.format_openai import system_prompt, training_span
-from graphs.state import DialogueState, Message
+from dialogforge.graphs.state import DialogueState
+from dialogforge.records import Message
 
 
 def sharegpt_record(state: DialogueState, *, with_reasoning: bool = False) -> dict[str, Any] | None:

@@ -19,8 +19,9 @@ from typing import Any
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from dialogforge.models import RoleModel, generate_structured
-from graphs.state import DialogueState, Message, RubricCategory, Task, TaskJudgment, TokenUsage
-from nodes.prompting import context_block
+from dialogforge.graphs.state import DialogueState, TaskJudgment
+from dialogforge.records import Message, RubricCategory, Task, TokenUsage
+from dialogforge.prompts import context_block
 
 TRANSCRIPT_MESSAGES = 120  # the judge sees at most the last this many messages of a task
 TEXT_CHARS = 1500

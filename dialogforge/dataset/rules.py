@@ -18,8 +18,9 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from graphs.state import CAP_STOP_REASONS, DialogueState, Message, Mode, StopReason, TaskStatus, ToolCall, ToolSpec
-from nodes.tool_specs import first_violation
+from dialogforge.graphs.state import DialogueState
+from dialogforge.records import CAP_STOP_REASONS, Message, Mode, StopReason, TaskStatus, ToolCall, ToolSpec
+from dialogforge.tool_checks import first_violation
 
 
 class Rule(StrEnum):

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from checkpoints.manifest import Status
+from dialogforge.checkpoints.manifest import Status
 from dialogforge.dataset.corpus import iter_trajectories, manifest_rows, run_configs, source_of
 from dialogforge.dataset.validations import read_validations
-from graphs.state import DialogueState, Mode
+from dialogforge.graphs.state import DialogueState
+from dialogforge.records import Mode
 
 PIPELINE = {Mode.USER.value: "user-oriented", Mode.TASK.value: "task-oriented"}
 

@@ -22,16 +22,17 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 
-from checkpoints.manifest import now
+from dialogforge.checkpoints.manifest import now
 from dialogforge.config import ModelsConfig
 from dialogforge.dataset.corpus import fingerprint, load_or_none, manifest_rows, run_configs
-from dialogforge.dataset.dedup import DEFAULT_THRESHOLD, Features, features, find_duplicates
+from dialogforge.dataset.dedup import Features, features, find_duplicates
+from dialogforge.dataset.options import DEFAULT_THRESHOLD
 from dialogforge.dataset.judge import TrajectoryVerdict, judge_trajectory
 from dialogforge.dataset.rules import Rule, check_rules
 from dialogforge.dataset.validations import JUDGE_FIELDS, ValidationStore
 from dialogforge.errors import ConfigError, ModelCallError
 from dialogforge.models import RoleModel
-from graphs.state import DialogueState
+from dialogforge.graphs.state import DialogueState
 
 # run_id -> the judge model for that run's trajectories
 JudgeModelFor = Callable[[str], RoleModel]

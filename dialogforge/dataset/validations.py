@@ -13,10 +13,10 @@ from typing import Any
 
 import sqlite_utils
 
-from checkpoints.manifest import now
-from checkpoints.postgres_store import is_postgres_url
-from checkpoints.shards import is_sharded, shard_paths
-from checkpoints.store import check_db_path, connect
+from dialogforge.checkpoints.manifest import now
+from dialogforge.checkpoints.urls import is_postgres_url
+from dialogforge.checkpoints.shards import is_sharded, shard_paths
+from dialogforge.checkpoints.sqlite_file import check_db_path, connect
 
 TABLE = "validations"
 

@@ -18,13 +18,28 @@ from pathlib import Path
 from string import Template
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from pydantic import Field
 
 from dialogforge.errors import ModelCallError
 from dialogforge.models.call import invoke_chat
 from dialogforge.models.convert import reasoning_of, text_of, tool_calls_of, usage_of
 from dialogforge.models.registry import RoleModel
 from dialogforge.models.structured import generate_structured
-from graphs.state import AgentStep, Message, TokenUsage, ToolCall, ToolSpec
+from dialogforge.records import JsonObject, Message, Strict, TokenUsage, ToolCall, ToolSpec
+
+class PlannedToolCall(Strict):
+    name: str = Field(min_length=1)
+    arguments: JsonObject = Field(default_factory=dict)
+
+
+class AgentStep(Strict):
+    """The agent's turn written as JSON, for servers without native tool calls (plain chat protocol)."""
+
+    reasoning: str = ""
+    reply: str = ""
+    tool_calls: list[PlannedToolCall] = Field(default_factory=list)
+
+
 
 _EMPTY_NUDGE = "Your last reply was empty. Answer the user or call a tool."
 

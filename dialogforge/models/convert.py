@@ -17,7 +17,7 @@ from langchain_core.messages import (
     ToolMessage,
 )
 
-from graphs.state import Message, TokenUsage, ToolCall
+from dialogforge.records import Message, TokenUsage, ToolCall
 
 
 def to_langchain(messages: list[Message]) -> list[BaseMessage]:

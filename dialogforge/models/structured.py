@@ -24,7 +24,7 @@ from dialogforge.models.call import invoke_chat
 from dialogforge.models.convert import text_of, usage_of
 from dialogforge.models.grammar_bounds import bounded
 from dialogforge.models.registry import RoleModel
-from graphs.state import TokenUsage
+from dialogforge.records import TokenUsage
 
 T = TypeVar("T", bound=BaseModel)
 

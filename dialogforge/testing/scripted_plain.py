@@ -14,7 +14,6 @@ from typing import Any, Callable
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
-from dialogforge.models.convert import text_of
 
 Decide = Callable[[list[BaseMessage], list[dict[str, Any]]], AIMessage]
 
@@ -26,7 +25,7 @@ def plain_agent_step(messages: list[BaseMessage], schema: dict[str, Any], decide
     reply = decide(_native(messages), tools)
     return {
         "reasoning": reply.additional_kwargs.get("reasoning_content", ""),
-        "reply": text_of(reply),
+        "reply": reply.text,
         "tool_calls": [{"name": c["name"], "arguments": c["args"]} for c in reply.tool_calls],
     }
 
@@ -45,7 +44,7 @@ def _tools(schema: dict[str, Any]) -> list[dict[str, Any]]:
 def _native(messages: list[BaseMessage]) -> list[BaseMessage]:
     native: list[BaseMessage] = []
     for i, message in enumerate(messages):
-        text = text_of(message)
+        text = message.text
         if isinstance(message, HumanMessage) and text.startswith("[tool result"):
             native.append(ToolMessage(content=text, tool_call_id=f"plain_{i}"))
         elif isinstance(message, AIMessage) and (calls := _calls(text)):

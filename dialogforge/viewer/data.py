@@ -10,14 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from checkpoints.manifest import Manifest
-from checkpoints.store import open_saver
+from dialogforge.checkpoints.manifest import Manifest
+from dialogforge.checkpoints.sqlite_file import open_saver
 from dialogforge.errors import NotFoundError
 from dialogforge.viewer import lineage
 from dialogforge.viewer.history import checkpoint_list, messages_at
 from dialogforge.viewer.validity import validity_by_thread
-from graphs.builder import compile_graph
-from graphs.state import DialogueState, Mode
+from dialogforge.graphs.builder import compile_graph
+from dialogforge.graphs.state import DialogueState
+from dialogforge.records import Mode
 
 LIST_FIELDS = (
     "thread_id", "run_id", "mode", "status", "stop_reason", "error", "domain", "seed",

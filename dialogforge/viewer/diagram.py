@@ -18,8 +18,8 @@ from pathlib import Path
 from langchain_core.runnables.graph import Graph
 
 from dialogforge.viewer.errors import OutputError
-from graphs.builder import compile_graph
-from graphs.state import Mode
+from dialogforge.graphs.builder import compile_graph
+from dialogforge.records import Mode
 
 FORMATS = (".mmd", ".svg", ".png")
 DOT_TIMEOUT_S = 60

@@ -30,10 +30,10 @@ PREVIEW_CHARS = 120
 
 
 def _project_history():
-    """``checkpoints.history.history`` if that module is there, else None."""
-    if importlib.util.find_spec("checkpoints.history") is None:
+    """``dialogforge.runs.history.history`` if that module is there, else None."""
+    if importlib.util.find_spec("dialogforge.runs.history") is None:
         return None
-    return getattr(importlib.import_module("checkpoints.history"), "history", None)
+    return getattr(importlib.import_module("dialogforge.runs.history"), "history", None)
 
 
 def _as_dict(entry: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from checkpoints.manifest import Manifest
+from dialogforge.checkpoints.manifest import Manifest
 from dialogforge.errors import DialogforgeError, NotFoundError
 from dialogforge.viewer.assets import ASSETS, read_asset
 from dialogforge.viewer.data import list_trajectories, trajectory_view

@@ -1,0 +1,44 @@
+"""Every private LangGraph / LangChain name dialogforge relies on, in one place.
+
+Each name here is an assumption about a library's internals; each has a test
+of its own in ``tests/test_compat.py``, and ``pyproject.toml`` pins the minor
+versions those tests ran against. An upgrade that breaks one fails there,
+loudly, instead of deep inside a run.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from langgraph.checkpoint.serde import _msgpack as _lg_msgpack
+from langgraph.checkpoint.serde import jsonplus as _jsonplus
+from langgraph.checkpoint.serde.types import _DeltaSnapshot
+
+# ---------------------------------------------------------------- checkpoint values
+
+# What LangGraph stores for a DeltaChannel's periodic snapshot (``value`` holds the list).
+DeltaSnapshot = _DeltaSnapshot
+
+# msgpack extension codes of ``JsonPlusSerializer`` (the wire format of every stored value).
+EXT_CONSTRUCTOR_SINGLE_ARG = _jsonplus.EXT_CONSTRUCTOR_SINGLE_ARG
+EXT_CONSTRUCTOR_POS_ARGS = _jsonplus.EXT_CONSTRUCTOR_POS_ARGS
+EXT_CONSTRUCTOR_KW_ARGS = _jsonplus.EXT_CONSTRUCTOR_KW_ARGS
+EXT_METHOD_SINGLE_ARG = _jsonplus.EXT_METHOD_SINGLE_ARG
+EXT_PYDANTIC_V1 = _jsonplus.EXT_PYDANTIC_V1
+EXT_PYDANTIC_V2 = _jsonplus.EXT_PYDANTIC_V2
+EXT_NUMPY_ARRAY = _jsonplus.EXT_NUMPY_ARRAY
+EXT_DELTA_SNAPSHOT = _jsonplus.EXT_DELTA_SNAPSHOT
+
+# LangGraph's own list of types and methods that are safe to revive (datetime, UUID, ...).
+SAFE_MSGPACK_TYPES: frozenset[tuple[str, ...]] = _lg_msgpack.SAFE_MSGPACK_TYPES
+SAFE_MSGPACK_METHODS: frozenset[tuple[str, str, str]] = _lg_msgpack.SAFE_MSGPACK_METHODS
+
+
+def stock_ext_hook() -> Callable[[int, bytes], Any]:
+    """LangGraph's strict ext hook (safe types only), for the values we do not revive ourselves."""
+    return _jsonplus._create_msgpack_ext_hook(None)
+
+
+def serializer_with_ext_hook(ext_hook: Callable[[int, bytes], Any]) -> _jsonplus.JsonPlusSerializer:
+    """A ``JsonPlusSerializer`` that decodes msgpack extensions with ``ext_hook`` (a private keyword)."""
+    return _jsonplus.JsonPlusSerializer(allowed_msgpack_modules=None, __unpack_ext_hook__=ext_hook)

@@ -1,0 +1,92 @@
+"""Turning ``GenerationSettings`` into concrete trajectories, reproducibly.
+
+Trajectory i of a run gets its own seed derived from (run seed, i), and
+with it its domain, persona, difficulty, task count and reference time, so
+the same ``--seed`` always plans the same dialogues. Imported conversations
+(``dialogforge.inputs.conversations``) become starting states here too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import uuid
+
+from dialogforge.config import GenerationSettings
+from dialogforge.graphs.state import DialogueState
+from dialogforge.inputs.conversations import DOMAIN_CHARS, ImportedConversation
+from dialogforge.records import Counters, Difficulty, Mode, Scenario, ToolSource, ToolSpec
+
+
+def trajectory_seed(run_seed: int, index: int) -> int:
+    digest = hashlib.sha256(f"{run_seed}:{index}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def initial_state(settings: GenerationSettings, index: int, tools: list[ToolSpec]) -> DialogueState:
+    seed = trajectory_seed(settings.seed, index)
+    rng = random.Random(seed)
+    scenario = Scenario(
+        domain=rng.choice(settings.domains),
+        persona=rng.choice(settings.personas) if settings.personas else None,
+        difficulty=rng.choice(list(Difficulty)),
+        target_tasks=rng.randint(1, settings.limits.max_tasks) if settings.mode is Mode.USER else 1,
+    )
+    reference = f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T{rng.randint(8, 19):02d}:{rng.choice(['00', '15', '30', '45'])}:00Z"
+    source = settings.tool_source if tools else ToolSource.SYNTHESIZE
+    return DialogueState(
+        mode=settings.mode, seed=seed, scenario=scenario, limits=settings.limits,
+        tool_source=source, tools=tools, reference_time=reference, tool_exec=settings.tool_exec,
+    )
+
+
+def tool_set_index(run_seed: int, index: int, sets: int) -> int:
+    """Which of ``sets`` seed tool sets trajectory ``index`` uses; a stream of its
+    own, so adding tool sets leaves every other per-trajectory choice unchanged."""
+    digest = hashlib.sha256(f"{run_seed}:{index}:tool-set".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % sets
+
+
+def graph_input(state: DialogueState) -> dict:
+    """The state as a graph input: field values as they are, not dumped to JSON."""
+    return {name: getattr(state, name) for name in DialogueState.model_fields}
+
+
+def conversation_states(
+    settings: GenerationSettings, conversations: list[ImportedConversation], seed_tools: list[ToolSpec] | None = None
+) -> list[DialogueState]:
+    """The starting state of each conversation's trajectory (index i gets the run's i-th seed)."""
+    return [_state(settings, i, c, seed_tools or []) for i, c in enumerate(conversations)]
+
+
+def _state(settings: GenerationSettings, index: int, conversation: ImportedConversation, seed_tools: list[ToolSpec]) -> DialogueState:
+    tools = conversation.tools or seed_tools
+    base = initial_state(settings, index, tools)
+    scenario = base.scenario
+    if conversation.domain:
+        scenario = scenario.model_copy(update={"domain": conversation.domain[:DOMAIN_CHARS]})
+    if conversation.task is not None:
+        scenario = scenario.model_copy(update={"target_tasks": 1})
+    if conversation.kind == "bfcl":
+        source = ToolSource.SEED
+    elif conversation.tools:
+        source = ToolSource.SEED_PLUS
+    else:
+        source = base.tool_source
+    messages = conversation.messages
+    users = sum(1 for m in messages if m.role == "user")
+    counters = Counters(
+        user_turns=users, requests=users,
+        assistant_turns=sum(1 for m in messages if m.role == "assistant"),
+        tool_calls=sum(len(m.tool_calls) for m in messages),
+        tool_errors=sum(1 for m in messages if m.role == "tool" and m.is_error),
+    )
+    return base.model_copy(update={
+        "scenario": scenario, "tools": tools, "tool_source": source, "messages": messages,
+        "world": conversation.world, "counters": counters, "tasks": [conversation.task] if conversation.task else [],
+        "pending_user_message": conversation.pending_user_message,
+    })

@@ -1,0 +1,29 @@
+"""Reading trajectories back: the state of a thread at its latest checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dialogforge.checkpoints.shards import thread_store
+from dialogforge.checkpoints.store_kinds import open_manifest, store_saver
+from dialogforge.errors import NotFoundError
+from dialogforge.graphs.builder import compile_graph
+from dialogforge.graphs.state import DialogueState
+from dialogforge.records import Mode
+
+
+def load_state(db_path: str | Path, thread_id: str) -> DialogueState:
+    db_path = thread_store(db_path, thread_id)
+    manifest = open_manifest(db_path)
+    try:
+        row = manifest.get(thread_id)
+    finally:
+        manifest.close()
+    if row is None:
+        raise NotFoundError(f"{db_path}: no trajectory {thread_id!r} (see `dialogforge list`)")
+    with store_saver(db_path) as saver:
+        graph = compile_graph(Mode(row["mode"]), saver)
+        snapshot = graph.get_state({"configurable": {"thread_id": thread_id}})
+    if not snapshot.values:
+        raise NotFoundError(f"{db_path}: trajectory {thread_id!r} has not started yet")
+    return DialogueState.model_validate(snapshot.values)
