@@ -43,14 +43,15 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver  # noqa: E402
 
 from dialogforge.checkpoints.linear_saver import LinearSqliteSaver  # noqa: E402
 from dialogforge.checkpoints.serde import strict_serializer  # noqa: E402
-from dialogforge.checkpoints.sqlite_file import connect, delta_channels  # noqa: E402
+from dialogforge.channels import DELTA_CHANNELS  # noqa: E402
+from dialogforge.checkpoints.sqlite_file import connect  # noqa: E402
 from dialogforge.config import ModelConfig, ModelsConfig, Role  # noqa: E402
 from dialogforge.models import ModelSet  # noqa: E402
 from dialogforge.graphs.builder import compile_graph  # noqa: E402
 from dialogforge.graphs.context import GraphContext  # noqa: E402
 from dialogforge.runs.engine import RECURSION_LIMIT  # noqa: E402
 from dialogforge.runs.planning import graph_input  # noqa: E402
-from dialogforge.graphs.state import DialogueState
+from dialogforge.graphs.state import DialogueState  # noqa: E402
 from dialogforge.records import Limits, Mode, Scenario  # noqa: E402
 from dialogforge.executors.simulated import SimulatedToolExecutor  # noqa: E402
 
@@ -176,7 +177,7 @@ async def _run(db: Path, start: DialogueState, stock: bool) -> tuple[DialogueSta
     else:
         conn = connect(db)
         try:
-            saver = TimedLinearSaver(conn, serde=strict_serializer(), delta_channels=delta_channels())
+            saver = TimedLinearSaver(conn, serde=strict_serializer(), delta_channels=DELTA_CHANNELS)
             saver.timer = timer
             saver.setup()
             values = await compile_graph(Mode.USER, saver).ainvoke(graph_input(start), config, context=context)

@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from dialogforge.config import GenerationSettings, ModelConfig, ModelsConfig
+from tests.support.paths import BFCL, REPO
 
-REPO = Path(__file__).resolve().parent.parent
-BFCL = REPO.parent / "shared" / "data" / "bfcl"
 
 
 @pytest.fixture
@@ -70,21 +69,3 @@ def postgres_server():
 def pg_url(postgres_server) -> str:
     """A fresh, empty PostgreSQL database for one test."""
     return postgres_server.new_database()
-
-
-# Attack cases that live with their features, also run as one suite: python -m pytest -m security
-SECURITY_CASES = (
-    "test_sqlexec_injection.py::",
-    "test_viewer_browser.py::test_payloads_render_as_text_and_never_run",
-    "test_viewer_data.py::test_script_safe_json_cannot_close_the_block",
-    "test_viewer_data.py::test_single_file_page_is_self_contained_and_locked_down",
-    "test_viewer_server.py::test_page_and_assets_with_strict_headers",
-    "test_viewer_server.py::test_nothing_outside_the_allowlist",
-    "test_viewer_server.py::test_foreign_host_header_is_refused",
-)
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if any(case in item.nodeid for case in SECURITY_CASES):
-            item.add_marker(pytest.mark.security)

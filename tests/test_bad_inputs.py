@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.checkpoint_helpers import small_run
+from tests.support.checkpoints import small_run
 
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"
 CASES = tomllib.loads((CORPUS / "cases.toml").read_text())["case"]

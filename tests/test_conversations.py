@@ -12,7 +12,7 @@ from dialogforge.runs.planning import conversation_states
 from dialogforge.runs.history import history
 from dialogforge.config import GenerationSettings
 from dialogforge.inputs.seed_tools import load_tools_file
-from tests.checkpoint_helpers import counters_problem, dialogue_problem, manifest_rows, states
+from tests.support.checkpoints import counters_problem, dialogue_problem, manifest_rows, states
 
 BOOKSHOP = {
     "messages": [

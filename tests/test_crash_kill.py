@@ -26,10 +26,10 @@ import pytest
 from dialogforge.runs.fork import fork_trajectory
 from dialogforge.runs.history import history
 from dialogforge.dataset.export import export
-from tests.checkpoint_helpers import counters_problem, dialogue_problem, integrity, manifest_rows, small_run, states, thread_rows
-from tests.test_resume_kill import _kill_and_resume, _kill_at_random
+from tests.support.checkpoints import counters_problem, dialogue_problem, integrity, manifest_rows, small_run, states, thread_rows
+from tests.support.kills import kill_and_resume, kill_at_random
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 FORKS = 3
 
 
@@ -72,7 +72,7 @@ def _kill_fork(db: Path, source: str, point: str, kills: int, rng: random.Random
                    else _cli("fork", source, "--db", str(db), "--checkpoint", point, "--n", str(FORKS), "--quiet"))
         proc = subprocess.Popen(command, cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         # a few forks write tens of checkpoints, not hundreds: smaller steps than a generate
-        landed[_kill_at_random(proc, db, rng, by_time=0.6, seconds=(0.3 * whole, 0.85 * whole), checkpoints=12)] += 1
+        landed[kill_at_random(proc, db, rng, by_time=0.6, seconds=(0.3 * whole, 0.85 * whole), checkpoints=12)] += 1
         assert integrity(db) == "ok"
         assert len(_forks_of(db, source)) in (0, FORKS), "a killed fork left some of its forks, not all or none"
     final = (_cli("resume", "--db", str(db), "--quiet") if _forks_of(db, source)
@@ -162,7 +162,7 @@ def test_kill_nine_during_fork_and_export_then_recover(tmp_path):
 
 @pytest.mark.soak
 def test_soak_kill_nine_during_generate_and_resume(tmp_path):
-    landed = _kill_and_resume(tmp_path, kills=20, n=30, seed=13, rng_seed=6)
+    landed = kill_and_resume(tmp_path, kills=20, n=30, seed=13, rng_seed=6)
     print(f"\nSOAK crash generate/resume: {landed}")
     assert landed["mid-run"] + landed["by time"] >= 15, landed
 

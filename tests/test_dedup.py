@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from dataset_helpers import good_state, store_states
+from tests.support.dataset import good_state, store_states
 from dialogforge.dataset.dedup import features, find_duplicates, similarity
 from dialogforge.dataset.validate import validate
 from dialogforge.records import StopReason

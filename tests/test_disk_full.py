@@ -27,9 +27,9 @@ import pytest
 from dialogforge.config import GenerationSettings
 from dialogforge.runs.generate import generate
 from dialogforge.records import Limits
-from tests.checkpoint_helpers import SCRIPTED, counters_problem, dialogue_problem, integrity, manifest_rows, states
+from tests.support.checkpoints import SCRIPTED, counters_problem, dialogue_problem, integrity, manifest_rows, states
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 N, SEED = 16, 4
 
 

@@ -18,7 +18,7 @@ import pytest
 from dialogforge.runs.history import history
 from dialogforge.checkpoints.manifest import Manifest
 from dialogforge.runs.reading import load_state
-from tests.helpers import order_tool
+from tests.support.builders import order_tool
 
 pytestmark = pytest.mark.embedded
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from dataset_helpers import good_state, store_states
+from tests.support.dataset import good_state, store_states
 from dialogforge.config import GenerationSettings, ModelConfig, ModelsConfig, Role
 from dialogforge.dataset.errors import NotValidatedError
 from dialogforge.dataset.export import export
@@ -26,9 +26,9 @@ from dialogforge.dataset.validate import validate
 from dialogforge.models import get_model
 from dialogforge.runs.generate import generate
 from dialogforge.records import Message, StopReason
+from tests.support.paths import REPO
 
 GOLDEN = Path(__file__).parent / "golden" / "export_openai_dialogue.json"
-REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from dialogforge.testing.scripted_model import ScriptedChatModel
 from dialogforge.testing.stub_server import StubServer
 from dialogforge.runs.generate import generate
 from dialogforge.records import Limits
-from tests.checkpoint_helpers import counters_problem, dialogue_problem, integrity, manifest_rows, states
+from tests.support.checkpoints import counters_problem, dialogue_problem, integrity, manifest_rows, states
 
 # What a trajectory that a fault finally defeats records, per kind (after "<role>: ").
 FAILURE_REASONS = {
@@ -213,7 +213,8 @@ def test_soak_kill_nine_under_faults_then_resume(tmp_path):
     import subprocess
     import sys
 
-    from tests.test_resume_kill import REPO, _kill_at_random
+    from tests.support.kills import kill_at_random
+    from tests.support.paths import REPO
 
     n, kills = 120, 10
     config = tmp_path / "faulty.toml"
@@ -232,7 +233,7 @@ def test_soak_kill_nine_under_faults_then_resume(tmp_path):
 
         for _ in range(kills):
             proc = subprocess.Popen(command(), cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            landed[_kill_at_random(proc, db, rng)] += 1
+            landed[kill_at_random(proc, db, rng)] += 1
             assert integrity(db) == "ok"
         final = subprocess.run(command(), cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
         stats = server.stats()

@@ -13,7 +13,7 @@ from dialogforge.runs.reading import load_state
 from dialogforge.checkpoints.sqlite_file import open_saver
 from dialogforge.graphs.builder import compile_graph
 from dialogforge.records import Mode
-from tests.checkpoint_helpers import dialogue_problem, manifest_rows, small_run, thread_rows
+from tests.support.checkpoints import dialogue_problem, manifest_rows, small_run, thread_rows
 
 
 @pytest.fixture(scope="module")

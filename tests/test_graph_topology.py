@@ -3,7 +3,7 @@
 from dialogforge.graphs.builder import compile_graph
 from dialogforge.graphs.routing import after_agent, after_setup_step, after_tools, after_user_turn
 from dialogforge.records import Message, Mode, StopReason, TaskStatus, ToolCall
-from tests.helpers import state_with_task
+from tests.support.builders import state_with_task
 
 NODES = {"propose_task", "synthesize_tools", "simulate_user", "run_agent", "execute_tools"}
 

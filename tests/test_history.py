@@ -10,7 +10,7 @@ from dialogforge.checkpoints.sqlite_file import open_saver
 from dialogforge.errors import NotFoundError
 from dialogforge.graphs.builder import compile_graph
 from dialogforge.records import Mode
-from tests.checkpoint_helpers import small_run
+from tests.support.checkpoints import small_run
 
 
 @pytest.fixture(scope="module")

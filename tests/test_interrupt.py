@@ -25,8 +25,8 @@ from dialogforge.testing.scripted_model import ScriptedChatModel
 from dialogforge.testing.stub_server import StubServer
 from dialogforge.runs.generate import generate
 from dialogforge.records import Limits
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 N, SEED, CONCURRENCY = 8, 13, 4
 
 

@@ -6,7 +6,7 @@ import asyncio
 import json
 import re
 
-from dataset_helpers import good_state, task_mode_state
+from tests.support.dataset import good_state, task_mode_state
 from dialogforge.config import ModelConfig, ModelsConfig, Role
 from dialogforge.dataset.judge import coverage_check, judge_messages, judge_trajectory, task_verdict
 from dialogforge.models import get_model

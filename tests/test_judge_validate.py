@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from dataset_helpers import append_messages, good_state, reply, store_states, task_mode_state
+from tests.support.dataset import append_messages, good_state, reply, store_states, task_mode_state
 from dialogforge.records import StopReason
 
 SCRIPTED_MODELS = {"default": {"backend": "scripted"}, "roles": {}}

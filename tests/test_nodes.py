@@ -11,7 +11,7 @@ from dialogforge.nodes.run_agent import run_agent
 from dialogforge.nodes.simulate_user import simulate_user
 from dialogforge.nodes.synthesize_tools import synthesize_tools
 from dialogforge.tool_checks import first_violation
-from tests.helpers import garbage_model, order_tool, runtime_with, scripted_set, state_with_task
+from tests.support.builders import garbage_model, order_tool, runtime_with, scripted_set, state_with_task
 
 
 async def test_propose_task_appends_a_latent_task():

@@ -19,7 +19,7 @@ from dialogforge.testing.scripted_model import ScriptedChatModel
 from dialogforge.testing.stub_server import StubServer
 from dialogforge.runs.generate import generate
 from dialogforge.records import Limits
-from tests.helpers import order_tool
+from tests.support.builders import order_tool
 
 
 def test_system_text_is_folded_into_the_next_user_turn_and_roles_alternate():

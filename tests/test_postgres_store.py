@@ -19,27 +19,10 @@ from dialogforge.dataset.export import export
 from dialogforge.dataset.stats import collect_stats
 from dialogforge.runs.generate import generate, plan_generation
 from dialogforge.records import Limits
-from tests.checkpoint_helpers import SCRIPTED, counters_problem, dialogue_problem
+from tests.support.checkpoints import SCRIPTED, counters_problem, dialogue_problem
+from tests.support.postgres import checkpointed_threads, dialogues, rows
 
 SETTINGS = GenerationSettings(n=4, seed=7, concurrency=4, limits=Limits(max_user_turns=8, max_tasks=2))
-
-
-def rows(db) -> list[dict]:
-    manifest = open_manifest(db)
-    try:
-        return manifest.rows()
-    finally:
-        manifest.close()
-
-
-def dialogues(db) -> dict[str, str]:
-    """Each trajectory's final state by index (thread ids differ between runs, the index suffix does not)."""
-    return {r["thread_id"].rsplit("-", 1)[1]: load_state(db, r["thread_id"]).model_dump_json() for r in rows(db)}
-
-
-def checkpointed_threads(url: str) -> int:
-    with psycopg.connect(url) as conn:
-        return conn.execute("SELECT count(DISTINCT thread_id) FROM checkpoints").fetchone()[0]
 
 
 def test_generate_on_postgres_matches_the_same_run_on_sqlite(pg_url, tmp_path, run_cli):

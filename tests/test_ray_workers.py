@@ -28,7 +28,7 @@ from dialogforge.runs.ray_run import board_name, run_on_ray
 from dialogforge.records import Limits
 from dialogforge.cli.main import main as cli_main
 from dialogforge.checkpoints.shards import shard_paths
-from tests.test_postgres_store import checkpointed_threads, dialogues, rows
+from tests.support.postgres import checkpointed_threads, dialogues, rows
 
 N = 8
 SETTINGS = GenerationSettings(n=N, seed=5, concurrency=2, limits=Limits(max_user_turns=6, max_tasks=2))

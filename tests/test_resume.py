@@ -10,7 +10,7 @@ from dialogforge.runs.resume import ModelOverrides, plan_resume
 from dialogforge.config import GenerationSettings, ModelConfig, ModelsConfig, config_hash
 from dialogforge.runs.planning import initial_state
 from dialogforge.records import Limits
-from tests.checkpoint_helpers import (
+from tests.support.checkpoints import (
     counters_problem,
     dialogue_problem,
     manifest_rows,

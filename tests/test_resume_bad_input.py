@@ -10,7 +10,7 @@ import pytest
 
 from dialogforge.runs.history import history
 from dialogforge.checkpoints.runlock import run_lock
-from tests.checkpoint_helpers import small_run
+from tests.support.checkpoints import small_run
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dataset_helpers import ORDER_TOOL, calls, good_state, reply, result, task_mode_state, user
+from tests.support.dataset import ORDER_TOOL, calls, good_state, reply, result, task_mode_state, user
 from dialogforge.dataset.rules import Rule, check_rules
 from dialogforge.graphs.state import DialogueState
 from dialogforge.records import Message, StopReason, TaskStatus, ToolCall

@@ -38,7 +38,7 @@ from dialogforge.dataset.export import export
 from dialogforge.errors import StoreError
 from dialogforge.testing.scripted_model import ScriptedChatModel
 from dialogforge.testing.stub_server import StubServer
-from tests.checkpoint_helpers import manifest_rows, small_run
+from tests.support.checkpoints import manifest_rows, small_run
 
 pytestmark = pytest.mark.security
 

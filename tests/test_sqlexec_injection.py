@@ -20,6 +20,8 @@ from dialogforge.sqltools import SqlDomain, TrajectoryDatabase, execute_tool, lo
 from dialogforge.sqltools.build import build_example
 from dialogforge.records import SqlKind, ToolSpec
 
+pytestmark = pytest.mark.security  # attack cases: also run as one suite, python -m pytest -m security
+
 PAYLOADS = [
     "'; DROP TABLE patients; --",
     "1 OR 1=1",

@@ -6,7 +6,7 @@ import pytest
 
 from dialogforge.checkpoints.manifest import Manifest
 from dialogforge.runs.reading import load_state
-from dataset_helpers import ORDER_TOOL, calls, good_state, reply, result, store_states, task, task_mode_state, user
+from tests.support.dataset import ORDER_TOOL, calls, good_state, reply, result, store_states, task, task_mode_state, user
 from dialogforge.config import GenerationSettings, ModelConfig, ModelsConfig
 from dialogforge.dataset.report import write_report
 from dialogforge.dataset.stats import collect_stats

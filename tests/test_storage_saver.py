@@ -23,8 +23,8 @@ from dialogforge.runs.planning import graph_input
 from dialogforge.graphs.state import DialogueState
 from dialogforge.records import Limits, Mode, Scenario
 from dialogforge.executors.simulated import SimulatedToolExecutor
-from tests.checkpoint_helpers import small_run
-from tests.helpers import scripted_set
+from tests.support.checkpoints import small_run
+from tests.support.builders import scripted_set
 
 CONFIG = {"configurable": {"thread_id": "t"}, "recursion_limit": 100_000}
 

@@ -28,8 +28,8 @@ from dialogforge.runs.tool_backends import domain_for, domain_record, executor_f
 from dialogforge.executors.sql import SqlToolExecutor, remove_worlds, worlds_dir
 from dialogforge.nodes.execute_tools import execute_tools
 from dialogforge.nodes.propose_task import propose_task
-from tests.helpers import scripted_set
-from tests.tool_exec_helpers import build_notes_domain, query_copy, sha256
+from tests.support.builders import scripted_set
+from tests.support.sql import build_notes_domain, query_copy, sha256
 
 ADDRESS = "Praterstrasse 22/4, 1020 Vienna"
 

@@ -11,8 +11,8 @@ import pytest
 
 from dialogforge.runs.reading import load_state
 from dialogforge.cli.main import main
-from tests.conftest import REPO
-from tests.tool_exec_helpers import build_notes_domain, sha256
+from tests.support.paths import REPO
+from tests.support.sql import build_notes_domain, sha256
 
 
 @pytest.fixture(scope="module")

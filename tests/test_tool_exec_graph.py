@@ -26,7 +26,7 @@ from dialogforge.runs.generate import generate
 from dialogforge.graphs.state import DialogueState
 from dialogforge.records import Limits, Mode, ToolExec
 from dialogforge.runs.tool_backends import executor_factory_for_run, load_domain
-from tests.tool_exec_helpers import build_notes_domain, check_against_oracle, sha256
+from tests.support.sql import build_notes_domain, check_against_oracle, sha256
 
 PAYLOADS = [
     "'; DROP TABLE notes; --",

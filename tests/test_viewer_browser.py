@@ -17,7 +17,7 @@ import pytest
 from dialogforge.runs.reading import load_state
 from dialogforge.viewer.server import BackgroundServer
 from dialogforge.viewer.standalone import write_trajectory_html
-from viewer_scenarios import DOMAIN_PAYLOAD, USER_PAYLOAD, build_viewer_db
+from tests.support.viewer import DOMAIN_PAYLOAD, USER_PAYLOAD, build_viewer_db
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
@@ -167,6 +167,7 @@ def test_fork_links_navigate_and_the_fork_point_is_marked(tab, vdb):
     tab.wait_title(vdb.fork)
 
 
+@pytest.mark.security
 def test_payloads_render_as_text_and_never_run(tab, vdb):
     page = tab.page
     tab.open_trajectory(vdb.poisoned)

@@ -20,7 +20,7 @@ from dialogforge.viewer.standalone import script_safe_json, trajectory_page
 from dialogforge.graphs.builder import compile_graph
 from dialogforge.records import Mode
 from dialogforge.cli.main import main
-from viewer_scenarios import IMG_PAYLOAD, SCRIPT_PAYLOAD, build_viewer_db
+from tests.support.viewer import IMG_PAYLOAD, SCRIPT_PAYLOAD, build_viewer_db
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +142,7 @@ def test_validity_shows_once_validated(tmp_path, vdb):
     assert "stopped_by_error" in detail["failure_rules"]
 
 
+@pytest.mark.security
 def test_script_safe_json_cannot_close_the_block():
     text = script_safe_json({"a": SCRIPT_PAYLOAD, "b": "<!-- x -->", "c": "\u2028&"})
     assert "<" not in text and ">" not in text and "&" not in text and "\u2028" not in text
@@ -152,6 +153,7 @@ def _csp_hash(text: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
 
 
+@pytest.mark.security
 def test_single_file_page_is_self_contained_and_locked_down(vdb):
     html = trajectory_page(vdb.path, vdb.poisoned)
     csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html).group(1)

@@ -17,9 +17,9 @@ import pytest
 from dialogforge.viewer.assets import SCRIPTS
 from dialogforge.viewer.server import CSP, BackgroundServer
 from dialogforge.cli.main import main
-from viewer_scenarios import build_viewer_db
+from tests.support.viewer import build_viewer_db
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +51,7 @@ def test_binds_loopback_only(server):
     assert server.url.startswith("http://127.0.0.1:")
 
 
+@pytest.mark.security
 def test_page_and_assets_with_strict_headers(server):
     status, headers, body = request(server, "/")
     assert status == 200 and headers["Content-Type"].startswith("text/html")
@@ -80,6 +81,7 @@ def test_api_lists_and_shows_trajectories(server, vdb):
     "/assets/../data.py", "/assets/..%2fdata.py", "/assets/%2e%2e/server.py", "/../../etc/passwd",
     "/assets//etc/passwd", "/assets/", "/assets/index.html/../viewer.js/x", "/data.py", "/api/", "/api/trajectories/x",
 ])
+@pytest.mark.security
 def test_nothing_outside_the_allowlist(server, path):
     status, headers, body = request(server, path)
     assert status == 404
@@ -96,6 +98,7 @@ def test_bad_or_unknown_thread_ids(server, thread, status):
     assert "error" in json.loads(body)
 
 
+@pytest.mark.security
 def test_foreign_host_header_is_refused(server):
     """A DNS-rebinding page (Host: evil.example) cannot read the API."""
     status, _, body = request(server, "/api/trajectories", host="evil.example:80")
