@@ -26,7 +26,8 @@ import ormsgpack
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from pydantic import BaseModel
 
-from dialogforge import compat, records
+from dialogforge import records
+from dialogforge.compat import langgraph as compat
 from dialogforge.errors import StoreError
 
 # What our saver ever writes (``dumps_typed`` without pickle fallback); "json" rows would be

@@ -17,19 +17,11 @@ from dialogforge.graphs.context import GraphContext
 from dialogforge.graphs.state import DialogueState, ProposedTask
 from dialogforge.records import Task
 from dialogforge.nodes.outcome import charge, failed
-from dialogforge.nodes.prompting import prompt_messages
-
-_CONTINUATION = (
-    "This is a further task in an ongoing conversation: the earlier tasks and recent tool "
-    "results are in the context. Propose a natural next objective for the same user: one "
-    "that builds on those results, or an independent but coherent goal in the same domain. "
-    "Do not repeat an earlier task."
-)
-
+from dialogforge.nodes.prompting import prompt_messages, prompt_text
 
 async def propose_task(state: DialogueState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
     model = runtime.context.models[Role.TASK_PROPOSER]
-    continuation = _CONTINUATION if state.tasks else ""
+    continuation = prompt_text("propose_task_continuation") if state.tasks else ""
     try:  # the context reads the Tool-Exec database, which can fail like any tool backend
         messages = prompt_messages("propose_task", _context(state, runtime.context), continuation=continuation)
         proposal, usage = await generate_structured(model, ProposedTask, messages, seed=state.seed)

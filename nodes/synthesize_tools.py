@@ -20,18 +20,11 @@ from dialogforge.graphs.context import GraphContext
 from dialogforge.graphs.state import DialogueState, ResultSchemas, ToolDraft, ToolDrafts, UserQuestions
 from dialogforge.records import FunctionSpec, TokenUsage, ToolSource, ToolSpec
 from dialogforge.nodes.outcome import charge, failed
-from dialogforge.nodes.prompting import prompt_messages
+from dialogforge.nodes.prompting import prompt_messages, prompt_text
 from dialogforge.tool_checks import harmonize_entity_types, schema_problem
 
 MAX_COMPLEMENTARY = 10
 MAX_TOOLS = 40
-
-_DRAFT = "Propose 5-15 tools that together answer the requests."
-_GAP = (
-    "Gap analysis: the context lists the existing tools and the current task. Propose up to "
-    "10 complementary tools that are missing (the task's `missing_tools` first), or none."
-)
-
 
 class _Synthesis:
     """One node call's worth of LLM stages, with their usage summed."""
@@ -54,7 +47,7 @@ class _Synthesis:
         }
 
     async def drafts(self, stage: str, context: dict[str, Any], existing: list[ToolSpec]) -> list[ToolSpec]:
-        instructions = _DRAFT if stage == "draft" else _GAP
+        instructions = prompt_text(f"draft_tools_stage_{stage}")
         context = {**context, "stage": stage, "existing_tools": _summaries(existing)}
         answer: ToolDrafts = await self.ask(ToolDrafts, "draft_tools", context, stage_instructions=instructions)
         taken = {t.name for t in existing}
@@ -63,7 +56,7 @@ class _Synthesis:
             retry_context = {**context, "fix_these": [{"tool": d.model_dump(), "problem": p} for d, p in bad]}
             fixed: ToolDrafts = await self.ask(
                 ToolDrafts, "draft_tools", retry_context,
-                stage_instructions="Some specs were invalid (see `fix_these`): return corrected versions of only those.",
+                stage_instructions=prompt_text("draft_tools_stage_fix"),
             )
             good += _split_valid(fixed.tools, taken | {g.name for g in good})[0]
         limit = MAX_COMPLEMENTARY if stage == "gap" else MAX_TOOLS

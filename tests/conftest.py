@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from dialogforge.config import GenerationSettings, ModelConfig, ModelsConfig
-from tests.support.paths import BFCL, REPO
-
+from tests.support.cli import run_as_process, run_in_process
+from tests.support.paths import BFCL
+from tests.support.stores import KINDS, Store, make_store
 
 
 @pytest.fixture
@@ -25,27 +22,16 @@ def settings() -> GenerationSettings:
     return GenerationSettings(n=4, seed=7)
 
 
-class CliResult:
-    def __init__(self, proc: subprocess.CompletedProcess):
-        self.code, self.out, self.err = proc.returncode, proc.stdout, proc.stderr
-
-    def json(self):
-        return json.loads(self.out)
+@pytest.fixture
+def run_cli():
+    """Run ``dialogforge`` in this process (see ``tests.support.cli``): fast, for everything but signals and kills."""
+    return run_in_process
 
 
 @pytest.fixture
-def run_cli():
-    """Run ``dialogforge`` as a user would: a subprocess of this checkout's code."""
-
-    def run(*args: str, timeout: float = 300, env: dict | None = None) -> CliResult:
-        full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-        proc = subprocess.run(
-            [sys.executable, "-m", "dialogforge.cli", *args],
-            capture_output=True, text=True, timeout=timeout, env=full_env, cwd=REPO,
-        )
-        return CliResult(proc)
-
-    return run
+def run_cli_process():
+    """Run ``dialogforge`` as a real process: for signals, kills, start-up and import-time settings."""
+    return run_as_process
 
 
 @pytest.fixture
@@ -69,3 +55,10 @@ def postgres_server():
 def pg_url(postgres_server) -> str:
     """A fresh, empty PostgreSQL database for one test."""
     return postgres_server.new_database()
+
+
+@pytest.fixture(params=KINDS)
+def store(request, tmp_path) -> Store:
+    """Each kind of store a --db can name: a SQLite file, SQLite shards, a PostgreSQL database."""
+    pg_url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    return make_store(request.param, tmp_path, pg_url)

@@ -101,19 +101,19 @@ AS_PROCESS = ["config unknown key", "tools not JSON", "BFCL bad second line", "s
               "generate into a database with another runs table"]
 
 
-def _subprocess_run(run_cli):
+def _subprocess_run(run_cli):  # the process runner
     return lambda args: run_cli(*args, env={"DF_BAD_INPUT_ABSENT_KEY": ""}, timeout=60)
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c["name"] in AS_PROCESS], ids=lambda c: c["name"])
-def test_a_bad_input_refused_by_the_cli_process(case, tmp_path, good_db, run_cli):
-    check_case(case, tmp_path, good_db, _subprocess_run(run_cli))
+def test_a_bad_input_refused_by_the_cli_process(case, tmp_path, good_db, run_cli_process):
+    check_case(case, tmp_path, good_db, _subprocess_run(run_cli_process))
 
 
 @pytest.mark.soak
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
-def test_soak_every_bad_input_refused_by_the_cli_process(case, tmp_path, good_db, run_cli):
-    check_case(case, tmp_path, good_db, _subprocess_run(run_cli))
+def test_soak_every_bad_input_refused_by_the_cli_process(case, tmp_path, good_db, run_cli_process):
+    check_case(case, tmp_path, good_db, _subprocess_run(run_cli_process))
 
 
 def test_the_corpus_is_big_and_covers_every_kind_of_input():

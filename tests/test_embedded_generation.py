@@ -25,13 +25,13 @@ pytestmark = pytest.mark.embedded
 NODES = {"propose_task", "synthesize_tools", "simulate_user", "run_agent", "execute_tools"}
 
 
-def test_two_trajectories_on_the_embedded_model(tmp_path, run_cli):
+def test_two_trajectories_on_the_embedded_model(tmp_path, run_cli_process):
     db = tmp_path / "demo.db"
     # Seed tools on top of synthesis: whether the 270M model's own drafts pass validation is
     # chance, and without a tool the agent never reaches execute_tools.
     tools = tmp_path / "tools.json"
     tools.write_text(json.dumps([order_tool().openai_tool()]))
-    result = run_cli("generate", "--n", "2", "--seed", "1", "--max-turns", "3", "--max-tasks", "1",
+    result = run_cli_process("generate", "--n", "2", "--seed", "1", "--max-turns", "3", "--max-tasks", "1",
                      "--tools", str(tools), "--synthesize-more", "--db", str(db), "--quiet", timeout=3000)
     assert result.code == 0, result.err
     assert str(db) in result.out

@@ -240,7 +240,7 @@ def test_cli_exit_codes_and_one_line_errors(tmp_path, run_cli):
 
 
 def test_valid_only_refuses_a_trajectory_changed_since_validation(tmp_path):
-    from dataset_helpers import append_messages, reply
+    from tests.support.dataset import append_messages, reply
 
     db = tmp_path / "stale.db"
     store_states(db, {"t1": good_state()})

@@ -148,7 +148,7 @@ async def test_propose_task_records_a_tool_exec_database_that_is_gone(tmp_path):
     from dialogforge.graphs.context import GraphContext
     from langgraph.runtime import Runtime
     from dialogforge.executors.sql import SqlToolExecutor
-    from tests.tool_exec_helpers import build_notes_domain
+    from tests.support.sql import build_notes_domain
 
     db = build_notes_domain(tmp_path / "domain")
     executor = SqlToolExecutor(load_sql_domain(db, db.with_name("notes.tools.json")), tmp_path / "work", "t1")

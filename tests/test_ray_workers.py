@@ -78,9 +78,9 @@ def store(request, tmp_path):
     return str(tmp_path / "run.db")
 
 
-def test_cli_two_ray_workers_land_every_trajectory_once(ray_address, stub, reference, pg_url, run_cli):
+def test_cli_two_ray_workers_land_every_trajectory_once(ray_address, stub, reference, pg_url, run_cli_process):
     before = stub.stats()["calls"]
-    result = run_cli("generate", "--base-url", stub.base_url, "--n", str(N), "--seed", "5", "--concurrency", "2",
+    result = run_cli_process("generate", "--base-url", stub.base_url, "--n", str(N), "--seed", "5", "--concurrency", "2",
                      "--max-turns", "6", "--max-tasks", "2", "--db", pg_url,
                      "--executor", "ray", "--ray-address", ray_address, "--workers", "2", "--progress-interval", "0.5")
     assert result.code == 0, result.err
@@ -140,22 +140,22 @@ def test_killed_worker_is_restarted_by_ray_and_finishes_its_shard(ray_address, s
     _assert_exactly_once(pg_url, reference)
 
 
-def test_cli_sqlite_shards_read_back_as_one_dataset(ray_address, stub, reference, tmp_path, run_cli):
+def test_cli_sqlite_shards_read_back_as_one_dataset(ray_address, stub, reference, tmp_path, run_cli_process):
     db = str(tmp_path / "run.db")
-    result = run_cli("generate", "--base-url", stub.base_url, "--n", str(N), "--seed", "5", "--concurrency", "2",
+    result = run_cli_process("generate", "--base-url", stub.base_url, "--n", str(N), "--seed", "5", "--concurrency", "2",
                      "--max-turns", "6", "--max-tasks", "2", "--db", db, "--quiet",
                      "--executor", "ray", "--ray-address", ray_address, "--workers", "2")
     assert result.code == 0, result.err
     assert [p.name for p in shard_paths(db)] == ["shard-000.db", "shard-001.db"] and not Path(db).exists()
     _assert_exactly_once(db, reference)
-    listed = run_cli("list", "--db", db, "--json").json()
+    listed = run_cli_process("list", "--db", db, "--json").json()
     assert sorted(r["thread_id"] for r in listed) == sorted(r["thread_id"] for r in rows(db))
     out = tmp_path / "out.jsonl"
-    assert run_cli("export", "--db", db, "--format", "openai", "--out", str(out)).code == 0
+    assert run_cli_process("export", "--db", db, "--format", "openai", "--out", str(out)).code == 0
     assert out.read_text().count("\n") == N
     source = rows(shard_paths(db)[1])[0]["thread_id"]  # in the second shard
     point = [e for e in history(db, source) if e.next and e.step > 3][2]
-    forked = run_cli("fork", source, "--db", db, "--checkpoint", point.checkpoint_id, "--n", "1", "--quiet")
+    forked = run_cli_process("fork", source, "--db", db, "--checkpoint", point.checkpoint_id, "--n", "1", "--quiet")
     assert forked.code == 0, forked.err
     fork_row = next(r for r in rows(shard_paths(db)[1]) if r["parent_thread_id"] == source)  # beside its source
     assert fork_row["status"] == "done" and len(rows(db)) == N + 1

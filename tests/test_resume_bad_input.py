@@ -1,4 +1,8 @@
-"""Bad databases for resume, fork and history: one clear line, exit 2, nothing overwritten."""
+"""Bad databases for resume, fork and history: one clear line, exit 2, nothing overwritten.
+
+Locks are met by real processes (a lock is re-entrant within one, and the busy timeout is
+read when the process starts); the rest run in this process.
+"""
 
 from __future__ import annotations
 
@@ -85,14 +89,14 @@ def test_a_corrupted_database(tmp_path, made, run_cli):
     assert broken.read_bytes() == bytes(data)
 
 
-def test_a_database_locked_by_another_program(tmp_path, made, run_cli):
+def test_a_database_locked_by_another_program(tmp_path, made, run_cli_process):
     db = _copy(made, tmp_path / "locked.db")
     holder = sqlite3.connect(db)
     holder.execute("PRAGMA locking_mode=EXCLUSIVE")
     holder.execute("BEGIN EXCLUSIVE")
     try:
         for args in _commands(db, made[1], made[2]):
-            _one_line(run_cli(*args, env={"DIALOGFORGE_BUSY_TIMEOUT_S": "0.5"}), "locked")
+            _one_line(run_cli_process(*args, env={"DIALOGFORGE_BUSY_TIMEOUT_S": "0.5"}), "locked")
     finally:
         holder.rollback()
         holder.close()
@@ -100,11 +104,11 @@ def test_a_database_locked_by_another_program(tmp_path, made, run_cli):
     assert [r[0] for r in sqlite3.connect(db).execute("SELECT thread_id FROM runs")] == [made[1]]
 
 
-def test_a_database_another_dialogforge_process_is_running_on(tmp_path, made, run_cli):
+def test_a_database_another_dialogforge_process_is_running_on(tmp_path, made, run_cli_process):
     db = _copy(made, tmp_path / "busy.db")
     with run_lock(db):
         for args in (_commands(db, made[1], made[2])[0], _commands(db, made[1], made[2])[2]):
-            _one_line(run_cli(*args), "another dialogforge process")
+            _one_line(run_cli_process(*args), "another dialogforge process")
     assert [r[0] for r in sqlite3.connect(db).execute("SELECT thread_id FROM runs")] == [made[1]]
 
 

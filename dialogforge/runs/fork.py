@@ -24,16 +24,13 @@ configuration (``dialogforge.runs.resume``), unless ``run=False``.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from langgraph.checkpoint.base.id import uuid6
-
 from dialogforge.checkpoints.manifest import PlannedTrajectory, Status, now
+from dialogforge.compat.langgraph import checkpoint_on_top
 from dialogforge.runs.resume import ModelOverrides, ModelsContext, resume_run
 from dialogforge.checkpoints.postgres_threads import PostgresThreadSaver
 from dialogforge.checkpoints.shards import thread_store
@@ -172,17 +169,10 @@ def _put_fork_point(saver: Any, fork_id: str, point: Any, seed: int, user_messag
     top = max((int(str(v).split(".")[0]) for v in versions.values()), default=0)
     new_versions = {channel: saver.get_next_version(top, None) for channel in updates}  # the saver's own version format
     versions.update(new_versions)
-    checkpoint = {
-        "v": base["v"],
-        "id": str(uuid6(clock_seq=step)),
-        "ts": datetime.now(timezone.utc).isoformat(),
-        "channel_values": {**_inline_values(saver, source, checkpoint_id), **updates},
-        "channel_versions": versions,
-        "versions_seen": copy.deepcopy(base["versions_seen"]),
-        # What the fork point's step updated decides which nodes run next: keep it, so the
-        # fork runs exactly what the source ran from there.
-        "updated_channels": base.get("updated_channels"),
-    }
+    checkpoint = checkpoint_on_top(
+        base, step=step, channel_values={**_inline_values(saver, source, checkpoint_id), **updates},
+        channel_versions=versions,
+    )
     metadata: dict[str, Any] = {
         "source": "fork", "step": step, "parents": {},
         "fork": {"thread_id": source, "checkpoint_id": checkpoint_id, "seed": seed, "user_message": user_message is not None},

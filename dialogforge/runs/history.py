@@ -15,6 +15,7 @@ from typing import Any
 
 from dialogforge.checkpoints.shards import thread_store
 from dialogforge.checkpoints.store_kinds import open_manifest, store_errors, store_saver
+from dialogforge.compat.langgraph import node_of_task_path
 from dialogforge.errors import NotFoundError
 from dialogforge.graphs.builder import compile_graph
 from dialogforge.records import Counters, Message, Mode, Task
@@ -144,22 +145,17 @@ class _Replay:
         return added
 
 
-def _node_of(task_path: str) -> str:
-    """``~__pregel_pull, run_agent`` -> ``run_agent``."""
-    return task_path.rsplit(", ", 1)[-1] if task_path else ""
-
-
 def _writer(source: str, parent_writes: list) -> str:
     if source in ("input", "fork"):
         return source
-    nodes = sorted({_node_of(w.task_path) for w in parent_writes if _node_of(w.task_path)})
+    nodes = sorted({node_of_task_path(w.task_path) for w in parent_writes if node_of_task_path(w.task_path)})
     return ", ".join(nodes) if nodes else source
 
 
 def _next(graph: Any, thread_id: str, checkpoint_id: str, own_writes: list) -> list[str]:
     """The nodes that ran from this checkpoint (its writes say which), or for a checkpoint
     nothing has run from yet (the latest, a fork point), what the graph would run."""
-    nodes = sorted({_node_of(w.task_path) for w in own_writes if _node_of(w.task_path)})
+    nodes = sorted({node_of_task_path(w.task_path) for w in own_writes if node_of_task_path(w.task_path)})
     if nodes:
         return nodes
     return list(graph.get_state(_config(thread_id, checkpoint_id)).next)

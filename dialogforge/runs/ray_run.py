@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import dialogforge
 from dialogforge.checkpoints.manifest import Status
 from dialogforge.checkpoints.store_kinds import driver_lock, open_manifest
 from dialogforge.config import ModelsConfig
@@ -39,7 +40,8 @@ from dialogforge.runs.tool_backends import executor_factory
 
 PUSH_INTERVAL_S = 0.5
 COUNTERS = ("total", "done", "failed", "interrupted", "in_flight", "user_turns", "tool_calls", "llm_calls", "tokens")
-PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
+# Where the ``dialogforge`` package is imported from (a checkout or site-packages), for the workers.
+PROJECT_ROOT = str(Path(dialogforge.__file__).resolve().parent.parent)
 
 
 @dataclass

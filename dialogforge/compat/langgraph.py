@@ -1,14 +1,17 @@
-"""Every private LangGraph / LangChain name dialogforge relies on, in one place.
+"""LangGraph internals dialogforge relies on (see ``dialogforge.compat``).
 
-Each name here is an assumption about a library's internals; each has a test
-of its own in ``tests/test_compat.py``, and ``pyproject.toml`` pins the minor
-versions those tests ran against. An upgrade that breaks one fails there,
-loudly, instead of deep inside a run.
+Each name here is an assumption about LangGraph's internals; each has a test
+of its own in ``tests/test_compat.py``.
 """
 
 from __future__ import annotations
 
+import copy
+from datetime import datetime, timezone
 from typing import Any, Callable
+
+from langgraph.checkpoint.base import Checkpoint
+from langgraph.checkpoint.base.id import uuid6
 
 from langgraph.checkpoint.serde import _msgpack as _lg_msgpack
 from langgraph.checkpoint.serde import jsonplus as _jsonplus
@@ -42,3 +45,34 @@ def stock_ext_hook() -> Callable[[int, bytes], Any]:
 def serializer_with_ext_hook(ext_hook: Callable[[int, bytes], Any]) -> _jsonplus.JsonPlusSerializer:
     """A ``JsonPlusSerializer`` that decodes msgpack extensions with ``ext_hook`` (a private keyword)."""
     return _jsonplus.JsonPlusSerializer(allowed_msgpack_modules=None, __unpack_ext_hook__=ext_hook)
+
+
+# ---------------------------------------------------------------- checkpoints written by hand
+
+
+def checkpoint_on_top(base: Checkpoint, *, step: int, channel_values: dict[str, Any],
+                      channel_versions: dict[str, Any]) -> Checkpoint:
+    """A new checkpoint that is ``base`` with some channels set (a fork's first checkpoint).
+
+    Built as LangGraph's own ``create_checkpoint`` builds one: a time-ordered
+    uuid6 id, ``versions_seen`` copied, and ``updated_channels`` kept, since
+    what the base step updated decides which nodes run next.
+    """
+    return {
+        "v": base["v"],
+        "id": str(uuid6(clock_seq=step)),
+        "ts": datetime.now(timezone.utc).isoformat(),
+        "channel_values": channel_values,
+        "channel_versions": channel_versions,
+        "versions_seen": copy.deepcopy(base["versions_seen"]),
+        "updated_channels": base.get("updated_channels"),
+    }
+
+
+# ---------------------------------------------------------------- stored writes
+
+
+
+def node_of_task_path(task_path: str) -> str:
+    """The node a stored write came from: Pregel records a pulled task as ``~__pregel_pull, NODE``."""
+    return task_path.rsplit(", ", 1)[-1] if task_path else ""

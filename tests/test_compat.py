@@ -1,0 +1,150 @@
+"""One test per assumption ``dialogforge.compat`` makes about LangGraph's and LangChain's internals.
+
+An upgrade of either library that breaks an assumption fails here, by name,
+instead of deep inside a run (the versions CI tests are pinned in pyproject.toml).
+"""
+
+from __future__ import annotations
+
+import operator
+from datetime import datetime, timezone
+from typing import Annotated, Any, TypedDict
+
+import ormsgpack
+from langchain_core.messages import HumanMessage
+from langgraph.channels.delta import DeltaChannel
+from langgraph.checkpoint.base import Checkpoint, empty_checkpoint
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.graph import START, StateGraph
+
+from dialogforge.compat import langgraph as lg
+from dialogforge.compat.openai_chat import ReasoningChatOpenAI
+from dialogforge.records import Message, Mode, append_messages
+
+
+def _ext_codes(data: bytes) -> list[tuple[int, Any]]:
+    """Every msgpack extension in ``data`` with its decoded payload, outermost first."""
+    found: list[tuple[int, Any]] = []
+
+    def hook(code: int, payload: bytes) -> Any:
+        inner = ormsgpack.unpackb(payload, ext_hook=hook, option=ormsgpack.OPT_NON_STR_KEYS)
+        found.append((code, inner))
+        return None
+
+    ormsgpack.unpackb(data, ext_hook=hook, option=ormsgpack.OPT_NON_STR_KEYS)
+    return found
+
+
+def test_a_pydantic_record_is_stored_as_module_name_kwargs():
+    kind, data = JsonPlusSerializer().dumps_typed(Message(role="user", content="hi"))
+    assert kind == "msgpack"
+    code, payload = _ext_codes(data)[-1]
+    assert code == lg.EXT_PYDANTIC_V2
+    assert payload[0] == "dialogforge.records" and payload[1] == "Message" and payload[2]["content"] == "hi"
+
+
+def test_an_enum_is_stored_as_a_single_argument_constructor():
+    _, data = JsonPlusSerializer().dumps_typed(Mode.TASK)
+    (code, payload), = _ext_codes(data)
+    assert code == lg.EXT_CONSTRUCTOR_SINGLE_ARG and payload == ["dialogforge.records", "Mode", "task"]
+
+
+def test_a_delta_snapshot_round_trips_and_rebuilds_its_channel():
+    snapshot = lg.DeltaSnapshot([Message(role="user", content="a")])
+    _, data = JsonPlusSerializer().dumps_typed(snapshot)
+    assert _ext_codes(data)[-1][0] == lg.EXT_DELTA_SNAPSHOT
+    channel = DeltaChannel(append_messages).from_checkpoint(snapshot)
+    assert [m.content for m in channel.get()] == ["a"]
+    assert snapshot.value == [Message(role="user", content="a")]
+
+
+def test_the_safe_type_lists_cover_what_checkpoints_may_hold():
+    assert ("datetime", "datetime") in lg.SAFE_MSGPACK_TYPES and ("uuid", "UUID") in lg.SAFE_MSGPACK_TYPES
+    assert ("datetime", "datetime", "fromisoformat") in lg.SAFE_MSGPACK_METHODS
+    assert ("os", "system") not in lg.SAFE_MSGPACK_TYPES
+
+
+def test_the_stock_hook_revives_safe_types():
+    when = datetime(2026, 1, 2, 3, 4, tzinfo=timezone.utc)
+    _, data = JsonPlusSerializer().dumps_typed(when)
+    assert ormsgpack.unpackb(data, ext_hook=lg.stock_ext_hook(), option=ormsgpack.OPT_NON_STR_KEYS) == when
+
+
+def test_a_serializer_decodes_extensions_with_the_given_hook():
+    seen: list[int] = []
+
+    def hook(code: int, payload: bytes) -> Any:
+        seen.append(code)
+        return "ours"
+
+    serde = lg.serializer_with_ext_hook(hook)
+    assert serde.loads_typed(JsonPlusSerializer().dumps_typed(Mode.USER)) == "ours"
+    assert seen == [lg.EXT_CONSTRUCTOR_SINGLE_ARG]
+
+
+def test_a_checkpoint_on_top_has_the_checkpoint_shape_and_a_later_id():
+    base = empty_checkpoint()
+    base["versions_seen"] = {"node": {"x": 1}}
+    base["updated_channels"] = ["x"]
+    made = lg.checkpoint_on_top(base, step=3, channel_values={"x": 2}, channel_versions={"x": 2})
+    assert set(made) == set(Checkpoint.__annotations__)
+    assert made["id"] > base["id"] and made["v"] == base["v"]
+    assert made["versions_seen"] == base["versions_seen"] and made["versions_seen"] is not base["versions_seen"]
+    assert made["updated_channels"] == ["x"]
+
+
+class _PathRecorder(InMemorySaver):
+    def __init__(self) -> None:
+        super().__init__()
+        self.task_paths: list[str] = []
+
+    def put_writes(self, config, writes, task_id, task_path: str = "") -> None:
+        self.task_paths.append(task_path)
+        super().put_writes(config, writes, task_id, task_path)
+
+
+class _Numbers(TypedDict):
+    n: Annotated[list[int], operator.add]
+
+
+def test_a_stored_write_names_its_node_in_the_task_path():
+    graph = StateGraph(_Numbers)
+    graph.add_node("first", lambda s: {"n": [1]})
+    graph.add_node("second", lambda s: {"n": [2]})
+    graph.add_edge(START, "first")
+    graph.add_edge("first", "second")
+    saver = _PathRecorder()
+    graph.compile(checkpointer=saver).invoke({"n": []}, {"configurable": {"thread_id": "t"}})
+    assert all(p.startswith("~__pregel_pull, ") for p in saver.task_paths if p), saver.task_paths
+    nodes = [lg.node_of_task_path(p) for p in saver.task_paths if p]
+    assert [n for n in nodes if n != "__start__"] == ["first", "second"]
+
+
+def _chat() -> ReasoningChatOpenAI:
+    return ReasoningChatOpenAI(model="m", api_key="not-used", base_url="http://127.0.0.1:9/v1", max_retries=0)
+
+
+def test_chat_openai_payload_hook_lets_bulky_fields_travel_in_extra_body():
+    payload = _chat()._get_request_payload([HumanMessage("hi")])
+    assert payload["messages"] == []
+    assert payload["extra_body"]["messages"] == [{"role": "user", "content": "hi"}]
+
+
+def test_chat_openai_builds_its_result_from_a_plain_dict_and_we_keep_reasoning():
+    response = {
+        "id": "x", "object": "chat.completion", "created": 0, "model": "m",
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": "done", "reasoning_content": "thinking"}}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+    }
+    result = _chat()._create_chat_result(response)
+    message = result.generations[0].message
+    assert message.content == "done" and message.additional_kwargs["reasoning_content"] == "thinking"
+
+
+def test_chat_openai_private_error_translators_and_responses_switch_exist():
+    from dialogforge.compat import openai_chat
+
+    assert callable(openai_chat._handle_openai_api_error) and callable(openai_chat._handle_openai_bad_request)
+    assert _chat()._use_responses_api({"model": "m", "messages": []}) is False
