@@ -1,7 +1,7 @@
 """Build the example Tool-Exec databases (bookstore, clinic, telecom) offline.
 
 Example:
-    python -m scripts.build_example_dbs data/examples
+    python -m dialogforge.cli.build_example_dbs data/examples
     dialogforge generate --tool-exec sql --domain-db data/examples/clinic.sqlite ...
 
 Each example becomes ``<out_dir>/<name>.sqlite`` and ``<out_dir>/<name>.tools.json``,
@@ -28,7 +28,7 @@ def cli(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="build_example_dbs",
         description=__doc__.split("\n\n")[0],
-        epilog="example: python -m scripts.build_example_dbs data/examples",
+        epilog="example: python -m dialogforge.cli.build_example_dbs data/examples",
     )
     parser.add_argument("out_dir", type=Path, help="directory for <name>.sqlite and <name>.tools.json")
     args = parser.parse_args(argv)

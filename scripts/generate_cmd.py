@@ -33,7 +33,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--tool-exec", choices=[t.value for t in ToolExec],
                         help="what answers tool calls: simulated (an LLM world model, default) or sql (real SQL over --domain-db)")
     parser.add_argument("--domain-db", metavar="FILE", help="Tool-Exec: the domain's SQLite database (implies --tool-exec sql); "
-                        "build examples with: python -m scripts.build_example_dbs DIR")
+                        "build examples with: python -m dialogforge.cli.build_example_dbs DIR")
     parser.add_argument("--domain-tools", metavar="FILE",
                         help="Tool-Exec: the domain's SQL tools (default: <db stem>.tools.json beside the database, else drafted from its schema)")
     parser.add_argument("--max-turns", type=positive_int, help=f"max user turns (default {Limits().max_user_turns})")

@@ -44,7 +44,7 @@ def generate_on_ray(args: argparse.Namespace, settings: Any, models_config: Any,
     from dialogforge.runs.ray_run import run_on_ray
 
     workers = args.workers or DEFAULT_WORKERS
-    shards = None if is_postgres_url(args.db) else workers  # SQLite: one file per worker (checkpoints.shards)
+    shards = None if is_postgres_url(args.db) else workers  # SQLite: one file per worker (dialogforge.checkpoints.shards)
     plan = plan_generation(args.db, settings, models_config, tools, tool_sets=tool_sets, initial_states=starts,
                            shards=shards)
     report = None if args.quiet else _to_stderr

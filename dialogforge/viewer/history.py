@@ -1,8 +1,9 @@
 """The checkpoint list of a thread, so a user can copy an id to fork from.
 
-``checkpoints.history.history(db, thread_id)`` is the project's own answer
-once it exists; until then (and as its stand-in) we read it here. Each
-entry: ``checkpoint_id``, ``step``, ``node`` (that wrote it), ``next``,
+The list is ``dialogforge.runs.history.history(db, thread_id)``; the two
+graph-only readers below (``fast_history`` and the exact
+``history_from_graph``) give the same list for a graph without a manifest.
+Each entry: ``checkpoint_id``, ``step``, ``node`` (that wrote it), ``next``,
 ``user_turn``, ``messages`` (count at that checkpoint), ``preview`` and
 ``created_at``.
 
@@ -19,21 +20,14 @@ exact, slow walk.
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import importlib.util
 from pathlib import Path
 from typing import Any
 
 from langgraph.graph.state import CompiledStateGraph
 
+from dialogforge.runs.history import history
+
 PREVIEW_CHARS = 120
-
-
-def _project_history():
-    """``dialogforge.runs.history.history`` if that module is there, else None."""
-    if importlib.util.find_spec("dialogforge.runs.history") is None:
-        return None
-    return getattr(importlib.import_module("dialogforge.runs.history"), "history", None)
 
 
 def _as_dict(entry: Any) -> dict[str, Any]:
@@ -127,11 +121,7 @@ def fast_history(graph: CompiledStateGraph, thread_id: str) -> list[dict[str, An
 
 
 def checkpoint_list(db_path: str | Path, graph: CompiledStateGraph, thread_id: str) -> list[dict[str, Any]]:
-    project_history = _project_history()
-    if project_history is not None:
-        return [_as_dict(entry) for entry in project_history(db_path, thread_id)]
-    fast = fast_history(graph, thread_id)
-    return fast if fast is not None else history_from_graph(graph, thread_id)
+    return [_as_dict(entry) for entry in history(db_path, thread_id)]
 
 
 def messages_at(graph: CompiledStateGraph, thread_id: str, checkpoint_id: str) -> int | None:
