@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dialogforge.checkpoints.db_errors import database_errors
-from dialogforge.checkpoints.sqlite_file import open_saver
+from dialogforge.checkpoints.sqlite_savers import open_saver
 from dialogforge.errors import NotFoundError, StoreError
 
 

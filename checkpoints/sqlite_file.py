@@ -1,4 +1,4 @@
-"""Opening a dialogforge database safely.
+"""Opening a dialogforge database file safely (the checks and the connection; no LangGraph).
 
 One SQLite file holds LangGraph's checkpoints and our run manifest. Before
 anything is written we check that the path is usable and that an existing
@@ -10,19 +10,14 @@ from __future__ import annotations
 import os
 import sqlite3
 import tempfile
-from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import AsyncIterator, Iterator
 
-from dialogforge.checkpoints.linear_saver import TABLES as SAVER_TABLES
-from dialogforge.checkpoints.linear_saver import LinearSqliteSaver
 from dialogforge.checkpoints.urls import display_url, is_postgres_url
-from dialogforge.checkpoints.serde import strict_serializer
 from dialogforge.errors import StoreError
-from dialogforge.channels import DELTA_CHANNELS
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
-OUR_TABLES = {"runs", "checkpoints", "writes", *SAVER_TABLES}
+# Tables only a dialogforge database has: the manifest, the saver's (cp_*), and the stock saver's of old.
+OUR_TABLES = {"runs", "checkpoints", "writes", "cp_names", "cp_checkpoints", "cp_blobs", "cp_writes"}
 # How long to wait for another writer; tests shorten it to see "locked" quickly.
 BUSY_TIMEOUT_S = float(os.environ.get("DIALOGFORGE_BUSY_TIMEOUT_S", "30"))
 
@@ -96,47 +91,3 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     return conn
-
-
-def new_saver(conn: sqlite3.Connection) -> LinearSqliteSaver:
-    """Our checkpointer (``dialogforge.checkpoints.linear_saver``): storage linear in dialogue length."""
-    saver = LinearSqliteSaver(conn, serde=strict_serializer(), delta_channels=DELTA_CHANNELS)
-    saver.setup()
-    return saver
-
-
-@contextmanager
-def open_saver(path: str | Path) -> Iterator[LinearSqliteSaver]:
-    """A synchronous saver for reading (list, show, history) and small edits (fork)."""
-    conn = connect(check_db_path(path, must_exist=True))
-    try:
-        yield new_saver(conn)
-    finally:
-        conn.close()
-
-
-@asynccontextmanager
-async def open_async_saver(path: str | Path) -> AsyncIterator[LinearSqliteSaver]:
-    """The saver the engine uses; one per process, shared by every trajectory.
-
-    Its async methods run each call as one short transaction on this
-    connection, so no transaction stays open across an await."""
-    conn = connect(check_db_path(path, must_exist=False))
-    try:
-        yield new_saver(conn)
-    finally:
-        conn.close()
-
-
-@contextmanager
-def sqlite_checkpointer(path: str | Path) -> Iterator[LinearSqliteSaver]:
-    """The project's LangGraph checkpointer on a new or existing SQLite file, for graphs compiled by hand.
-
-    ``with sqlite_checkpointer("run.db") as saver: graph = build_graph().compile(checkpointer=saver)``.
-    A file that is not ours, or a path we cannot write beside, is refused with one line first.
-    """
-    conn = connect(check_db_path(path, must_exist=False))
-    try:
-        yield new_saver(conn)
-    finally:
-        conn.close()

@@ -7,8 +7,9 @@ file is run by one process at a time (``dialogforge.checkpoints.runlock``); a Po
 database is shared by many workers, each running its own trajectories, so
 it takes no database-wide lock.
 
-The PostgreSQL modules (and psycopg) are imported only when a ``--db`` is a
-Postgres URL, so commands on a SQLite file start without them.
+The savers (LangGraph) are imported when a saver is opened, and the
+PostgreSQL modules (psycopg) only for a Postgres URL, so a command that reads
+only the manifest (``list``) starts without either.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dialogforge.checkpoints.manifest import Manifest
 from dialogforge.checkpoints.urls import is_postgres_url
 from dialogforge.checkpoints.runlock import run_lock
 from dialogforge.checkpoints.shards import ShardedManifest, check_shards, is_sharded, shard_paths
-from dialogforge.checkpoints.sqlite_file import check_db_path, open_async_saver, open_saver
+from dialogforge.checkpoints.sqlite_file import check_db_path
 
 if TYPE_CHECKING:
     from dialogforge.checkpoints.postgres_manifest import PostgresManifest
@@ -69,6 +70,8 @@ def store_saver(db: Db) -> AbstractContextManager[Any]:
         from dialogforge.checkpoints.postgres_store import open_pg_saver
 
         return open_pg_saver(str(db))
+    from dialogforge.checkpoints.sqlite_savers import open_saver
+
     return open_saver(db)
 
 
@@ -80,6 +83,8 @@ async def async_store_saver(db: Db) -> AsyncIterator[Any]:
 
         opener = open_async_pg_saver(str(db))
     else:
+        from dialogforge.checkpoints.sqlite_savers import open_async_saver
+
         opener = open_async_saver(db)
     async with opener as saver:
         yield saver

@@ -45,7 +45,7 @@ _FACE = {
     "compile_graph": "dialogforge.graphs.builder:compile_graph",
     "GraphContext": "dialogforge.graphs.context:GraphContext",
     "DialogueState": "dialogforge.graphs.state:DialogueState",
-    "sqlite_checkpointer": "dialogforge.checkpoints.sqlite_file:sqlite_checkpointer",
+    "sqlite_checkpointer": "dialogforge.checkpoints.sqlite_savers:sqlite_checkpointer",
     "ModelSet": "dialogforge.models:ModelSet",
     # configuration and records
     "GenerationSettings": "dialogforge.config:GenerationSettings",

@@ -159,7 +159,8 @@ def test_a_disk_too_small_from_the_start_then_resume_once_it_grows(tmp_path, ref
 
 def test_a_rolled_back_transaction_forgets_the_names_it_created(tmp_path):
     """The saver caches name ids; one whose INSERT was rolled back must not be reused."""
-    from dialogforge.checkpoints.sqlite_file import connect, new_saver
+    from dialogforge.checkpoints.sqlite_file import connect
+    from dialogforge.checkpoints.sqlite_savers import new_saver
 
     conn = connect(tmp_path / "names.db")
     saver = new_saver(conn)

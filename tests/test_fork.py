@@ -10,7 +10,7 @@ import pytest
 from dialogforge.runs.fork import ForkError, fork_trajectory
 from dialogforge.runs.history import history
 from dialogforge.runs.reading import load_state
-from dialogforge.checkpoints.sqlite_file import open_saver
+from dialogforge.checkpoints.sqlite_savers import open_saver
 from dialogforge.graphs.builder import compile_graph
 from dialogforge.records import Mode
 from tests.support.checkpoints import dialogue_problem, manifest_rows, small_run, thread_rows

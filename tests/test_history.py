@@ -6,7 +6,7 @@ import pytest
 
 from dialogforge.runs.history import history
 from dialogforge.checkpoints.manifest import Manifest, PlannedTrajectory
-from dialogforge.checkpoints.sqlite_file import open_saver
+from dialogforge.checkpoints.sqlite_savers import open_saver
 from dialogforge.errors import NotFoundError
 from dialogforge.graphs.builder import compile_graph
 from dialogforge.records import Mode

@@ -15,7 +15,7 @@ from dialogforge.checkpoints.encoding import pack_typed
 from dialogforge.checkpoints.linear_saver import DERIVED, BranchInThreadError
 from dialogforge.runs.reading import load_state
 from dialogforge.checkpoints.serde import UnsafeCheckpointError, strict_serializer
-from dialogforge.checkpoints.sqlite_file import open_async_saver, open_saver
+from dialogforge.checkpoints.sqlite_savers import open_async_saver, open_saver
 from dialogforge.errors import NotFoundError, StoreError
 from dialogforge.graphs.builder import compile_graph
 from dialogforge.graphs.context import GraphContext

@@ -16,7 +16,7 @@ import pytest
 
 from dialogforge.checkpoints.manifest import Manifest
 from dialogforge.runs.reading import load_state
-from dialogforge.checkpoints.sqlite_file import open_async_saver
+from dialogforge.checkpoints.sqlite_savers import open_async_saver
 from dialogforge.config import GenerationSettings, ModelsConfig
 from dialogforge.models import ModelSet
 from dialogforge.sqltools.build import build_example

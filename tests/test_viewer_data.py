@@ -11,7 +11,7 @@ import pytest
 
 from dialogforge.checkpoints.manifest import Manifest, PlannedTrajectory
 from dialogforge.runs.reading import load_state
-from dialogforge.checkpoints.sqlite_file import open_saver
+from dialogforge.checkpoints.sqlite_savers import open_saver
 from dialogforge.dataset.validate import validate
 from dialogforge.errors import NotFoundError
 from dialogforge.viewer.data import family, list_trajectories, trajectory_view

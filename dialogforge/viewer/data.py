@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dialogforge.checkpoints.manifest import Manifest
-from dialogforge.checkpoints.sqlite_file import open_saver
+from dialogforge.checkpoints.sqlite_savers import open_saver
 from dialogforge.errors import NotFoundError
 from dialogforge.viewer import lineage
 from dialogforge.viewer.history import checkpoint_list, messages_at

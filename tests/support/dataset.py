@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dialogforge.checkpoints.manifest import Manifest, PlannedTrajectory
-from dialogforge.checkpoints.sqlite_file import open_saver
+from dialogforge.checkpoints.sqlite_savers import open_saver
 from dialogforge.graphs.builder import compile_graph
 from dialogforge.graphs.state import DialogueState
 from dialogforge.records import Counters, FunctionSpec, Message, Mode, RubricCategory, RubricItem, Scenario, StopReason, Task, TaskStatus, TokenUsage, ToolCall, ToolSource, ToolSpec

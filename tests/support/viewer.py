@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dialogforge.checkpoints.manifest import Manifest, PlannedTrajectory
-from dialogforge.checkpoints.sqlite_file import open_saver
+from dialogforge.checkpoints.sqlite_savers import open_saver
 from dialogforge.config import GenerationSettings, ModelConfig, ModelsConfig, Role
 from dialogforge.models import ModelSet
 from dialogforge.graphs.builder import compile_graph
