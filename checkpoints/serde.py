@@ -70,8 +70,14 @@ def _ext_hook(code: int, data: bytes) -> Any:
                     compat.EXT_METHOD_SINGLE_ARG, compat.EXT_PYDANTIC_V1, compat.EXT_PYDANTIC_V2):
         _refuse(f"msgpack extension {code}")
         return None
-    tup = ormsgpack.unpackb(data, ext_hook=_ext_hook, option=_OPTION)
-    module, name = str(tup[0]), str(tup[1])
+    try:
+        tup = ormsgpack.unpackb(data, ext_hook=_ext_hook, option=_OPTION)
+        module, name = str(tup[0]), str(tup[1])
+        if code == compat.EXT_METHOD_SINGLE_ARG:
+            str(tup[3])
+    except (ValueError, TypeError, IndexError, KeyError):
+        _refuse(f"a malformed msgpack extension {code}")
+        return None
     cls = record_classes().get((module, name))
     if cls is None:
         if code == compat.EXT_METHOD_SINGLE_ARG:

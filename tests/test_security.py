@@ -230,3 +230,21 @@ def test_a_lone_surrogate_in_tool_arguments_is_kept_exactly(tmp_path):
     out = tmp_path / "train.jsonl"
     export(db, out, "openai")
     assert "\\ud800" in out.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("ext", [
+    (5, b"\x01"),  # not msgpack inside
+    (5, "short tuple"),  # a pydantic extension without module, name, fields
+    (9, b""),  # an extension code LangGraph never writes
+    (6, b""),  # numpy arrays: never ours
+], ids=["garbage", "short", "unknown code", "numpy"])
+def test_a_malformed_or_foreign_extension_is_refused_in_one_line(ext):
+    import ormsgpack
+
+    from dialogforge.checkpoints.serde import UnsafeCheckpointError, strict_serializer
+
+    code, payload = ext
+    if payload == "short tuple":
+        payload = ormsgpack.packb(["dialogforge.records"])
+    with pytest.raises(UnsafeCheckpointError, match="refusing to load it"):
+        strict_serializer().loads_typed(("msgpack", ormsgpack.packb(ormsgpack.Ext(code, payload))))
