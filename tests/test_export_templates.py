@@ -116,7 +116,8 @@ def test_every_sample_renders_through_the_templates_of_its_family(corpus, hf_exp
             for row in rows:
                 state = by_thread[row["thread_id"]]
                 problems = rendering_problems(folder / template, rules, row["messages"], row["tools"], state,
-                                              reasoning_field=family.reasoning_field, left_out=_left_out(state, variant))
+                                              expect_reasoning=family.reasoning_field is not None,
+                                              left_out=_left_out(state, variant))
                 ok += not problems
                 if problems and template in targets[variant]:
                     failures.append((variant, template, row["thread_id"], problems[:3]))

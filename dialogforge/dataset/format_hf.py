@@ -158,7 +158,8 @@ def _card(count: int, family: Family) -> str:
         f"{count} multi-turn tool-use trajectories. `messages` and `tools` are lists of JSON values (each message keeps\n"
         f"only its own keys), written for {family.summary}.\n"
         "Assistant messages carry `train`: false on a turn whose tool call was invalid (answered with an error);\n"
-        "axolotl reads it with `message_field_training: train`.\n"
+        "axolotl reads it (`type: chat_template`, `field_messages: messages`, `field_tools: tools`,\n"
+        "`message_field_training: train`); TRL's `assistant_only_loss` trains every assistant turn.\n"
         "Read with `datasets.load_dataset(PATH)` (Parquet) or `datasets.load_from_disk(PATH)` (Arrow).\n"
         "How it was made: `dialogforge_manifest.json`.\n"
     )

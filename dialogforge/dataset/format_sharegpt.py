@@ -12,7 +12,9 @@ side (its data/README.md and ``SharegptDatasetConverter``). So:
 - A ``function_call`` value is the call as JSON, ``{"name", "arguments": {...}}``,
   or a JSON list of them for parallel calls. Words said beside the calls stay
   in front of the calls, which are then wrapped in its tool-call words
-  ``<tool_call>...</tool_call>``: everything outside that span is kept verbatim.
+  ``<tool_call>...</tool_call>``: everything outside that span is kept verbatim
+  (LLaMA-Factory releases older than its tool-call words cannot read such a
+  value; a sample without words beside its calls reads in every release).
 - Several results of one round are one ``observation``, joined with
   ``\\n</tool_response>\\n<tool_response>\\n`` -- what LLaMA-Factory's own OpenAI
   converter does, so its Qwen templates render one ``<tool_response>`` per result.

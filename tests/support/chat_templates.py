@@ -205,27 +205,31 @@ def result_problems(text: str, message: Any, rules: Rules) -> list[str]:
     return [] if expected in text else [f"result of {message.tool_call_id} not rendered as {expected[:60]!r}"]
 
 
-def reads_reasoning(rules: Rules, index: int, messages: list[dict[str, Any]]) -> bool:
+def reads_reasoning(rules: Rules, index: int, span: list[Any]) -> bool:
+    """Whether ``rules``' template renders the reasoning of the trajectory's message ``index``."""
     if rules.reasoning == "all":
         return True
     if rules.reasoning == "last_message":
-        return index == len(messages) - 1
+        return index == len(span) - 1
     if rules.reasoning == "after_last_user":
-        return index > max(i for i, m in enumerate(messages) if m["role"] == "user")
+        return index > max(i for i, m in enumerate(span) if m.role == "user")
     return False
 
 
 def rendering_problems(template: Path, rules: Rules, messages: list[dict[str, Any]], tools: list[dict[str, Any]],
-                       state: Any, *, reasoning_field: str | None, left_out: set[str]) -> list[str]:
+                       state: Any, *, expect_reasoning: bool, left_out: set[str]) -> list[str]:
     """Why one exported sample does not render right through ``template``; empty when it does.
 
-    ``left_out``: ids of calls the export is meant to leave out (with their results)."""
+    Judged against the trajectory, not the export: every user message, every call's arguments
+    encoded once, every result, and (``expect_reasoning``) each reasoning where the template
+    reads it. ``left_out``: ids of calls the export is meant to leave out, with their results."""
     try:
         text = render(template, messages, tools)
     except Exception as exc:  # any template failure is the finding
         return [f"render error: {type(exc).__name__}: {exc}"]
     problems: list[str] = []
-    for m in trained_span(state):
+    span = trained_span(state)
+    for i, m in enumerate(span):
         if m.role == "user" and m.content.strip() not in text:
             problems.append(f"user message {m.content[:40]!r} not rendered")
         for call in m.tool_calls:
@@ -233,9 +237,7 @@ def rendering_problems(template: Path, rules: Rules, messages: list[dict[str, An
                 problems += argument_problems(text, call, rules)
         if m.role == "tool" and m.tool_call_id not in left_out:
             problems += result_problems(text, m, rules)
-    if reasoning_field:
-        for i, m in enumerate(messages):
-            thought = m.get(reasoning_field)
-            if thought and reads_reasoning(rules, i, messages) and thought.strip() not in text:
-                problems.append(f"reasoning of message {i} not rendered where the template reads it")
+        kept = not m.tool_calls or any(c.id not in left_out for c in m.tool_calls)
+        if expect_reasoning and m.reasoning and kept and reads_reasoning(rules, i, span) and m.reasoning.strip() not in text:
+            problems.append(f"reasoning of message {i} not rendered where the template reads it")
     return problems
