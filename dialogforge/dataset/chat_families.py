@@ -129,7 +129,8 @@ def _tool(m: Msg, family: Family) -> dict[str, Any]:
     content: Any = m["content"]
     if family.decode_json_results:
         content = _json_container(content)
-    return {"role": "tool", "tool_call_id": m["tool_call_id"], "name": m["name"], "content": content}
+    out = {"role": "tool", "tool_call_id": m["tool_call_id"], "name": m["name"], "content": content}
+    return {k: v for k, v in out.items() if v is not None}  # an imported result may have no id or name
 
 
 def _json_container(text: str) -> Any:

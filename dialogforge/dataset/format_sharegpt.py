@@ -48,6 +48,8 @@ def sharegpt_record(sample: Sample, *, with_reasoning: bool, tally: Counter) -> 
             turns.append({"from": "human", "value": m["content"]})
         elif m["role"] == "assistant":
             turns.append(_assistant(m, with_reasoning))
+        else:  # a system message inside the conversation, or a result answering no call
+            raise SampleSkipped(f"{m['role']}_message_sharegpt_cannot_place")
         if results:
             turns.append({"from": "observation", "value": RESULT_JOIN.join(r["content"] for r in results)})
     _check_alternation(turns)
