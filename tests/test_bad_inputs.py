@@ -121,7 +121,7 @@ def test_the_corpus_is_big_and_covers_every_kind_of_input():
     flags = {a for c in CASES for a in c["args"]}
     for flag in ("--config", "--tools", "--tools-dir", "--domains-file", "--personas-file", "--from-conversations"):
         assert flag in flags, flag
-    used = {Path(a.replace("{in}/", "")).name for c in CASES for a in c["args"] if a.startswith("{in}/")}
+    used = {Path(a.replace("{in}/", "")).parts[0] for c in CASES for a in c["args"] if a.startswith("{in}/")}
     unused = {p.name for p in CORPUS.iterdir() if p.name != "cases.toml"} - used - {
         p.with_suffix(".sql").name for p in map(Path, used) if p.suffix == ".db"}
     assert not unused, f"corpus files no case uses: {sorted(unused)}"

@@ -1,5 +1,7 @@
 """Exports: the openai shape (checked), sharegpt, a Hugging Face dataset both loaders read,
-the manifest beside each, atomic writes, and one exported dialogue as a golden file.
+the manifest beside each, atomic writes, and one exported dialogue as a golden file (in
+each format, and in the chat families whose shape differs most). Rendering through real
+chat templates, LLaMA-Factory's reading and the fine-tuning schema: test_export_templates.py.
 
 To refresh the golden file after an intended change: DIALOGFORGE_UPDATE_GOLDEN=1 pytest tests/test_export.py
 """
@@ -16,19 +18,24 @@ from pathlib import Path
 
 import pytest
 
+from collections import Counter
+
 from tests.support.dataset import good_state, store_states
+from tests.support.finetune_schema import check_finetune_line as check_openai_record
 from dialogforge.config import GenerationSettings, ModelConfig, ModelsConfig, Role
+from dialogforge.dataset.chat_families import FAMILIES, HF_CONVENTION, family_messages
 from dialogforge.dataset.errors import NotValidatedError
 from dialogforge.dataset.export import export
-from dialogforge.dataset.format_openai import check_openai_record, openai_record
+from dialogforge.dataset.format_openai import ToolNames, openai_record as record_of_sample
 from dialogforge.dataset.format_sharegpt import sharegpt_record
+from dialogforge.dataset.samples import build_sample
 from dialogforge.dataset.validate import validate
 from dialogforge.models import get_model
 from dialogforge.runs.generate import generate
 from dialogforge.records import Message, StopReason
 from tests.support.paths import REPO
 
-GOLDEN = Path(__file__).parent / "golden" / "export_openai_dialogue.json"
+GOLDEN = Path(__file__).parent / "golden" / "export_dialogue.json"
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +47,10 @@ def scripted_db(tmp_path_factory):
     judge = get_model(Role.JUDGE, models)
     validate(db, judge_model_for=lambda run_id: judge)
     return db
+
+
+def openai_record(state) -> dict:
+    return record_of_sample(build_sample(state), ToolNames())
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -64,10 +75,11 @@ def test_openai_export_passes_the_format_check(scripted_db, tmp_path):
 
 def test_reasoning_only_with_the_flag(scripted_db, tmp_path):
     out = tmp_path / "r.jsonl"
-    export(scripted_db, out, "openai", with_reasoning=True)
-    assistant = [m for r in read_jsonl(out) for m in r["messages"] if m["role"] == "assistant"]
-    assert assistant and all(isinstance(m.get("reasoning_content"), str) for m in assistant)
-    assert not any("<think>" in (m["content"] or "") for m in assistant)
+    export(scripted_db, out, "sharegpt", with_reasoning=True)
+    assistant = [t for r in read_jsonl(out) for t in r["conversations"] if t["from"] in ("gpt", "function_call")]
+    assert assistant and all(t["value"].startswith("<think>\n") for t in assistant)
+    export(scripted_db, out, "sharegpt")
+    assert not any("<think>" in t["value"] for r in read_jsonl(out) for t in r["conversations"])
 
 
 def test_valid_only_follows_the_stored_validation(scripted_db, tmp_path):
@@ -85,6 +97,8 @@ def test_valid_only_follows_the_stored_validation(scripted_db, tmp_path):
 def test_sharegpt_alternates_and_carries_tools_as_a_json_string(scripted_db, tmp_path):
     out = tmp_path / "s.jsonl"
     export(scripted_db, out, "sharegpt", with_reasoning=True)
+    info = json.loads((tmp_path / "dataset_info.json").read_text())
+    assert info["s"]["file_name"] == "s.jsonl" and info["s"]["formatting"] == "sharegpt"
     for record in read_jsonl(out):
         tools = json.loads(record["tools"])
         assert tools and all("name" in t and "parameters" in t for t in tools)
@@ -93,9 +107,10 @@ def test_sharegpt_alternates_and_carries_tools_as_a_json_string(scripted_db, tmp
         for i, side in enumerate(sides):  # LLaMA-Factory's rule: human/observation even, gpt/function_call odd
             assert side in (("human", "observation") if i % 2 == 0 else ("gpt", "function_call")), sides
         for turn in record["conversations"]:
+            assert set(turn) == {"from", "value"}
             if turn["from"] == "function_call":
-                parsed = json.loads(turn["value"])
-                assert all("name" in c and "arguments" in c for c in (parsed if isinstance(parsed, list) else [parsed]))
+                parsed = json.loads(turn["value"].split("\n</think>\n\n")[-1])
+                assert all("name" in c and isinstance(c["arguments"], dict) for c in (parsed if isinstance(parsed, list) else [parsed]))
 
 
 def test_hf_export_loads_with_both_datasets_loaders(scripted_db, tmp_path):
@@ -113,9 +128,8 @@ def test_hf_export_loads_with_both_datasets_loaders(scripted_db, tmp_path):
     row = from_parquet[0]
     assert row["mode"] == "user" and row["validated"] is True and row["judge_verdict"] in ("valid", "invalid")
     assert row["counters"]["step_counts"] and row["num_tasks"] == len(row["tasks"])
-    record = {"messages": [{k: v for k, v in m.items() if v is not None and not (k == "weight" and v == 1)}
-                           for m in row["messages"]], "tools": json.loads(row["tools"])}
-    assert check_openai_record(record) == []
+    assert from_parquet[0]["messages"] == from_arrow[0]["messages"] and from_parquet[0]["tools"] == row["tools"]
+    assert row["messages"][0]["role"] == "system" and all(t["type"] == "function" for t in row["tools"])
     assert (out / "dialogforge_manifest.json").exists()
 
 
@@ -152,7 +166,14 @@ def test_the_default_system_prompt_is_the_one_the_agent_saw():
 def test_golden_exported_dialogue():
     state = good_state()
     state = state.model_copy(update={"messages": [Message(role="system", content="You are a helpful store assistant."), *state.messages]})
-    exported = {"openai": openai_record(state, with_reasoning=True), "sharegpt": sharegpt_record(state, with_reasoning=True)}
+    sample = build_sample(state)
+    exported = {
+        "openai": record_of_sample(sample, ToolNames()),
+        "sharegpt": sharegpt_record(sample, with_reasoning=True, tally=Counter()),
+        **{"hf" if family is HF_CONVENTION else f"hf --chat-template {family.name}":
+           family_messages(sample, family, with_reasoning=family.reasoning_field is not None, tally=Counter())
+           for family in (HF_CONVENTION, FAMILIES["gpt-oss"], FAMILIES["llama3"], FAMILIES["deepseek-v3"])},
+    }
     text = json.dumps(exported, indent=1, ensure_ascii=False) + "\n"
     if os.environ.get("DIALOGFORGE_UPDATE_GOLDEN"):
         GOLDEN.parent.mkdir(exist_ok=True)
@@ -168,6 +189,12 @@ def test_the_format_check_catches_broken_records():
     object_args = json.loads(json.dumps(good))
     object_args["messages"][2]["tool_calls"][0]["function"]["arguments"] = {"order_id": "A1"}
     assert any("arguments: string" in p for p in check_openai_record(object_args))
+    reasoning = json.loads(json.dumps(good))
+    reasoning["messages"][2]["reasoning_content"] = "thinking"
+    assert any("unexpected key 'reasoning_content'" in p for p in check_openai_record(reasoning))
+    dotted = json.loads(json.dumps(good))
+    dotted["tools"][0]["function"]["name"] = "orders.get"
+    assert any("does not match" in p for p in check_openai_record(dotted))
     empty = json.loads(json.dumps(good))
     empty["messages"][4] = {"role": "assistant", "content": ""}
     assert any("neither content nor tool_calls" in p for p in check_openai_record(empty))

@@ -62,7 +62,7 @@ def test_no_api_key_in_anything_written_or_printed(tmp_path, run_cli):
             ["generate", *base, "--db", str(db), "--n", "3", "--seed", "2", "--max-turns", "3", "--max-tasks", "1",
              "--progress", "plain", "--progress-interval", "0.1"],
             ["validate", *base, "--db", str(db), "--judge"],
-            ["export", "--db", str(db), "--format", "openai", "--out", str(tmp_path / "out" / "train.jsonl"), "--with-reasoning"],
+            ["export", "--db", str(db), "--format", "sharegpt", "--out", str(tmp_path / "out" / "train.jsonl"), "--with-reasoning"],
             ["export", "--db", str(db), "--format", "hf", "--out", str(tmp_path / "out" / "hf")],
             ["stats", "--db", str(db), "--report", str(tmp_path / "report")],
             ["config", "--show", *base],

@@ -7,7 +7,12 @@ validation says valid and that do not duplicate an earlier one (unless
 export stops before writing anything and says to run ``validate``.
 
 States stream one at a time from the database to the writer, and the
-output appears at ``out`` only when complete (see ``atomic``).
+output appears at ``out`` only when complete (see ``atomic``). Each state
+becomes a format-neutral ``Sample`` (``samples``), which the format's module
+renders: ``format_openai``, ``format_sharegpt`` (with a ``dataset_info.json``
+entry beside it), or ``format_hf`` in the shape of a chat family
+(``chat_families``). Whatever a format changed or left out on the way is
+counted in the manifest under ``conversion``.
 """
 
 from __future__ import annotations
@@ -23,14 +28,15 @@ from dialogforge.checkpoints.manifest import Status
 from dialogforge.checkpoints.store_kinds import check_store
 from dialogforge.dataset.atomic import MARKER, atomic_dir, atomic_file, check_dir_target, check_file_target, temp_sibling
 from dialogforge.dataset.corpus import Trajectory, fingerprint, iter_trajectories, manifest_rows, run_configs, source_of
-from dialogforge.dataset.errors import ExportError, NotValidatedError
+from dialogforge.dataset.errors import NotValidatedError
 from dialogforge.dataset.export_manifest import build_manifest
-from dialogforge.dataset.format_openai import openai_record
-from dialogforge.dataset.format_sharegpt import sharegpt_record
-from dialogforge.dataset.options import FORMATS
+from dialogforge.dataset.format_openai import ToolNames, openai_record
+from dialogforge.dataset.format_sharegpt import INFO_FILE, merged_dataset_info, sharegpt_record
+from dialogforge.dataset.samples import Sample, SampleSkipped, build_sample
+from dialogforge.dataset.targets import Target, resolve_target
 from dialogforge.dataset.validations import read_validations
 
-_RECORD_BUILDERS: dict[str, Callable[..., dict[str, Any] | None]] = {"openai": openai_record, "sharegpt": sharegpt_record}
+Build = Callable[[Trajectory, Sample], dict[str, Any]]
 
 
 @dataclass
@@ -48,14 +54,17 @@ def export(
     fmt: str,
     *,
     valid_only: bool = False,
-    with_reasoning: bool = False,
+    with_reasoning: bool | None = None,
     keep_duplicates: bool = False,
+    chat_template: str | None = None,
 ) -> ExportResult:
-    if fmt not in FORMATS:
-        raise ExportError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+    """Write the database's finished trajectories to ``out`` in ``fmt``; ``with_reasoning`` None
+    means ``options.WITH_REASONING_DEFAULT``; ``chat_template`` (hf only) names a chat family."""
+    target = resolve_target(fmt, chat_template, with_reasoning)
     started = time.perf_counter()
     check_store(db_path, must_exist=True)
     out = check_dir_target(out) if fmt == "hf" else check_file_target(out)
+    dataset_info = merged_dataset_info(out) if fmt == "sharegpt" else None  # a bad one stops us before any work
     all_rows = manifest_rows(db_path, statuses=[s.value for s in Status])
     rows = [row for row in all_rows if row["status"] == Status.DONE.value]
     validations = read_validations(db_path)
@@ -63,27 +72,61 @@ def export(
     if len(all_rows) > len(rows):
         skipped["not_finished_or_failed"] = len(all_rows) - len(rows)
     stream = _Stream(db_path, chosen, validations, run_configs(db_path, (row["run_id"] for row in chosen)), valid_only, skipped)
-    options = {"valid_only": valid_only, "with_reasoning": with_reasoning, "keep_duplicates": keep_duplicates}
+    options = {"valid_only": valid_only, "with_reasoning": target.with_reasoning, "keep_duplicates": keep_duplicates,
+               "chat_template": chat_template}
+    conversion: Counter = Counter()
+    names = ToolNames()
+
+    def manifest() -> dict[str, Any]:
+        return stream.manifest(fmt, options, len(all_rows), started, _target_entry(target, conversion, names))
+
     if fmt == "hf":
         from dialogforge.dataset.format_hf import hf_row, write_hf  # datasets/pyarrow load slowly: only when asked
 
-        def build(t: Trajectory) -> dict[str, Any] | None:
-            return hf_row(t.row, t.state, validations.get(t.thread_id), stream.source(t), with_reasoning=with_reasoning)
+        def build(t: Trajectory, sample: Sample) -> dict[str, Any]:
+            return hf_row(t.row, t.state, sample, validations.get(t.thread_id), stream.source(t), family=target.family,
+                          with_reasoning=target.with_reasoning, tally=conversion)
 
         with atomic_dir(out) as staging:
-            write_hf(stream.records(build), staging, temp_sibling(out, "cache"), out)
-            _write_json(staging / MARKER, stream.manifest(fmt, options, len(all_rows), started))
-        manifest_path = out / MARKER
-    else:
-        formatter = _RECORD_BUILDERS[fmt]
-        manifest_path = out.with_name(out.name + ".manifest.json")
-        with atomic_file(out) as temp:
-            with open(temp, "w", encoding="utf-8") as handle:
-                for record in stream.records(lambda t: formatter(t.state, with_reasoning=with_reasoning)):
-                    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        with atomic_file(manifest_path) as temp:
-            _write_json(temp, stream.manifest(fmt, options, len(all_rows), started))
+            write_hf(stream.records(build), staging, temp_sibling(out, "cache"), out, target.family)
+            _write_json(staging / MARKER, manifest())
+        return ExportResult(out, out / MARKER, stream.exported, time.perf_counter() - started, skipped)
+    build = _jsonl_builder(target, names, conversion)
+    manifest_path = out.with_name(out.name + ".manifest.json")
+    with atomic_file(out) as temp:
+        with open(temp, "w", encoding="utf-8") as handle:
+            for record in stream.records(build):
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    with atomic_file(manifest_path) as temp:
+        _write_json(temp, manifest())
+    if dataset_info is not None:
+        with atomic_file(out.with_name(INFO_FILE)) as temp:
+            _write_json(temp, dataset_info)
     return ExportResult(out, manifest_path, stream.exported, time.perf_counter() - started, skipped)
+
+
+def _jsonl_builder(target: Target, names: ToolNames, conversion: Counter) -> Build:
+    if target.fmt == "openai":
+        def build(t: Trajectory, sample: Sample) -> dict[str, Any]:
+            record = openai_record(sample, names)
+            conversion["masked_messages"] += sum(m.get("weight") == 0 for m in record["messages"])
+            return record
+        return build
+    return lambda t, sample: sharegpt_record(sample, with_reasoning=target.with_reasoning, tally=conversion)
+
+
+def _target_entry(target: Target, conversion: Counter, names: ToolNames) -> dict[str, Any]:
+    """What the manifest says about the shape of the data: conventions, reasoning, masking, changes."""
+    masking = {
+        "openai": "weight 0 on assistant turns with an invalid call (masked_messages)",
+        "hf": "train: false on assistant messages with an invalid call (masked_messages); axolotl: message_field_training: train",
+        "sharegpt": "no per-turn flag: invalid calls left out with their error results (invalid_calls_left_out)",
+    }[target.fmt]
+    entry = {"conventions": target.conventions, "chat_template": target.family.name if target.family else None,
+             "reasoning": target.reasoning, "masking": masking, "conversion": dict(sorted(conversion.items()))}
+    if target.fmt == "openai":
+        entry["tool_names_renamed"] = dict(sorted(names.renamed.items()))
+    return entry
 
 
 def select(
@@ -136,11 +179,16 @@ class _Stream:
     def source(self, trajectory: Trajectory) -> str:
         return source_of(trajectory.state, self.configs.get(trajectory.row["run_id"], {}))
 
-    def records(self, build: Callable[[Trajectory], dict[str, Any] | None]) -> Iterator[dict[str, Any]]:
+    def records(self, build: Build) -> Iterator[dict[str, Any]]:
         for trajectory in self:
-            record = build(trajectory)
-            if record is None:
+            sample = build_sample(trajectory.state)
+            if sample is None:
                 self.skipped["no_assistant_reply"] += 1
+                continue
+            try:
+                record = build(trajectory, sample)
+            except SampleSkipped as skip:
+                self.skipped[skip.reason] += 1
                 continue
             self.exported += 1
             self.messages += len(record.get("messages") or record.get("conversations") or [])
@@ -149,13 +197,13 @@ class _Stream:
             self.exported_rows.append({"thread_id": trajectory.thread_id, "run_id": trajectory.row["run_id"], "seed": trajectory.row.get("seed")})
             yield record
 
-    def manifest(self, fmt: str, options: dict[str, Any], total: int, started: float) -> dict[str, Any]:
+    def manifest(self, fmt: str, options: dict[str, Any], total: int, started: float, target: dict[str, Any]) -> dict[str, Any]:
         counts = {
             "trajectories_in_db": total, "exported": self.exported, "messages": self.messages,
             "by_mode": dict(sorted(self.by_mode.items())), "by_source": dict(sorted(self.by_source.items())),
         }
         return build_manifest(fmt=fmt, options=options, exported_rows=self.exported_rows, configs=self.configs,
-                              counts=counts, skipped=self.skipped, seconds=time.perf_counter() - started)
+                              counts=counts, skipped=self.skipped, seconds=time.perf_counter() - started, target=target)
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

@@ -3,7 +3,9 @@
 It records, per generation run, the settings (with seeds), the model each
 role used and its endpoint (credentials in URLs and secret-looking keys
 masked; API keys themselves are never stored anywhere, only the name of the
-variable that held one), plus the export's own options and counts.
+variable that held one), plus the export's own options and counts, and what the data's shape is
+(``target``: conventions, where reasoning went, how masking is written, and
+what the format changed or left out on the way).
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ def build_manifest(
     counts: dict[str, Any],
     skipped: Counter,
     seconds: float,
+    target: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     by_run: dict[str, list[dict[str, Any]]] = {}
     for row in exported_rows:
@@ -87,6 +90,7 @@ def build_manifest(
     return {
         "dialogforge_version": dialogforge.__version__,
         "format": fmt,
+        "target": target or {},
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "options": options,
         "counts": {**counts, "skipped": dict(sorted(skipped.items()))},

@@ -12,26 +12,39 @@ Layout of the output directory::
 under ``train/``). Rows are written to Parquet in batches as they stream in;
 the Arrow copy is then made from the Parquet file by ``datasets`` itself.
 
-Columns: the conversation in the OpenAI message shape (``messages``, tools
-as a JSON string since every tool's schema differs), plus metadata for
+Columns: the conversation (``messages``) and its ``tools``, plus metadata for
 filtering: mode, domain, source, tasks, counters, validity, judge verdict,
-duplicate mark and lineage.
+duplicate mark and lineage. ``messages`` and ``tools`` are lists of
+``datasets.Json()`` values, so every message keeps exactly its own keys: an
+Arrow struct would give every message every key (``tool_calls: None`` on a
+user turn), which chat templates that test ``'tool_calls' in message`` or
+concatenate ``content`` fail on, and TRL passes ``example["messages"]`` to the
+template as stored. What the messages look like is the chat family's choice
+(``chat_families``): the Hugging Face convention by default, or what one
+family's template reads with ``--chat-template``.
+
+Each value is written as the JSON text Python's ``json`` makes, so numbers
+keep every digit (``datasets`` encodes a dict through pandas' ujson, which
+keeps ten significant digits). A value ``datasets`` could not read back (an
+integer beyond 64 bits) leaves its sample out, counted.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
 
 import datasets
-import pyarrow as pa
-import pyarrow.parquet as pq
-from datasets import Features, Value
+from datasets import Features, Json, List, Value
+from datasets.arrow_writer import ParquetWriter
+from datasets.utils.json import ujson_loads  # what datasets decodes a Json() value with
 
+from dialogforge.dataset.chat_families import Family, family_messages
 from dialogforge.dataset.errors import ExportError
-from dialogforge.dataset.format_openai import closing_message, openai_record
+from dialogforge.dataset.samples import Sample, SampleSkipped
 from dialogforge.dataset.validations import decoded
 from dialogforge.graphs.state import DialogueState
 
@@ -42,11 +55,8 @@ _STR, _INT, _BOOL, _FLOAT = Value("string"), Value("int64"), Value("bool"), Valu
 FEATURES = Features({
     "thread_id": _STR, "run_id": _STR, "mode": _STR, "domain": _STR, "source": _STR, "seed": _INT,
     "difficulty": _STR, "stop_reason": _STR,
-    "messages": [{
-        "role": _STR, "content": _STR, "reasoning_content": _STR, "tool_call_id": _STR, "weight": _INT,
-        "tool_calls": [{"id": _STR, "type": _STR, "function": {"name": _STR, "arguments": _STR}}],
-    }],
-    "tools": _STR,
+    "messages": List(Json()),
+    "tools": List(Json()),
     "closing_user_message": _STR,
     "tasks": [{
         "goal": _STR, "subtasks": [_STR], "difficulty": _STR, "status": _STR,
@@ -62,21 +72,22 @@ FEATURES = Features({
     "duplicate_of": _STR, "duplicate_kind": _STR, "duplicate_similarity": _FLOAT,
     "parent_thread_id": _STR, "fork_checkpoint_id": _STR,
 })
-_MESSAGE_KEYS = ("role", "content", "reasoning_content", "tool_call_id", "weight", "tool_calls")
 
 
-def hf_row(row: dict[str, Any], state: DialogueState, validation: dict[str, Any] | None, source: str,
-           *, with_reasoning: bool) -> dict[str, Any] | None:
-    record = openai_record(state, with_reasoning=with_reasoning)
-    if record is None:
-        return None
-    messages = []
-    for m in record["messages"]:
-        flat = {key: m.get(key) for key in _MESSAGE_KEYS}
-        flat["tool_calls"] = m.get("tool_calls")  # None, as in the OpenAI shape, when there are none
-        if m["role"] == "assistant":
-            flat["weight"] = m.get("weight", 1)
-        messages.append(flat)
+def json_cell(value: Any) -> str:
+    """``value`` as the JSON text a Json() cell stores, if ``datasets`` can read it back."""
+    text = json.dumps(value, ensure_ascii=False)
+    try:
+        ujson_loads(text)
+        text.encode("utf-8")
+    except (ValueError, UnicodeEncodeError):
+        raise SampleSkipped("value_datasets_json_cannot_read") from None
+    return text
+
+
+def hf_row(row: dict[str, Any], state: DialogueState, sample: Sample, validation: dict[str, Any] | None, source: str,
+           *, family: Family, with_reasoning: bool, tally: Counter) -> dict[str, Any]:
+    messages = family_messages(sample, family, with_reasoning=with_reasoning, tally=tally)
     c = state.counters
     v = validation or {}
     return {
@@ -84,9 +95,9 @@ def hf_row(row: dict[str, Any], state: DialogueState, validation: dict[str, Any]
         "domain": state.scenario.domain, "source": source, "seed": state.seed,
         "difficulty": state.scenario.difficulty.value,
         "stop_reason": state.stop_reason.value if state.stop_reason else None,
-        "messages": messages,
-        "tools": json.dumps(record["tools"], ensure_ascii=False),
-        "closing_user_message": closing_message(state),
+        "messages": [json_cell(m) for m in messages],
+        "tools": [json_cell(t) for t in sample.tools],
+        "closing_user_message": sample.closing,
         "tasks": [
             {"goal": t.goal, "subtasks": t.subtasks, "difficulty": t.difficulty.value, "status": t.status.value,
              "expected_tools": t.expected_tools, "rubric": [{"criterion": r.criterion, "category": r.category.value} for r in t.rubric]}
@@ -110,24 +121,18 @@ def hf_row(row: dict[str, Any], state: DialogueState, validation: dict[str, Any]
     }
 
 
-def write_hf(rows: Iterable[dict[str, Any]], out_dir: Path, work_dir: Path, target: Path) -> int:
+def write_hf(rows: Iterable[dict[str, Any]], out_dir: Path, work_dir: Path, target: Path, family: Family) -> int:
     """Stream rows into Parquet in ``out_dir`` (staging for ``target``), then add the Arrow copy
     and the card; returns the row count."""
     parquet_path = out_dir / PARQUET_NAME
     parquet_path.parent.mkdir(parents=True)
-    schema = FEATURES.arrow_schema
-    count = 0
-    with pq.ParquetWriter(parquet_path, schema) as writer:
-        batch: list[dict[str, Any]] = []
+    writer = ParquetWriter(features=FEATURES, path=str(parquet_path), writer_batch_size=BATCH_ROWS)
+    try:
         for row in rows:
-            batch.append(FEATURES.encode_example(row))
-            if len(batch) >= BATCH_ROWS:
-                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
-                count += len(batch)
-                batch = []
-        if batch:
-            writer.write_table(pa.Table.from_pylist(batch, schema=schema))
-            count += len(batch)
+            writer.write(FEATURES.encode_example(row))
+        count, _ = writer.finalize()
+    finally:
+        writer.close()
     if count == 0:  # datasets can neither build nor load back an empty saved dataset
         raise ExportError(f"{target}: nothing to export: no trajectory matched, and a Hugging Face dataset cannot be empty")
     quiet = not datasets.is_progress_bar_enabled()
@@ -140,17 +145,21 @@ def write_hf(rows: Iterable[dict[str, Any]], out_dir: Path, work_dir: Path, targ
         if not quiet:
             datasets.enable_progress_bars()
         shutil.rmtree(work_dir, ignore_errors=True)
-    (out_dir / "README.md").write_text(_card(count), encoding="utf-8")
+    (out_dir / "README.md").write_text(_card(count, family), encoding="utf-8")
     return count
 
 
-def _card(count: int) -> str:
+def _card(count: int, family: Family) -> str:
     return (
         "---\n"
         "configs:\n- config_name: default\n  data_files:\n  - split: train\n    path: data/train-*.parquet\n"
         "---\n"
         "# dialogforge export\n\n"
-        f"{count} multi-turn tool-use trajectories. `messages` follows the OpenAI chat shape; `tools` is a JSON string.\n"
+        f"{count} multi-turn tool-use trajectories. `messages` and `tools` are lists of JSON values (each message keeps\n"
+        f"only its own keys), written for {family.summary}.\n"
+        "Assistant messages carry `train`: false on a turn whose tool call was invalid (answered with an error);\n"
+        "axolotl reads it (`type: chat_template`, `field_messages: messages`, `field_tools: tools`,\n"
+        "`message_field_training: train`); TRL's `assistant_only_loss` trains every assistant turn.\n"
         "Read with `datasets.load_dataset(PATH)` (Parquet) or `datasets.load_from_disk(PATH)` (Arrow).\n"
         "How it was made: `dialogforge_manifest.json`.\n"
     )

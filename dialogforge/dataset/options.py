@@ -1,9 +1,15 @@
-"""The export formats and validation defaults, in a module light enough for ``--help`` to read.
+"""The export formats, chat families and defaults, in a module light enough for ``--help`` to read.
 
 The command line shows these as choices and defaults before any heavy
 library (datasets, numpy) is loaded; ``export`` and ``dedup`` use the same
-names, so there is one source.
+names, so there is one source (``chat_families.FAMILIES`` holds the same
+family names; a test keeps the two lists equal).
 """
 
 FORMATS = ("openai", "sharegpt", "hf")
+CHAT_TEMPLATES = ("qwen3", "glm4-moe", "llama3", "gpt-oss", "deepseek-v3", "deepseek-v3-training")
+# Whether an export keeps the agent's reasoning when neither --with-reasoning nor --no-reasoning
+# is given. Where a target has no place for reasoning (openai; llama3, deepseek-v3) an explicit
+# --with-reasoning is refused, while this default only leaves it out and says so in the manifest.
+WITH_REASONING_DEFAULT = False
 DEFAULT_THRESHOLD = 0.8  # near-duplicate similarity (MinHash Jaccard estimate)

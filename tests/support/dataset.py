@@ -135,3 +135,49 @@ def append_messages(db: Path, thread_id: str, state: DialogueState, extra: list[
         graph = compile_graph(state.mode, saver)
         graph.update_state({"configurable": {"thread_id": thread_id}}, {"messages": extra}, as_node="simulate_user")
     return state.model_copy(update={"messages": [*state.messages, *extra]})
+
+
+SEARCH_TOOL = ToolSpec(function=FunctionSpec(
+    name="orders.search", description="Search orders.",
+    parameters={"type": "object", "properties": {"query": {"type": "string"}, "limit": {"type": "integer"}}, "required": ["query"]},
+))
+
+
+def edge_state(*, seed: int = 13) -> DialogueState:
+    """What a scripted run does not produce: words beside a call, a dotted tool name (also in the
+    system prompt), a parallel turn with one unknown tool, arguments that are not JSON, a
+    plain-text result, non-ASCII text everywhere, and two tasks."""
+    look = ToolCall(id="call_e1", name="get_order", arguments={"order_id": "Ä1"})
+    search = ToolCall(id="call_e2", name="orders.search", arguments={"query": "late orders ☂", "limit": 5})
+    unknown = ToolCall(id="call_e3", name="get_weather", arguments={"city": "Zürich"})
+    broken = ToolCall(id="call_e4", name="cancel_order", raw_arguments='{"order_id": "Ä1",')
+    cancel = ToolCall(id="call_e5", name="cancel_order", arguments={"order_id": "Ä1", "reason": "late"})
+    other = ToolCall(id="call_e6", name="get_order", arguments={"order_id": "B2"})
+    messages = [
+        Message(role="system", content="You are the store's assistant. Find orders with orders.search."),
+        user("Hi — can you find order Ä1 and tell me whether it is late?"),
+        Message(role="assistant", content="Let me look that up.", tool_calls=[look], reasoning="Look the order up first.", task_index=0),
+        result(look, {"order_id": "Ä1", "status": "shipped", "eta": "2026-03-02"}),
+        calls(search, unknown, reasoning="Search late orders and check the weather at the same time."),
+        result(search, {"results": [{"order_id": "Ä1", "late": True}], "total": 1}),
+        result(unknown, {"error": "unknown tool 'get_weather'; available tools: cancel_order, get_order, orders.search"}, error=True),
+        reply("Order Ä1 has shipped and is late (ETA 2 March).", reasoning="It is in the late list."),
+        user("Please cancel it."),
+        calls(broken, reasoning="Cancel it."),
+        result(broken, {"error": "arguments for cancel_order are not a JSON object: '{\"order_id\": \"Ä1\",'"}, error=True),
+        calls(cancel, reasoning="The arguments were cut off; send them whole."),
+        result(cancel, "cancelled"),
+        reply("Done: order Ä1 is cancelled.", reasoning="Confirm the cancellation."),
+        user("Thanks. And order B2?", task_index=1),
+        calls(other, reasoning="A second task: look up B2.", task_index=1),
+        result(other, {"order_id": "B2", "status": "delivered"}, task_index=1),
+        reply("Order B2 was delivered.", reasoning="Report B2.", task_index=1),
+        user("Great, that's all!", task_index=1),
+    ]
+    counters = Counters(user_turns=4, assistant_turns=9, tool_calls=6, tool_errors=2, requests=3, step_counts=[2, 2, 1],
+                        tasks_completed=2, usage={"agent": TokenUsage(prompt=1500, completion=200, calls=9)})
+    return DialogueState(
+        mode=Mode.USER, seed=seed, scenario=Scenario(domain="online store support"),
+        tools=[ORDER_TOOL, CANCEL_TOOL, SEARCH_TOOL], tasks=[task(), task("Find where order B2 is.")], messages=messages,
+        counters=counters, stop_reason=StopReason.COMPLETED, reference_time="2026-03-01T10:00:00Z",
+    )
