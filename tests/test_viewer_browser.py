@@ -26,7 +26,9 @@ SCREENSHOT_DIR = os.environ.get("DIALOGFORGE_SCREENSHOT_DIR")
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(vdb):
+    """Started after the database is built: playwright's sync API keeps an event loop running on
+    this thread, and ``generate`` runs one of its own (asyncio.run refuses to nest)."""
     if os.environ.get("DIALOGFORGE_SKIP_BROWSER") == "1":
         pytest.skip("DIALOGFORGE_SKIP_BROWSER=1")
     if not Path(CHROMIUM).exists() or shutil.which("dot") is None:
