@@ -22,16 +22,26 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--valid-only", action="store_true",
                         help="only trajectories that `dialogforge validate` found valid, without duplicates")
     parser.add_argument("--keep-duplicates", action="store_true", help="with --valid-only: keep duplicates too")
+    parser.add_argument("--include-unjudged", action="store_true",
+                        help="with --valid-only: also admit trajectories that pass the rules but have no judge verdict "
+                             "because their judge call failed (left out by default)")
     parser.add_argument("--with-reasoning", action="store_true", help="keep the agent's reasoning (reasoning_content)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from dialogforge.dataset.export import export
+    from dialogforge.errors import ConfigError
 
-    result = export(args.db, args.out, args.format, valid_only=args.valid_only,
-                    with_reasoning=args.with_reasoning, keep_duplicates=args.keep_duplicates)
+    for flag, value in (("--keep-duplicates", args.keep_duplicates), ("--include-unjudged", args.include_unjudged)):
+        if value and not args.valid_only:
+            raise ConfigError(f"{flag} only filters a --valid-only export; add --valid-only")
+    result = export(args.db, args.out, args.format, valid_only=args.valid_only, with_reasoning=args.with_reasoning,
+                    keep_duplicates=args.keep_duplicates, include_unjudged=args.include_unjudged)
     skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(result.skipped.items())) or "none"
     print(f"exported {result.exported} trajectories to {result.out} ({args.format}) in {result.seconds:.1f}s; skipped: {skipped}")
+    if result.skipped.get("unjudged"):
+        print(f"note: {result.skipped['unjudged']} unjudged trajectories (their judge call failed) were left out; "
+              "`dialogforge validate --judge` retries them, --include-unjudged admits them")
     print(f"manifest: {result.manifest_path}")
     return 0

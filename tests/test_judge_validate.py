@@ -9,8 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.support.dataset import append_messages, good_state, reply, store_states, task_mode_state
-from dialogforge.records import StopReason
+from tests.support.dataset import append_messages, good_state, reply, stopped_mid_task, store_states, task_mode_state
 
 SCRIPTED_MODELS = {"default": {"backend": "scripted"}, "roles": {}}
 
@@ -27,8 +26,7 @@ def table(db) -> list[dict]:
 @pytest.fixture
 def db(tmp_path):
     path = tmp_path / "v.db"
-    capped = good_state(seed=3, user_words="Hello, can you check order Z9 for me please?").model_copy(
-        update={"stop_reason": StopReason.MAX_USER_TURNS})
+    capped = stopped_mid_task(good_state(seed=3, user_words="Hello, can you check order Z9 for me please?"))
     store_states(path, {
         "t-good": good_state(),
         "t-task": task_mode_state(),
@@ -46,7 +44,7 @@ def test_validate_stores_rules_and_judge_results(db, run_cli):
     rows = {row["thread_id"]: row for row in table(db)}
     capped = rows["t-capped"]
     assert capped["rules_ok"] == 0 and capped["valid"] == 0 and capped["judge_verdict"] is None
-    assert json.loads(capped["failure_rules"]) == ["stopped_at_cap"]
+    assert json.loads(capped["failure_rules"]) == ["stopped_at_cap", "task_not_completed"]
     for tid in ("t-good", "t-task"):
         row = rows[tid]
         assert row["rules_ok"] == 1 and row["judge_verdict"] in ("valid", "invalid")
@@ -117,7 +115,8 @@ def test_judge_errors_are_recorded_and_retried_on_the_next_run(db, run_cli, refu
     assert "2 failed" in failed.out
     rows = {r["thread_id"]: r for r in table(db)}
     assert "HTTP 400" in rows["t-good"]["judge_error"] and rows["t-good"]["judge_verdict"] is None
-    assert rows["t-good"]["valid"] == 1  # not judged invalid: the rules still stand
+    assert (rows["t-good"]["valid"], rows["t-good"]["judge_status"]) == (0, "unjudged")  # no verdict, not valid
+    assert "2 unjudged" in failed.out and "HTTP 400" in failed.out
     retried = run_cli("validate", "--db", str(db), "--judge", "--backend", "scripted", "--json")
     assert retried.code == 0 and retried.json()["judged_now"] == 2
     assert all(r["judge_error"] is None for r in table(db))

@@ -1,10 +1,13 @@
 """``export``: stream a database's trajectories into a training file or dataset, atomically.
 
 Which trajectories: every finished one (status ``done``); failed ones never
-(they end mid-dialogue). With ``valid_only``, only those whose stored
-validation says valid and that do not duplicate an earlier one (unless
-``keep_duplicates``); the validation must be present and current, or the
-export stops before writing anything and says to run ``validate``.
+(they end mid-dialogue). Each is read as its view (``corpus``): a capped one
+that completed a task is cut after it. With ``valid_only``, only those whose
+stored validation says valid (``validations.skip_reason``) and that do not
+duplicate an earlier one (unless ``keep_duplicates``); unjudged ones (a
+judge was asked for and failed) only with ``include_unjudged``. The
+validation must be present and current, or the export stops before writing
+anything and says to run ``validate``.
 
 States stream one at a time from the database to the writer, and the
 output appears at ``out`` only when complete (see ``atomic``).
@@ -22,13 +25,13 @@ from typing import Any, Callable, Iterator
 from dialogforge.checkpoints.manifest import Status
 from dialogforge.checkpoints.store_kinds import check_store
 from dialogforge.dataset.atomic import MARKER, atomic_dir, atomic_file, check_dir_target, check_file_target, temp_sibling
-from dialogforge.dataset.corpus import Trajectory, fingerprint, iter_trajectories, manifest_rows, run_configs, source_of
+from dialogforge.dataset.corpus import Trajectory, iter_trajectories, manifest_rows, run_configs, source_of
 from dialogforge.dataset.errors import ExportError, NotValidatedError
 from dialogforge.dataset.export_manifest import build_manifest
 from dialogforge.dataset.format_openai import openai_record
 from dialogforge.dataset.format_sharegpt import sharegpt_record
 from dialogforge.dataset.options import FORMATS
-from dialogforge.dataset.validations import read_validations
+from dialogforge.dataset.validations import read_validations, skip_reason
 
 _RECORD_BUILDERS: dict[str, Callable[..., dict[str, Any] | None]] = {"openai": openai_record, "sharegpt": sharegpt_record}
 
@@ -50,6 +53,7 @@ def export(
     valid_only: bool = False,
     with_reasoning: bool = False,
     keep_duplicates: bool = False,
+    include_unjudged: bool = False,
 ) -> ExportResult:
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
@@ -59,11 +63,13 @@ def export(
     all_rows = manifest_rows(db_path, statuses=[s.value for s in Status])
     rows = [row for row in all_rows if row["status"] == Status.DONE.value]
     validations = read_validations(db_path)
-    chosen, skipped = select(rows, validations, valid_only=valid_only, keep_duplicates=keep_duplicates)
+    chosen, skipped = select(rows, validations, valid_only=valid_only, keep_duplicates=keep_duplicates,
+                             include_unjudged=include_unjudged)
     if len(all_rows) > len(rows):
         skipped["not_finished_or_failed"] = len(all_rows) - len(rows)
     stream = _Stream(db_path, chosen, validations, run_configs(db_path, (row["run_id"] for row in chosen)), valid_only, skipped)
-    options = {"valid_only": valid_only, "with_reasoning": with_reasoning, "keep_duplicates": keep_duplicates}
+    options = {"valid_only": valid_only, "with_reasoning": with_reasoning, "keep_duplicates": keep_duplicates,
+               "include_unjudged": include_unjudged}
     if fmt == "hf":
         from dialogforge.dataset.format_hf import hf_row, write_hf  # datasets/pyarrow load slowly: only when asked
 
@@ -87,7 +93,8 @@ def export(
 
 
 def select(
-    rows: list[dict[str, Any]], validations: dict[str, dict[str, Any]], *, valid_only: bool, keep_duplicates: bool
+    rows: list[dict[str, Any]], validations: dict[str, dict[str, Any]], *, valid_only: bool, keep_duplicates: bool,
+    include_unjudged: bool = False,
 ) -> tuple[list[dict[str, Any]], Counter]:
     """The rows to export, and why the others are left out; needs validation when filtering."""
     if not valid_only:
@@ -100,11 +107,9 @@ def select(
         )
     chosen, skipped = [], Counter()
     for row in rows:
-        v = validations[row["thread_id"]]
-        if not v.get("valid"):
-            skipped["invalid"] += 1
-        elif v.get("duplicate_of") and not keep_duplicates:
-            skipped["duplicate"] += 1
+        reason = skip_reason(validations[row["thread_id"]], include_unjudged=include_unjudged, keep_duplicates=keep_duplicates)
+        if reason:
+            skipped[reason] += 1
         else:
             chosen.append(row)
     return chosen, skipped
@@ -120,13 +125,14 @@ class _Stream:
         self.messages = 0
         self.by_mode: Counter = Counter()
         self.by_source: Counter = Counter()
+        self.cut = 0
         self.exported_rows: list[dict[str, Any]] = []
 
     def __iter__(self) -> Iterator[Trajectory]:
         for trajectory in iter_trajectories(self.db_path, self.rows):
             if self.valid_only:
                 stored = self.validations[trajectory.thread_id].get("fingerprint")
-                if stored != fingerprint(trajectory.state):
+                if stored != trajectory.fingerprint:
                     raise NotValidatedError(
                         f"trajectory {trajectory.thread_id} changed since it was validated; "
                         "run `dialogforge validate --db PATH` again"
@@ -146,13 +152,16 @@ class _Stream:
             self.messages += len(record.get("messages") or record.get("conversations") or [])
             self.by_mode[trajectory.state.mode.value] += 1
             self.by_source[self.source(trajectory)] += 1
-            self.exported_rows.append({"thread_id": trajectory.thread_id, "run_id": trajectory.row["run_id"], "seed": trajectory.row.get("seed")})
+            self.exported_rows.append({"thread_id": trajectory.thread_id, "run_id": trajectory.row["run_id"], "seed": trajectory.row.get("seed"),
+                                       **({"cut": trajectory.cut.as_dict()} if trajectory.cut else {})})
+            self.cut += trajectory.cut is not None
             yield record
 
     def manifest(self, fmt: str, options: dict[str, Any], total: int, started: float) -> dict[str, Any]:
         counts = {
             "trajectories_in_db": total, "exported": self.exported, "messages": self.messages,
             "by_mode": dict(sorted(self.by_mode.items())), "by_source": dict(sorted(self.by_source.items())),
+            "cut_after_last_completed_task": self.cut,
         }
         return build_manifest(fmt=fmt, options=options, exported_rows=self.exported_rows, configs=self.configs,
                               counts=counts, skipped=self.skipped, seconds=time.perf_counter() - started)

@@ -86,6 +86,42 @@ def good_state(*, seed: int = 11, user_words: str = "Hi, where is my order A1?")
     )
 
 
+def stopped_mid_task(state: DialogueState, reason: StopReason = StopReason.MAX_USER_TURNS) -> DialogueState:
+    """``state`` as if a cap had stopped it during its last task: no closing thanks, the task still open."""
+    messages = state.messages[:-1] if state.messages and state.messages[-1].role == "user" else state.messages
+    tasks = [*state.tasks[:-1], state.tasks[-1].model_copy(update={"status": TaskStatus.ACTIVE})]
+    counters = state.counters.model_copy(update={
+        "user_turns": sum(1 for m in messages if m.role == "user"),
+        "tasks_completed": len(tasks) - 1,
+    })
+    return state.model_copy(update={"messages": messages, "tasks": tasks, "counters": counters, "stop_reason": reason})
+
+
+def two_task_capped_state(*, seed: int = 21, reason: StopReason = StopReason.MAX_USER_TURNS) -> DialogueState:
+    """Task 1 completed; task 2 (which builds on task 1's lookup) stopped by a cap after one tool round.
+
+    Task 2's first user message opens with the thanks for task 1, as the user
+    simulator writes it; the cap leaves task 2 with a tool call and no reply.
+    """
+    base = good_state(seed=seed)
+    track = ToolCall(id="call_t2", name="get_order", arguments={"order_id": "B2"})
+    messages = [
+        *base.messages[:-1],
+        user("Thanks! Now, where is order B2?", 1),
+        calls(track, reasoning="Look up B2.", task_index=1),
+        result(track, {"order_id": "B2", "status": "packed"}, task_index=1),
+        calls(track.model_copy(update={"id": "call_t3"}), reasoning="Check again.", task_index=1),
+        result(track.model_copy(update={"id": "call_t3"}), {"order_id": "B2", "status": "packed"}, task_index=1),
+    ]
+    counters = base.counters.model_copy(update={
+        "user_turns": 3, "requests": 3, "assistant_turns": 7, "tool_calls": 5, "steps_this_request": 2, "tasks_completed": 1,
+    })
+    return base.model_copy(update={
+        "messages": messages, "tasks": [task(), task("Find where order B2 is.", TaskStatus.ACTIVE)],
+        "counters": counters, "stop_reason": reason,
+    })
+
+
 def task_mode_state(*, seed: int = 12) -> DialogueState:
     lookup = ToolCall(id="call_t1", name="get_order", arguments={"order_id": "B2"})
     messages = [
