@@ -8,6 +8,7 @@ and manifest, so the CLI reads them like any generated run.
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from dialogforge.checkpoints.manifest import Manifest, PlannedTrajectory
 from dialogforge.checkpoints.sqlite_savers import open_saver
 from dialogforge.graphs.builder import compile_graph
 from dialogforge.graphs.state import DialogueState
-from dialogforge.records import Counters, FunctionSpec, Message, Mode, RubricCategory, RubricItem, Scenario, StopReason, Task, TaskStatus, TokenUsage, ToolCall, ToolSource, ToolSpec
+from dialogforge.records import Counters, FunctionSpec, Limits, Message, Mode, RubricCategory, RubricItem, Scenario, StopReason, Task, TaskStatus, TokenUsage, ToolCall, ToolSource, ToolSpec
 
 ORDER_TOOL = ToolSpec(function=FunctionSpec(
     name="get_order", description="Look up an order.",
@@ -122,6 +123,31 @@ def two_task_capped_state(*, seed: int = 21, reason: StopReason = StopReason.MAX
     })
 
 
+def quoting_state(*, seed: int = 31, history_window: int = 80) -> DialogueState:
+    """Two completed tasks; the second is answered from a first-task tool result (tracking ZX9041), no new call."""
+    lookup = ToolCall(id="call_q1", name="get_order", arguments={"order_id": "A1"})
+    messages = [
+        user("Hi, where is my order A1?"),
+        calls(lookup, reasoning="Look it up."),
+        result(lookup, {"order_id": "A1", "status": "shipped", "tracking": "ZX9041"}),
+        reply("Order A1 has shipped."),
+        user("Thanks! And what is its tracking number?", 1),
+        reply("Its tracking number is ZX9041.", task_index=1),
+        user("Great, that's all I needed.", 1),
+    ]
+    counters = Counters(user_turns=3, assistant_turns=3, tool_calls=1, requests=2, step_counts=[1, 0], tasks_completed=2,
+                        usage={"agent": TokenUsage(prompt=500, completion=60, calls=3)})
+    second = Task(goal="Get the tracking number of order A1.", subtasks=["tell the tracking number"], status=TaskStatus.COMPLETED,
+                  rubric=[RubricItem(criterion="The assistant gave the tracking number", category=RubricCategory.CRITICAL),
+                          RubricItem(criterion="Facts come from tool results", category=RubricCategory.STRUCTURAL)])
+    return DialogueState(
+        mode=Mode.USER, seed=seed, scenario=Scenario(domain="parcel tracking"), tools=[ORDER_TOOL],
+        tasks=[task("Find out where order A1 is."), second], messages=messages, counters=counters,
+        stop_reason=StopReason.COMPLETED, reference_time="2026-04-02T08:30:00Z",
+        limits=Limits(history_window=history_window),
+    )
+
+
 def task_mode_state(*, seed: int = 12) -> DialogueState:
     lookup = ToolCall(id="call_t1", name="get_order", arguments={"order_id": "B2"})
     messages = [
@@ -171,3 +197,13 @@ def append_messages(db: Path, thread_id: str, state: DialogueState, extra: list[
         graph = compile_graph(state.mode, saver)
         graph.update_state({"configurable": {"thread_id": thread_id}}, {"messages": extra}, as_node="simulate_user")
     return state.model_copy(update={"messages": [*state.messages, *extra]})
+
+
+def validation_rows(db: Path) -> list[dict[str, Any]]:
+    """The stored ``validations`` table, one dict per trajectory, in thread order."""
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(row) for row in conn.execute("SELECT * FROM validations ORDER BY thread_id")]
+    finally:
+        conn.close()
