@@ -203,9 +203,10 @@ def task_judgment(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
             if r.get("category") == "structural":
                 item.update(met=False, note=f"{invented[0]} appears in no message the assistant could see.")
     ok = all(item["met"] for item in items if item["index"] in critical) and not invented
-    reasoning = ("All critical rubric items are met." if ok and not invented
-                 else f"The reply states {invented[0]}, which nothing the assistant saw supports." if invented
-                 else "A critical rubric item is not met.")
+    if invented:
+        reasoning = f"The reply states {invented[0]}, which nothing the assistant saw supports."
+    else:
+        reasoning = "All critical rubric items are met." if ok else "A critical rubric item is not met."
     return {"judgment": "valid" if ok else "invalid", "reasoning": reasoning, "items": items}
 
 
