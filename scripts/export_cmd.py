@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
                     keep_duplicates=args.keep_duplicates, include_unjudged=args.include_unjudged)
     skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(result.skipped.items())) or "none"
     print(f"exported {result.exported} trajectories to {result.out} ({args.format}) in {result.seconds:.1f}s; skipped: {skipped}")
+    if result.cut:
+        print(f"{result.cut} of them stopped at a cap and end after their last completed task (what was cut: the manifest's cuts)")
     if result.skipped.get("unjudged"):
         print(f"note: {result.skipped['unjudged']} unjudged trajectories (their judge call failed) were left out; "
               "`dialogforge validate --judge` retries them, --include-unjudged admits them")

@@ -65,7 +65,7 @@ def test_validate_export_and_stats_read_the_cut(tmp_path):
     out = tmp_path / "x.jsonl"
     result = export(db, out, "openai", valid_only=True)
     (record,) = [json.loads(line) for line in out.read_text().splitlines()]
-    assert result.exported == 1 and record["messages"][-1] == {"role": "assistant", "content": "Done: order A1 is cancelled."}
+    assert (result.exported, result.cut) == (1, 1) and record["messages"][-1] == {"role": "assistant", "content": "Done: order A1 is cancelled."}
     manifest = json.loads(result.manifest_path.read_text())
     assert manifest["counts"]["cut_after_last_completed_task"] == 1
     assert manifest["runs"][0]["cuts"]["t-cut"]["dropped_messages"] == 5

@@ -43,6 +43,7 @@ class ExportResult:
     exported: int
     seconds: float
     skipped: Counter = field(default_factory=Counter)
+    cut: int = 0  # exported capped trajectories, cut after their last completed task
 
 
 def export(
@@ -89,7 +90,7 @@ def export(
                     handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         with atomic_file(manifest_path) as temp:
             _write_json(temp, stream.manifest(fmt, options, len(all_rows), started))
-    return ExportResult(out, manifest_path, stream.exported, time.perf_counter() - started, skipped)
+    return ExportResult(out, manifest_path, stream.exported, time.perf_counter() - started, skipped, stream.cut)
 
 
 def select(

@@ -65,7 +65,7 @@ class _Entry:
 def judge_context(state: DialogueState, index: int, *, cut: Cut | None, budget_chars: int) -> dict[str, Any]:
     """The context for task ``index`` whose JSON block fits ``budget_chars`` characters."""
     fixed = _fixed_context(state, index, cut)
-    room = budget_chars - len(context_block({**fixed, "transcript_note": "x" * 200, "transcript": []}))
+    room = budget_chars - len(context_block({**fixed, "transcript_note": "x" * 400, "transcript": []}))
     if room <= 0:
         raise JudgeContextError(
             f"task {index + 1}: the tool specs and rubric alone need about {estimate_tokens(context_block(fixed))} "
