@@ -197,11 +197,11 @@ class ToolErrorKind(StrEnum):
 
 
 class EntityOp(Strict):
-    """What one tool call did to, or showed of, one entity of the simulated world.
+    """What one tool call did to, or showed of, one entity of the system."""
 
-    The world is the fold of these over the trajectory's tool messages, in
-    order (``dialogforge.executors.world``), so any checkpoint implies it.
-    """
+    # The simulated world is the fold of these over the trajectory's tool messages, in
+    # order (dialogforge.executors.world), so any checkpoint implies it. (The docstring
+    # above is what the tool simulator reads in its answer schema.)
 
     op: Literal["create", "update", "delete", "read"] = Field(
         description="create: a new entity; update: changed fields only; delete: removed; read: a record the result showed.")

@@ -41,8 +41,18 @@ class _Item:
     section: str  # "world", "earlier_calls" or "user_statements"
     order: int  # position when rendered (oldest first)
     value: Any
-    tokens: int
-    related: bool
+    # Counted only when the whole does not fit:
+    related: bool = False
+    tokens: int = 0
+
+    def measure(self, values: set[str]) -> None:
+        if self.section == "world":
+            entity: Entity = self.value
+            self.related = entity.id in values or any(leaf in values for leaf in leaves(entity.fields))
+            self.tokens = _tokens({entity.id: entity.fields})
+        else:
+            self.related = self.section == "earlier_calls" and any(leaf in values for leaf in leaves(self.value))
+            self.tokens = _tokens(self.value)
 
 
 def simulator_context(state: Trajectory, spec: ToolSpec, call: ToolCall, world: World, *,
@@ -59,8 +69,16 @@ def simulator_context(state: Trajectory, spec: ToolSpec, call: ToolCall, world: 
     }
     if state.world:
         context["background"] = state.world  # a world the conversation started from (e.g. BFCL's initial_config)
+    users = [m.content for m in state.messages if m.role == "user" and m.content]
+    items = [*(_Item("world", i, entity) for i, entity in enumerate(world.entities.values())),
+             *(_Item("earlier_calls", c["n"], c) for c in calls),
+             *(_Item("user_statements", i, text) for i, text in enumerate(users))]
+    whole = _render(context, items, items)
+    if _request_tokens(instructions, whole) <= budget:  # the common case: everything fits, one count
+        return whole
     values = identifying_values(call.arguments, spec.function.parameters)
-    items = [*_entity_items(world, values), *_call_items(calls, values), *_statement_items(state.messages)]
+    for item in items:
+        item.measure(values)
     fixed = _request_tokens(instructions, _render(context, items, []))
     kept = _fit(items, budget - fixed)
     rendered = _render(context, items, kept)
@@ -127,23 +145,6 @@ def leaves(value: Any, key: str = "") -> Iterator[str]:
             yield text
     elif isinstance(value, (int, float)) and not isinstance(value, bool) and _ID_KEY.search(key):
         yield str(value)
-
-
-def _entity_items(world: World, values: set[str]) -> list[_Item]:
-    items = []
-    for order, entity in enumerate(world.entities.values()):
-        related = entity.id in values or any(leaf in values for leaf in leaves(entity.fields))
-        items.append(_Item("world", order, entity, _tokens({entity.id: entity.fields}), related))
-    return items
-
-
-def _call_items(calls: list[dict[str, Any]], values: set[str]) -> list[_Item]:
-    return [_Item("earlier_calls", c["n"], c, _tokens(c), any(leaf in values for leaf in leaves(c))) for c in calls]
-
-
-def _statement_items(messages: list[Message]) -> list[_Item]:
-    users = [m.content for m in messages if m.role == "user" and m.content]
-    return [_Item("user_statements", i, text, _tokens(text), False) for i, text in enumerate(users)]
 
 
 def _fit(items: list[_Item], room: int) -> list[_Item]:

@@ -44,7 +44,7 @@ class ToolFailure(Strict):
 
 
 class ToolResult(Strict):
-    """The tool simulator's output: the result or an error, plus what the call did to the world."""
+    """The backend's answer: the result or an error, plus the entities the call touched or showed."""
 
     result: JsonValue = Field(description="The tool's return value, matching its result schema; null when error is set.")
     error: ToolFailure | None = None

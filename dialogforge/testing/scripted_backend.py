@@ -46,7 +46,11 @@ def tool_result(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     if verb == "create" and arguments.get("name") and any(
             isinstance(r, dict) and r.get("name") == arguments["name"] for r in records.values()):
         return _failure("conflict", f"a {kind.replace('_', ' ')} named {arguments['name']!r} already exists.")
-    result = _consistent_instance(schema, rng, [{**record, **arguments}, arguments, {}])
+    done = {"deleted": True} if verb == "delete" else {}
+    result = _consistent_instance(schema, rng, [{**record, **arguments, **done}, {**arguments, **done}, {}])
+    if record and isinstance(result, dict):  # a known record shows the fields it has, no new optional ones
+        required = set(schema.get("required") or [])
+        result = {k: v for k, v in result.items() if k in record or k in arguments or k in required}
     if verb == "search" and isinstance(result, dict):
         result = _with_known_records(result, schema, records)
     return {"result": result, "entities": _entities(verb, kind, key, ident, arguments, result, rng)}

@@ -157,7 +157,7 @@ def _call_tools(request: str, tools: list[dict[str, Any]], rng: random.Random, i
             again = rng.choice(earlier)
             calls.append({"id": f"call_{rng.randrange(16**8):08x}", "name": again["name"], "args": again["args"], "type": "tool_call"})
             continue
-        fn = rng.choice(relevant)
+        fn = _look_first(rng.choice(relevant), functions, seen, rng)
         schema = fn.get("parameters") or {"type": "object"}
         hints = {}
         for name, prop in (schema.get("properties") or {}).items():
@@ -170,6 +170,17 @@ def _call_tools(request: str, tools: list[dict[str, Any]], rng: random.Random, i
         calls.append({"id": f"call_{rng.randrange(16**8):08x}", "name": fn["name"], "args": args, "type": "tool_call"})
     names = ", ".join(c["name"] for c in calls)
     return AIMessage(content="", tool_calls=calls, additional_kwargs={"reasoning_content": f"I should call {names} to make progress on: {request[:100]!r}."})
+
+
+def _look_first(fn: dict[str, Any], functions: list[dict[str, Any]], seen: dict[str, list[Any]], rng: random.Random) -> dict[str, Any]:
+    """A call that needs an id nothing has shown yet becomes, mostly, a search or create of that kind."""
+    required = (fn.get("parameters") or {}).get("required") or []
+    missing = [name for name in required if name.endswith("_id") and not seen.get(name)]
+    if not missing or rng.random() >= 0.7:
+        return fn
+    noun = missing[0][: -len("_id")]
+    finders = [f for f in functions if f["name"] in (f"search_{noun}", f"create_{noun}")]
+    return rng.choice(finders) if finders else fn
 
 
 def _seen_values(messages: list[BaseMessage]) -> dict[str, list[Any]]:
