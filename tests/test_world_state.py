@@ -122,3 +122,21 @@ def test_the_simulation_settings_are_kept_in_the_state_for_forks():
     assert revived.simulation.tool_error_rate == 0.2 and revived.simulation.context_tokens == 8_000
     with pytest.raises(ValueError):
         ToolSimulation(tool_error_rate=0.9)
+
+
+def test_an_answer_that_contradicts_the_world_is_sent_back():
+    from dialogforge.executors.simulated import ToolFailure, ToolResult, answer_problem
+    from tests.support.builders import order_tool
+
+    spec = order_tool()
+    world = world_of([_tool(EntityOp(op="create", kind="order", id="A1", fields={"status": "paid"})),
+                      _tool(EntityOp(op="create", kind="order", id="B2"), EntityOp(op="delete", kind="order", id="B2"))])
+    ok = {"order_id": "A1", "status": "paid"}
+    assert answer_problem(spec, world, ToolResult(result=ok, entities=[EntityOp(op="read", kind="order", id="A1", fields=ok)])) is None
+    assert "result schema" in answer_problem(spec, world, ToolResult(result={"status": 1}))
+    assert "already exists" in answer_problem(spec, world, ToolResult(result=ok, entities=[EntityOp(op="create", kind="order", id="A1")]))
+    assert "was deleted" in answer_problem(spec, world, ToolResult(result=ok, entities=[EntityOp(op="update", kind="order", id="B2")]))
+    failed = ToolResult(result=None, error=ToolFailure(code="not_found", message="No order C3."),
+                        entities=[EntityOp(op="read", kind="order", id="C3")])
+    assert "changes nothing" in answer_problem(spec, world, failed)
+    assert answer_problem(spec, world, failed.model_copy(update={"entities": []})) is None

@@ -6,7 +6,9 @@ result, reads and errors included), the world's entities, and everything
 the user said (facts and times the user states win), as long as the whole
 request fits ``ToolSimulation.context_tokens``. The budget counts the
 request the simulator is sent: its instructions plus the context block, each
-estimated by ``dialogforge.tokens`` with its per-message overhead.
+estimated by ``dialogforge.tokens`` with its per-message overhead. (A server
+without ``json_schema`` support is also sent the answer's schema, some 600
+tokens more; a retry adds the rejected answer and the reason.)
 
 Past the budget, items are kept in this order, each group newest first:
 entities related to the call, earlier calls related to it, the user's

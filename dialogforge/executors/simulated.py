@@ -110,6 +110,6 @@ def answer_problem(spec: ToolSpec, world: World, answer: ToolResult) -> str | No
         known = world.get(op.kind, op.id)
         if op.op == "create" and known is not None and not known.deleted:
             return f"{op.kind} {op.id!r} already exists: report a conflict error, or an update"
-        if op.op in ("update", "delete") and known is not None and known.deleted:
+        if op.op != "create" and known is not None and known.deleted:
             return f"{op.kind} {op.id!r} was deleted: report a not_found error"
     return None
