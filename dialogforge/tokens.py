@@ -18,8 +18,8 @@ each piece is charged what such tokenizers typically spend on it:
 
 Measured against OpenAI's cl100k_base on this project's prompts (JSON
 context blocks and English instructions), the estimate lands within about
-15% of the exact count and above it more often than below, so a budget
-counted with it is rarely overrun (``benchmarks/tool_simulator_context.py``
+15% of the exact count (2-4% over on the tool simulator's requests) and above
+it more often than below, so a budget counted with it is rarely overrun (``benchmarks/tool_simulator_context.py``
 prints both where a cl100k tokenizer is installed). Each chat message adds
 ``MESSAGE_OVERHEAD`` tokens for its role and delimiters.
 """
