@@ -270,7 +270,7 @@ def test_errors_of_each_kind_reach_the_agent_flagged_counted_and_unmasked():
 
 
 def test_the_transient_failure_rate_lands_near_its_setting(tmp_path):
-    settings = GenerationSettings(n=72, seed=11, concurrency=8, limits=Limits(max_user_turns=10, max_tasks=2),
+    settings = GenerationSettings(n=80, seed=11, concurrency=8, limits=Limits(max_user_turns=10, max_tasks=2),
                                   simulation=ToolSimulation(tool_error_rate=0.1))
     with _server() as server:
         result = generate(tmp_path / "run.db", settings, stub_models(server.base_url))
