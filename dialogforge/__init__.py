@@ -53,12 +53,15 @@ _FACE = {
     "ModelConfig": "dialogforge.config:ModelConfig",
     "Role": "dialogforge.config:Role",
     "Limits": "dialogforge.records:Limits",
+    "ToolSimulation": "dialogforge.records:ToolSimulation",
     "Mode": "dialogforge.records:Mode",
     "ToolExec": "dialogforge.records:ToolExec",
     "ToolSource": "dialogforge.records:ToolSource",
     "ToolSpec": "dialogforge.records:ToolSpec",
     "Message": "dialogforge.records:Message",
     "load_tools_file": "dialogforge.inputs.seed_tools:load_tools_file",
+    "world_of": "dialogforge.executors.world:world_of",
+    "estimate_tokens": "dialogforge.tokens:estimate_tokens",
     "DialogforgeError": "dialogforge.errors:DialogforgeError",
 }
 

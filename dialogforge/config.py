@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
-from dialogforge.records import Limits, Mode, ToolExec, ToolSource
+from dialogforge.records import Limits, Mode, ToolExec, ToolSimulation, ToolSource
 
 
 class Role(StrEnum):
@@ -132,6 +132,7 @@ class GenerationSettings(Strict):
     domains: list[str] = Field(default_factory=lambda: ["customer support for an online store"])
     personas: list[str] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
+    simulation: ToolSimulation = Field(default_factory=ToolSimulation)  # the simulated tool backend
     tool_source: ToolSource = ToolSource.SYNTHESIZE
     tools_file: str | None = None
     concurrency: int = Field(default=8, ge=1)

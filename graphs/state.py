@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from dialogforge.records import (
     Counters, Difficulty, JsonObject, Limits, Message, Mode, RubricItem, Scenario, SqlWrite, StopReason, Strict,
-    Task, TaskStatus, ToolExec, ToolSource, ToolSpec,
+    Task, TaskStatus, ToolExec, ToolSimulation, ToolSource, ToolSpec,
 )
 from dialogforge.channels import DELTA_CHANNELS
 
@@ -38,11 +38,16 @@ class DialogueState(BaseModel):
     messages: Annotated[list[Message], DELTA_CHANNELS["messages"]] = Field(
         default_factory=list
     )
+    # The state the conversation started from (an imported BFCL entry's initial_config), as given.
+    # The simulated world's entities are not a field: they are the fold of the tool messages'
+    # ``entity_ops`` (dialogforge.executors.world), so every checkpoint implies its world.
     world: JsonObject = Field(default_factory=dict)
+    simulation: ToolSimulation = Field(default_factory=ToolSimulation)
     tool_exec: ToolExec = ToolExec.SIMULATED
     # Tool-Exec: the writes executed so far, in order. The trajectory's database
     # is the source database with these replayed, so a fork or a resume rebuilds it.
     sql_writes: list[SqlWrite] = Field(default_factory=list)
+    # The trajectory's "now": the agent, the user simulator and the tool simulator all get it.
     reference_time: str = "2026-01-15T09:00:00Z"
     counters: Counters = Field(default_factory=Counters)
     # A user message set from outside (a fork or an imported conversation)

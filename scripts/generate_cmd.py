@@ -7,9 +7,9 @@ import sys
 from typing import TYPE_CHECKING
 
 from dialogforge.errors import ConfigError
-from dialogforge.records import Limits, Mode, ToolExec, ToolSource
+from dialogforge.records import Limits, Mode, ToolExec, ToolSimulation, ToolSource
 from dialogforge.cli.model_options import add_model_options, config_file_from, models_config_from, running_models
-from dialogforge.cli.options import add_db, positive_float, positive_int
+from dialogforge.cli.options import add_db, positive_float, positive_int, share
 from dialogforge.cli.ray_options import add_executor_options, check_executor_args, generate_on_ray
 
 if TYPE_CHECKING:
@@ -41,6 +41,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-tasks", type=positive_int, help=f"max tasks per trajectory (default {Limits().max_tasks})")
     parser.add_argument("--token-budget", type=positive_int, help=f"stop a trajectory after this many tokens, all roles (default {Limits().token_budget})")
     parser.add_argument("--concurrency", type=positive_int, help="trajectories in flight (default 8)")
+    simulated = parser.add_argument_group("the simulated tool backend")
+    simulated.add_argument("--tool-error-rate", type=share, metavar="P",
+                           help=f"share of valid calls that meet a transient backend failure, at most 0.5; 0 disables "
+                                f"(default {ToolSimulation().tool_error_rate})")
+    simulated.add_argument("--tool-context-tokens", type=positive_int, metavar="N",
+                           help=f"the tool simulator's request budget, in estimated tokens (default {ToolSimulation().context_tokens})")
+    simulated.add_argument("--max-result-chars", type=positive_int, metavar="N",
+                           help=f"longest simulated result the agent reads; a longer one is cut, with a note "
+                                f"(default {ToolSimulation().max_result_chars})")
     parser.add_argument("--from-conversations", metavar="FILE",
                         help="start from existing conversations, one per JSONL line: OpenAI-style {\"messages\", \"tools\"?} "
                              "or BFCL multi-turn entries; --n takes the first N (default all)")
@@ -61,12 +70,18 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def settings_from(args: argparse.Namespace, base: GenerationSettings) -> GenerationSettings:
     """The config file's generation section, overridden by the flags actually given."""
+    from pydantic import ValidationError
+
     from dialogforge.config import GenerationSettings
     from dialogforge.inputs.seed_files import load_seed_lines
 
     limit_flags = {"max_user_turns": args.max_turns, "max_tool_steps": args.max_tool_steps,
                    "max_tasks": args.max_tasks, "token_budget": args.token_budget}
     limits = base.limits.model_copy(update={k: v for k, v in limit_flags.items() if v is not None})
+    simulation_flags = {"tool_error_rate": getattr(args, "tool_error_rate", None),
+                        "context_tokens": getattr(args, "tool_context_tokens", None),
+                        "max_result_chars": getattr(args, "max_result_chars", None)}
+    simulation = {**base.simulation.model_dump(), **{k: v for k, v in simulation_flags.items() if v is not None}}
     flags = {"mode": Mode(args.mode) if args.mode else None, "n": args.n, "seed": args.seed,
              "domains": args.domain, "personas": args.persona, "tools_file": args.tools,
              "concurrency": args.concurrency, "domain_db": args.domain_db, "domain_tools": args.domain_tools,
@@ -79,7 +94,12 @@ def settings_from(args: argparse.Namespace, base: GenerationSettings) -> Generat
     source = ToolSource.SEED_PLUS if args.synthesize_more else settings.tool_source
     if (settings.tools_file or getattr(args, "tools_dir", None)) and source is ToolSource.SYNTHESIZE:
         source = ToolSource.SEED
-    return GenerationSettings.model_validate({**settings.model_dump(), "limits": limits.model_dump(), "tool_source": source})
+    try:
+        return GenerationSettings.model_validate({**settings.model_dump(), "limits": limits.model_dump(),
+                                                  "simulation": simulation, "tool_source": source})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise ConfigError(f"invalid flag value: {'.'.join(map(str, error['loc']))}: {error['msg']}") from exc
 
 
 def run(args: argparse.Namespace) -> int:

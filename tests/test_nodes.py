@@ -104,8 +104,8 @@ async def test_agent_stops_at_the_tool_step_cap():
     assert (await run_agent(state, runtime_with()))["stop_reason"] is StopReason.MAX_TOOL_STEPS
 
 
-def _after_calls(*calls: ToolCall) -> DialogueState:
-    return state_with_task(messages=[Message(role="user", content="hi"), Message(role="assistant", tool_calls=list(calls))])
+def _after_calls(*calls: ToolCall, said: str = "Hi, where is my order A1?") -> DialogueState:
+    return state_with_task(messages=[Message(role="user", content=said), Message(role="assistant", tool_calls=list(calls))])
 
 
 async def test_invalid_arguments_become_a_tool_error_and_the_dialogue_goes_on():
@@ -132,6 +132,16 @@ async def test_valid_calls_get_results_that_match_the_result_schema():
     result = json.loads(reply.content)
     assert first_violation(order_tool().result_schema, result) is None
     assert result["order_id"] == "A1"  # arguments carried into the result
+    assert [(op.op, op.kind, op.id) for op in reply.entity_ops] == [("read", "order", "A1")]  # what the lookup showed
+
+
+async def test_an_id_nobody_gave_is_not_found_and_counted_by_kind():
+    state = _after_calls(ToolCall(id="a", name="get_order", arguments={"order_id": "ZZ-404"}))
+    update = await execute_tools(state, runtime_with())
+    (reply,) = update["messages"]
+    assert reply.is_error and json.loads(reply.content)["code"] == "not_found" and "ZZ-404" in reply.content
+    assert reply.entity_ops == []
+    assert update["counters"].tool_errors == 1 and update["counters"].tool_error_kinds == {"not_found": 1}
 
 
 async def test_tool_simulator_failure_fails_the_trajectory_with_a_reason():

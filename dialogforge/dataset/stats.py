@@ -5,6 +5,9 @@
 - Turn: user + assistant + tool messages per trajectory: mean and max.
 - Task: tasks per trajectory: mean and max.
 - Tokens per trajectory (all roles), and per role.
+- Tool errors: the share of tool calls answered with an error, by kind
+  (``ToolErrorKind``: invalid calls, not found, conflicts, invalid
+  transitions, transient failures, failed SQL).
 Validity comes from the ``validations`` table (``dialogforge validate``).
 Trajectories are measured as their views: a capped one that completed a
 task counts up to its last completed task (``dataset.cut``), as exported.
@@ -81,6 +84,7 @@ class DatasetStats:
     validity: dict[str, Any]
     failure_reasons: dict[str, int]
     tokens_by_role: dict[str, float]
+    tool_errors: dict[str, Any] = field(default_factory=dict)
     valid_only: bool = False
     cut: int = 0  # measured trajectories that were cut after their last completed task
 
@@ -94,6 +98,7 @@ class DatasetStats:
             "failure_reasons": self.failure_reasons,
             "tokens_by_role": self.tokens_by_role,
             "cut": self.cut,
+            "tool_errors": self.tool_errors,
         }
 
     def to_json(self) -> str:
@@ -112,12 +117,14 @@ def collect_stats(db_path: str | Path, *, valid_only: bool = False) -> DatasetSt
     overall = Group("all", "all")
     role_tokens: Counter = Counter()
     cut = 0
+    errors = ToolErrorTally()
     for trajectory in iter_trajectories(db_path, done):
         state = trajectory.state
         cut += trajectory.cut is not None
         key = (state.mode.value, source_of(state, configs.get(trajectory.row["run_id"], {})))
         groups.setdefault(key, Group(*key)).add(state)
         overall.add(state)
+        errors.add(state)
         for role, usage in state.counters.usage.items():
             role_tokens[role] += usage.total
     return DatasetStats(
@@ -127,9 +134,30 @@ def collect_stats(db_path: str | Path, *, valid_only: bool = False) -> DatasetSt
         validity=validity(validations),
         failure_reasons=failure_reasons(validations),
         tokens_by_role={role: round(total / overall.samples, 1) for role, total in sorted(role_tokens.items())} if overall.samples else {},
+        tool_errors=errors.as_dict(),
         valid_only=valid_only,
         cut=cut,
     )
+
+
+@dataclass
+class ToolErrorTally:
+    calls: int = 0
+    errors: int = 0
+    kinds: Counter = field(default_factory=Counter)
+
+    def add(self, state: DialogueState) -> None:
+        counters = state.counters
+        self.calls += counters.tool_calls
+        self.errors += counters.tool_errors
+        self.kinds.update(counters.tool_error_kinds)
+        unclassified = counters.tool_errors - sum(counters.tool_error_kinds.values())
+        if unclassified > 0:  # imported conversations, and runs from before errors had kinds
+            self.kinds["unclassified"] += unclassified
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"calls": self.calls, "errors": self.errors,
+                "rate": round(self.errors / self.calls, 4) if self.calls else None, "by_kind": dict(self.kinds.most_common())}
 
 
 def _usable(validation: dict[str, Any] | None) -> bool:
@@ -191,6 +219,10 @@ def table_text(stats: DatasetStats) -> str:
             lines.append("failure reasons: " + ", ".join(f"{k} {n}" for k, n in stats.failure_reasons.items()))
     else:
         lines.append("validity: not validated yet (run `dialogforge validate --db PATH`)")
+    e = stats.tool_errors
+    if e.get("calls"):
+        lines.append(f"tool errors: {e['errors']}/{e['calls']} calls ({e['rate']:.1%}): "
+                     + (", ".join(f"{kind} {n}" for kind, n in e["by_kind"].items()) or "none"))
     lines.append(f"tokens per trajectory: {stats.overall.tokens.cell()}; by role (mean): "
                  + (", ".join(f"{role} {n:g}" for role, n in stats.tokens_by_role.items()) or "-"))
     return "\n".join(lines)

@@ -39,7 +39,7 @@ def initial_state(settings: GenerationSettings, index: int, tools: list[ToolSpec
     reference = f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T{rng.randint(8, 19):02d}:{rng.choice(['00', '15', '30', '45'])}:00Z"
     source = settings.tool_source if tools else ToolSource.SYNTHESIZE
     return DialogueState(
-        mode=settings.mode, seed=seed, scenario=scenario, limits=settings.limits,
+        mode=settings.mode, seed=seed, scenario=scenario, limits=settings.limits, simulation=settings.simulation,
         tool_source=source, tools=tools, reference_time=reference, tool_exec=settings.tool_exec,
     )
 

@@ -12,7 +12,7 @@ import random
 import re
 from typing import Any
 
-from dialogforge.testing.json_instances import instance_of
+from dialogforge.testing.scripted_backend import tool_result
 
 _STOP = {"a", "an", "the", "for", "of", "and", "in", "on", "to", "with", "online", "service", "services"}
 _VERBS = ["get", "search", "create", "update", "delete"]
@@ -145,19 +145,7 @@ def user_turn(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     return {"user_message": f"{opener} {ask}?", "is_task_complete": False}
 
 
-# ------------------------------------------------------------ tool simulator and judge
-
-
-def tool_result(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
-    arguments = ctx.get("arguments") or {}
-    schema = ctx.get("result_schema") or {"type": "object"}
-    result = instance_of(schema, rng, hints=arguments if isinstance(arguments, dict) else {})
-    name = str(ctx.get("tool", "tool"))
-    verb, _, noun = name.partition("_")
-    updates = {}
-    if verb in {"create", "update", "delete"}:
-        updates[noun or name] = {"last_action": verb, "arguments": arguments}
-    return {"result": result, "world_updates": updates}
+# ------------------------------------------------------------ judge (the tool simulator: scripted_backend)
 
 
 def judgment(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
