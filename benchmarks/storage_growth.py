@@ -41,7 +41,7 @@ if str(REPO) not in sys.path:
 import aiosqlite  # noqa: E402
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver  # noqa: E402
 
-from dialogforge.checkpoints.linear_saver import LinearSqliteSaver  # noqa: E402
+from dialogforge.checkpoints.sqlite import LinearSqliteSaver  # noqa: E402
 from dialogforge.checkpoints.serde import strict_serializer  # noqa: E402
 from dialogforge.channels import DELTA_CHANNELS  # noqa: E402
 from dialogforge.checkpoints.sqlite_file import connect  # noqa: E402

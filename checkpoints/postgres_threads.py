@@ -1,6 +1,6 @@
 """Thread copies on PostgreSQL: what ``fork`` needs beyond LangGraph's stock Postgres saver.
 
-The same three operations our SQLite saver offers (``dialogforge.checkpoints.linear_saver``):
+The same three operations our SQLite saver offers (``dialogforge.checkpoints.sqlite``):
 a transaction, whether a thread exists, and a copy of a thread's history
 up to a checkpoint. The copy carries the whole ancestor chain with its
 writes (the message list, a ``DeltaChannel``, is rebuilt by replaying
@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 from langgraph.checkpoint.postgres import PostgresSaver
 
-from dialogforge.checkpoints.linear_saver import StoredCheckpoint, StoredWrite
+from dialogforge.checkpoints.stored import StoredCheckpoint, StoredWrite
 from dialogforge.checkpoints.postgres_manifest import RUNS
 
 

@@ -14,8 +14,8 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import AsyncIterator, Iterator
 
-from dialogforge.checkpoints.linear_saver import TABLES as SAVER_TABLES
-from dialogforge.checkpoints.linear_saver import LinearSqliteSaver
+from dialogforge.checkpoints.sqlite import TABLES as SAVER_TABLES
+from dialogforge.checkpoints.sqlite import LinearSqliteSaver
 from dialogforge.checkpoints.urls import display_url, is_postgres_url
 from dialogforge.checkpoints.serde import strict_serializer
 from dialogforge.errors import StoreError
@@ -99,7 +99,7 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 def new_saver(conn: sqlite3.Connection) -> LinearSqliteSaver:
-    """Our checkpointer (``dialogforge.checkpoints.linear_saver``): storage linear in dialogue length."""
+    """Our checkpointer (``dialogforge.checkpoints.sqlite``): storage linear in dialogue length."""
     saver = LinearSqliteSaver(conn, serde=strict_serializer(), delta_channels=DELTA_CHANNELS)
     saver.setup()
     return saver

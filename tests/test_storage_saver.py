@@ -12,7 +12,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from dialogforge.checkpoints.copy_thread import copy_thread
 from dialogforge.checkpoints.encoding import pack_typed
-from dialogforge.checkpoints.linear_saver import DERIVED, BranchInThreadError
+from dialogforge.checkpoints.sqlite import DERIVED, BranchInThreadError
 from dialogforge.runs.reading import load_state
 from dialogforge.checkpoints.serde import UnsafeCheckpointError, strict_serializer
 from dialogforge.checkpoints.sqlite_file import open_async_saver, open_saver

@@ -1,0 +1,120 @@
+"""``DeltaChannel`` (the message list): LangGraph's contract, without storing its snapshots twice.
+
+Each step stores only a delta channel's writes, and a reader rebuilds the
+value by replaying its ancestors' writes from the nearest stored snapshot
+(``channel_history``). LangGraph also asks for a periodic snapshot; that
+snapshot is checked against the replay: one the replay reproduces exactly
+is stored as a marker (``DERIVED``, no bytes), one that differs is stored in
+full, so what a reader rebuilds is always what LangGraph expects.
+
+To check without reading the thread back, the saver tracks, per thread in
+flight, a reader's value at some checkpoint and the write batches since
+(``advance``); a checkpoint whose history is not tracked is checked by
+reading it (``reader_value``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from langgraph.channels.delta import DeltaChannel
+from langgraph.checkpoint.base import DeltaChannelHistory
+
+from dialogforge.checkpoints import patches
+from dialogforge.checkpoints.encoding import pack_id
+from dialogforge.checkpoints.sqlite.heads import Head
+from dialogforge.checkpoints.sqlite.names import Names
+from dialogforge.checkpoints.sqlite.schema import CHANNEL, DERIVED, UNKNOWN
+from dialogforge.checkpoints.sqlite.tree import CHAIN_SQL, Tree
+from dialogforge.checkpoints.sqlite.values import Values
+from dialogforge.checkpoints.sqlite.writes import Writes
+from dialogforge.compat import DeltaSnapshot
+
+
+class Deltas:
+    def __init__(self, specs: Mapping[str, DeltaChannel], names: Names, values: Values, writes: Writes, tree: Tree) -> None:
+        self.specs = dict(specs)
+        self.names, self.values, self.writes, self.tree = names, values, writes, tree
+
+    def __contains__(self, channel: str) -> bool:
+        return channel in self.specs
+
+    def loaded(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The tracks of a checkpoint read back: known where it stores a snapshot, else UNKNOWN."""
+        return {
+            name: (values[name].value, []) if isinstance(values.get(name), DeltaSnapshot) else UNKNOWN
+            for name in self.specs
+        }
+
+    def advance(self, parent_id: str | None, head: Head | None) -> dict[str, Any]:
+        """Each delta channel's reader value at the new checkpoint, as (base, batches) or UNKNOWN."""
+        if parent_id is None:
+            return {name: (spec.from_checkpoint(None).value, []) for name, spec in self.specs.items()}
+        advanced = {}
+        for name in self.specs:
+            track = head.delta.get(name, UNKNOWN) if head else UNKNOWN
+            if track is UNKNOWN:
+                advanced[name] = UNKNOWN
+                continue
+            base, batches = track
+            advanced[name] = (base, batches + [w.value for w in head.writes if w.channel == name])
+        return advanced
+
+    def snapshot_is_derived(self, tid: int, ns: str, parent_id: str | None, channel: str, snapshot_value: Any,
+                            new_head: Head) -> bool:
+        """Whether replaying the ancestors' writes rebuilds exactly this snapshot (then it need not be stored)."""
+        track = new_head.delta.get(channel, UNKNOWN)
+        if track is UNKNOWN:
+            if parent_id is None:
+                return False
+            raw_parent = pack_id(parent_id)
+            base = self.reader_value(tid, ns, raw_parent, channel)
+            track = (base, [w.value for w in self.writes.of(tid, ns, raw_parent, channel)])
+        base, batches = track
+        rebuilt = self.specs[channel].from_checkpoint(DeltaSnapshot(base))
+        rebuilt.replay_writes([("", channel, batch) for batch in batches])
+        return patches.same(rebuilt.value, snapshot_value)
+
+    def reader_value(self, tid: int, ns: str, raw_id: Any, channel: str) -> Any:
+        """The value a reader rebuilds for a delta channel at a stored checkpoint."""
+        body, _ = self.values.body(tid, ns, raw_id)
+        version = body["c"]["channel_versions"].get(channel)
+        found = self.values.read(tid, channel, version) if version is not None else None
+        spec = self.specs[channel]
+        if found is not None and found[0] != DERIVED:
+            return spec.from_checkpoint(found[1]).value
+        history = self.channel_history(tid, ns, raw_id, channel)
+        rebuilt = spec.from_checkpoint(history.get("seed"))
+        rebuilt.replay_writes(history["writes"])
+        return rebuilt.value
+
+    def channel_history(self, tid: int, ns: str, raw_target: Any, channel: str) -> DeltaChannelHistory:
+        """Writes of ``channel`` on the target's ancestors back to the nearest stored value (the seed)."""
+        stop_depth = 0
+        seed_id = None
+        for raw_id, _, snaps, depth in self.tree.ancestors(tid, ns, raw_target):
+            stop_depth = depth
+            if depth >= 1 and snaps and channel in snaps.split(","):
+                seed_id = raw_id
+                break
+        entry: DeltaChannelHistory = {"writes": []}
+        if seed_id is not None:
+            body, _ = self.values.body(tid, ns, seed_id)
+            found = self.values.read(tid, channel, body["c"]["channel_versions"][channel])
+            entry["seed"] = found[1]
+        if stop_depth < 1 or self.names.id(CHANNEL, channel, create=False) is None:
+            return entry
+        rows = self.values.conn.execute(
+            CHAIN_SQL + " SELECT chain.depth, w.task, w.path, w.entries"
+            " FROM chain CROSS JOIN cp_writes w ON w.thread = :t AND w.ns = :ns AND w.ckpt = chain.id"
+            " WHERE chain.depth BETWEEN 1 AND :stop",
+            {"t": tid, "ns": ns, "target": raw_target, "limit": stop_depth, "stop": stop_depth},
+        ).fetchall()
+        by_depth: dict[int, list[tuple]] = {}
+        for depth, task, path, data in rows:
+            by_depth.setdefault(depth, []).append((task, path, data))
+        collected = []
+        for depth in sorted(by_depth, reverse=True):
+            collected.extend(self.writes.decode(tid, by_depth[depth], channel))
+        entry["writes"] = [(w.task_id, w.channel, w.value) for w in collected]
+        return entry
