@@ -31,6 +31,5 @@ code (each call is one short transaction, so nothing waits across an await).
 
 from dialogforge.checkpoints.sqlite.saver import LinearSqliteSaver
 from dialogforge.checkpoints.sqlite.schema import DERIVED, MISSING, TABLES
-from dialogforge.checkpoints.sqlite.values import BranchInThreadError
 
-__all__ = ["BranchInThreadError", "DERIVED", "LinearSqliteSaver", "MISSING", "TABLES"]
+__all__ = ["DERIVED", "LinearSqliteSaver", "MISSING", "TABLES"]

@@ -4,8 +4,11 @@ Each step stores only a delta channel's writes, and a reader rebuilds the
 value by replaying its ancestors' writes from the nearest stored snapshot
 (``channel_history``). LangGraph also asks for a periodic snapshot; that
 snapshot is checked against the replay: one the replay reproduces exactly
-is stored as a marker (``DERIVED``, no bytes), one that differs is stored in
-full, so what a reader rebuilds is always what LangGraph expects.
+is stored as a marker (``DERIVED``, no bytes). One that differs is what a
+branch inside the thread starts with (its parent's writes belong to another
+line): it is stored as a patch on what a reader rebuilds at the parent
+(``SNAP``, a few bytes, since it is that very list), or whole if that does
+not pay. What a reader rebuilds is always what LangGraph expects.
 
 To check without reading the thread back, the saver tracks, per thread in
 flight, a reader's value at some checkpoint and the write batches since
@@ -21,10 +24,10 @@ from langgraph.channels.delta import DeltaChannel
 from langgraph.checkpoint.base import DeltaChannelHistory
 
 from dialogforge.checkpoints import patches
-from dialogforge.checkpoints.encoding import pack_id
+from dialogforge.checkpoints.encoding import encode, pack_id
 from dialogforge.checkpoints.sqlite.heads import Head
 from dialogforge.checkpoints.sqlite.names import Names
-from dialogforge.checkpoints.sqlite.schema import CHANNEL, DERIVED, UNKNOWN
+from dialogforge.checkpoints.sqlite.schema import CHANNEL, DERIVED, FULL, MISSING, SNAP, UNKNOWN, blob_key
 from dialogforge.checkpoints.sqlite.tree import CHAIN_SQL, Tree
 from dialogforge.checkpoints.sqlite.values import Values
 from dialogforge.checkpoints.sqlite.writes import Writes
@@ -60,26 +63,41 @@ class Deltas:
             advanced[name] = (base, batches + [w.value for w in head.writes if w.channel == name])
         return advanced
 
-    def snapshot_is_derived(self, tid: int, ns: str, parent_id: str | None, channel: str, snapshot_value: Any,
-                            new_head: Head) -> bool:
-        """Whether replaying the ancestors' writes rebuilds exactly this snapshot (then it need not be stored)."""
+    def encode_snapshot(self, tid: int, ns: str, parent_id: str | None, channel: str, snapshot: Any,
+                        head: Head | None, new_head: Head) -> tuple[int, Any, bytes | None]:
+        """(kind, base, data) of a snapshot LangGraph asked for: a marker when replaying the
+        ancestors' writes rebuilds it, else a patch on what a reader rebuilds at the parent
+        (a branch's first checkpoint: the same list, so a few bytes), else the whole list."""
         track = new_head.delta.get(channel, UNKNOWN)
-        if track is UNKNOWN:
-            if parent_id is None:
-                return False
+        new_head.delta[channel] = (snapshot, [])
+        stored_parent = parent_id is not None and self.tree.row(tid, ns, parent_id) is not None
+        at_parent = MISSING
+        if track is UNKNOWN and stored_parent:
             raw_parent = pack_id(parent_id)
-            base = self.reader_value(tid, ns, raw_parent, channel)
-            track = (base, [w.value for w in self.writes.of(tid, ns, raw_parent, channel)])
-        base, batches = track
+            at_parent = self.reader_value(tid, ns, raw_parent, channel)
+            track = (at_parent, [w.value for w in self.writes.of(tid, ns, raw_parent, channel)])
+        if track is not UNKNOWN and patches.same(self._replay(channel, *track), snapshot):
+            return DERIVED, None, None
+        if stored_parent:
+            if at_parent is MISSING:
+                parent_track = head.delta.get(channel, UNKNOWN) if head is not None else UNKNOWN
+                at_parent = (self._replay(channel, *parent_track) if parent_track is not UNKNOWN
+                             else self.reader_value(tid, ns, pack_id(parent_id), channel))
+            patch = patches.diff(at_parent, snapshot)
+            if not patches.is_replacement(patch):
+                return SNAP, None, encode(self.values.serde, [ns, pack_id(parent_id), patch])
+        return FULL, None, encode(self.values.serde, DeltaSnapshot(snapshot))
+
+    def _replay(self, channel: str, base: Any, batches: list) -> Any:
         rebuilt = self.specs[channel].from_checkpoint(DeltaSnapshot(base))
         rebuilt.replay_writes([("", channel, batch) for batch in batches])
-        return patches.same(rebuilt.value, snapshot_value)
+        return rebuilt.value
 
     def reader_value(self, tid: int, ns: str, raw_id: Any, channel: str) -> Any:
         """The value a reader rebuilds for a delta channel at a stored checkpoint."""
         body, _ = self.values.body(tid, ns, raw_id)
-        version = body["c"]["channel_versions"].get(channel)
-        found = self.values.read(tid, channel, version) if version is not None else None
+        key = blob_key(body, channel)
+        found = self.values.read(tid, channel, key) if key is not None else None
         spec = self.specs[channel]
         if found is not None and found[0] != DERIVED:
             return spec.from_checkpoint(found[1]).value
@@ -100,7 +118,7 @@ class Deltas:
         entry: DeltaChannelHistory = {"writes": []}
         if seed_id is not None:
             body, _ = self.values.body(tid, ns, seed_id)
-            found = self.values.read(tid, channel, body["c"]["channel_versions"][channel])
+            found = self.values.read(tid, channel, blob_key(body, channel))
             entry["seed"] = found[1]
         if stop_depth < 1 or self.names.id(CHANNEL, channel, create=False) is None:
             return entry

@@ -29,11 +29,11 @@ from langgraph.checkpoint.base import (
 )
 
 from dialogforge.checkpoints.encoding import pack_id, unpack_id
-from dialogforge.checkpoints.sqlite import copies, steps
+from dialogforge.checkpoints.sqlite import branches, copies, steps
 from dialogforge.checkpoints.sqlite.delta import Deltas
 from dialogforge.checkpoints.sqlite.heads import Head, Heads
 from dialogforge.checkpoints.sqlite.names import Names
-from dialogforge.checkpoints.sqlite.schema import DERIVED, MISSING, THREAD, Chain, create_tables
+from dialogforge.checkpoints.sqlite.schema import DERIVED, MISSING, THREAD, Chain, blob_key, create_tables
 from dialogforge.checkpoints.sqlite.tree import Tree
 from dialogforge.checkpoints.sqlite.values import Memo, Values
 from dialogforge.checkpoints.sqlite.writes import Writes
@@ -58,7 +58,9 @@ class LinearSqliteSaver(BaseCheckpointSaver[int]):
         self.writes = Writes(conn, self.serde, self.names, self.values)
         self.tree = Tree(conn)
         self.deltas = Deltas(delta_channels or {}, self.names, self.values, self.writes, self.tree)
+        self.values.reader_value = self.deltas.reader_value
         self.heads = Heads()
+        self.branched: dict[int, bool] = {}  # thread id -> whether it has branches (``branches``)
         self._depth = 0  # nesting of transaction()
 
     @property
@@ -93,6 +95,7 @@ class LinearSqliteSaver(BaseCheckpointSaver[int]):
                     # dangling reference (seen after "database or disk is full").
                     self.heads.clear()
                     self.memo.clear()
+                    self.branched.clear()
                     self.names.clear()
                     raise
             finally:
@@ -109,6 +112,7 @@ class LinearSqliteSaver(BaseCheckpointSaver[int]):
         """Drop what the caches hold of a thread (its rows were deleted or are about to be written anew)."""
         self.heads.forget_thread(thread_id)
         self.memo.forget_thread(tid)
+        self.branched.pop(tid, None)
 
     # ------------------------------------------------------------ reading
 
@@ -190,8 +194,9 @@ class LinearSqliteSaver(BaseCheckpointSaver[int]):
         checkpoint, metadata = _split_body(body, raw_id)
         values: dict[str, Any] = {}
         chains: dict[str, Chain] = {}
-        for channel, version in checkpoint["channel_versions"].items():
-            found = self.values.read(tid, channel, version)
+        versions = {channel: blob_key(body, channel) for channel in checkpoint["channel_versions"]}
+        for channel, key in versions.items():
+            found = self.values.read(tid, channel, key)
             if found is None or found[0] == DERIVED:
                 continue
             values[channel] = found[1]
@@ -201,7 +206,7 @@ class LinearSqliteSaver(BaseCheckpointSaver[int]):
         key = (thread_id, ns)
         if cache and self.heads.get(key, checkpoint["id"]) is None:
             self.heads.set(key, Head(
-                checkpoint["id"], body, body_chain, dict(checkpoint["channel_versions"]), dict(values), dict(chains),
+                checkpoint["id"], body, body_chain, versions, dict(values), dict(chains),
                 writes=list(writes), delta=self.deltas.loaded(values),
             ))
         parent_id = unpack_id(raw_parent)
@@ -261,6 +266,7 @@ class LinearSqliteSaver(BaseCheckpointSaver[int]):
             with self.transaction():
                 for table in ("cp_checkpoints", "cp_blobs", "cp_writes"):
                     self.conn.execute(f"DELETE FROM {table} WHERE thread = ?", (tid,))
+                branches.delete(self, tid)
             self.forget(tid, str(thread_id))
 
     # ------------------------------------------------------------ copies (fork)

@@ -1,6 +1,6 @@
 """The saver's tables and the constants every part of it shares.
 
-Four tables, all ``WITHOUT ROWID`` and keyed for the way they are read:
+Five tables, all ``WITHOUT ROWID`` and keyed for the way they are read:
 
 * ``cp_names``: interned thread, channel and task-path names (``names``);
 * ``cp_checkpoints``: one row per checkpoint, its body (the checkpoint
@@ -8,9 +8,14 @@ Four tables, all ``WITHOUT ROWID`` and keyed for the way they are read:
   parent's body, the parent id, and which delta channels it stores a
   snapshot of (``snaps``);
 * ``cp_blobs``: channel values by (thread, blob key, channel); the blob key
-  is the channel's LangGraph version, or for a value stored on a branch
-  inside the thread a key of its own (``branches``);
-* ``cp_writes``: a task's pending writes, one row per (checkpoint, task).
+  is the channel's LangGraph version, or, for a value whose version another
+  line of the same thread already stored (a branch re-uses version numbers),
+  a negative integer of its own, named in the checkpoint body (``blob_key``);
+* ``cp_writes``: a task's pending writes, one row per (checkpoint, task);
+* ``cp_branches``: the checkpoints that started a second line inside their
+  thread (their parent already had a child). Created with the first such
+  checkpoint, so a database without branches keeps the four tables above,
+  exactly as the previous release wrote them.
 
 ``Chain`` is how far a stored value is from its last full copy, which is
 what decides when the next one is stored whole (a keyframe).
@@ -20,10 +25,12 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 # How a value or body is stored: whole, as a patch on a base, as a marker that a
-# reader rebuilds it (a delta snapshot the writes reproduce), or as a pointer at a blob.
-FULL, PATCH, DERIVED, REF = 0, 1, 2, 3
+# reader rebuilds it (a delta snapshot the writes reproduce), as a pointer at a blob,
+# or as a delta snapshot patched on what a reader rebuilds at the parent checkpoint.
+FULL, PATCH, DERIVED, REF, SNAP = 0, 1, 2, 3, 4
 # What a cp_names row names.
 THREAD, CHANNEL, PATH = 0, 1, 2
 
@@ -37,6 +44,7 @@ VALUE_MEMO = 4096
 MAX_WALK = 10_000_000
 
 TABLES = ("cp_names", "cp_checkpoints", "cp_blobs", "cp_writes")
+BRANCHES_TABLE = "cp_branches"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cp_names (
@@ -55,6 +63,12 @@ CREATE TABLE IF NOT EXISTS cp_writes (
     PRIMARY KEY (thread, ns, ckpt, task)) WITHOUT ROWID;
 """
 
+BRANCHES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS cp_branches (
+    thread INTEGER NOT NULL, ns TEXT NOT NULL, id BLOB NOT NULL,
+    PRIMARY KEY (thread, ns, id)) WITHOUT ROWID
+"""
+
 
 class _Unknown:
     def __repr__(self) -> str:
@@ -71,6 +85,15 @@ def create_tables(conn: sqlite3.Connection) -> None:
     if not set(TABLES) <= present:
         conn.executescript(SCHEMA)
         conn.commit()
+
+
+def blob_key(body: dict[str, Any], channel: str) -> Any:
+    """Where a checkpoint's value of ``channel`` is stored: under its version, unless the body
+    names another key (``"k"``: the value was stored on a branch that re-used the version)."""
+    keys = body.get("k")
+    if keys and channel in keys:
+        return keys[channel]
+    return body["c"]["channel_versions"].get(channel)
 
 
 @dataclass(frozen=True)

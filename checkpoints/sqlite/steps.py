@@ -15,7 +15,8 @@ from langgraph.checkpoint.base import WRITES_IDX_MAP, get_checkpoint_metadata, w
 
 from dialogforge.checkpoints.encoding import encode, pack_id, pack_typed, unpack_typed
 from dialogforge.checkpoints.sqlite.heads import Head
-from dialogforge.checkpoints.sqlite.schema import CHANNEL, DERIVED, FULL, MISSING, PATCH, PATH, REF, Chain
+from dialogforge.checkpoints.sqlite import branches
+from dialogforge.checkpoints.sqlite.schema import CHANNEL, DERIVED, FULL, MISSING, PATCH, PATH, REF, SNAP, Chain, blob_key
 from dialogforge.checkpoints.sqlite.writes import Write
 from dialogforge.compat import DeltaSnapshot
 
@@ -28,60 +29,90 @@ def store_checkpoint(saver: LinearSqliteSaver, tid: int, ns: str, parent_id: str
                      config: dict[str, Any]) -> Head:
     """Write the checkpoint row and its new channel values; the thread's new head."""
     values = checkpoint["channel_values"]
-    # A private copy: the loop goes on updating its checkpoint's version maps in place.
-    body = copy.deepcopy({
-        "c": {k: v for k, v in checkpoint.items() if k not in ("channel_values", "id")},
-        "m": get_checkpoint_metadata(config, metadata),
-    })
-    body_kind, body_data = saver.values.encode_body(body, head.body if head else None, head.body_chain if head else None)
-    body_chain = head.body_chain.after(body_kind, len(body_data)) if head else Chain(0, 0, len(body_data))
-    new_head = Head(
-        checkpoint["id"], body, body_chain, dict(checkpoint["channel_versions"]),
-        dict(head.values) if head else {}, dict(head.chains) if head else {},
-    )
-    new_head.delta = saver.deltas.advance(parent_id, head)
     raw_id = pack_id(checkpoint["id"])
     reput = saver.conn.execute(  # the same checkpoint again (LangGraph's exit durability does that)
         "SELECT 1 FROM cp_checkpoints WHERE thread = ? AND ns = ? AND id = ?", (tid, ns, raw_id)
     ).fetchone() is not None
+    # A thread with branches stores every new value under a key of its own: another line may
+    # hold the same version, or will (a consumed trigger leaves a version without a value).
+    branched = not reput and branches.note_if_branch(saver, tid, ns, raw_id, parent_id)
+    keys = _inherited_keys(saver, tid, ns, parent_id, head, checkpoint["channel_versions"], new_versions)
+    own_keys = saver.values.body(tid, ns, raw_id)[0].get("k", {}) if reput else {}
+    new_head = Head(
+        checkpoint["id"], {}, Chain(), {},
+        dict(head.values) if head else {}, dict(head.chains) if head else {},
+    )
+    new_head.delta = saver.deltas.advance(parent_id, head)
     snaps: list[str] = []
     reused: list[tuple[Write, Any]] = []
     for channel, version in new_versions.items():
+        keys.pop(channel, None)
         value = values.get(channel, MISSING)
         cid = saver.names.id(CHANNEL, channel, create=True)
         if value is MISSING:
             new_head.values.pop(channel, None)
             new_head.chains.pop(channel, None)
             continue
-        if isinstance(value, DeltaSnapshot):
-            if channel in saver.deltas:
-                derived = saver.deltas.snapshot_is_derived(tid, ns, parent_id, channel, value.value, new_head)
-                new_head.delta[channel] = (value.value, [])
-                if derived:
-                    saver.values.put(tid, cid, version, DERIVED, None, None, reput=reput)
-                    saver.memo.remember(("b", tid, cid, version), (DERIVED, None, Chain()))
-                    new_head.values.pop(channel, None)
-                    new_head.chains.pop(channel, None)
-                    continue
-            snaps.append(channel)
+        if isinstance(value, DeltaSnapshot) and channel in saver.deltas:
+            kind, base, data = saver.deltas.encode_snapshot(tid, ns, parent_id, channel, value.value, head, new_head)
+            write = None
+        elif isinstance(value, DeltaSnapshot):
             kind, base, data, write = FULL, None, encode(saver.serde, value), None
         else:
             kind, base, data, write = _encode_channel(saver, channel, value, head)
-        saver.values.put(tid, cid, version, kind, base, data, reput=reput)
+        key = saver.values.put(tid, cid, own_keys.get(channel, version), kind, base, data, replace=reput, own_key=branched)
+        if key != version:
+            keys[channel] = key
+        if kind == DERIVED:
+            saver.memo.remember(("b", tid, cid, key), (DERIVED, None, Chain()))
+            new_head.values.pop(channel, None)
+            new_head.chains.pop(channel, None)
+            continue
+        if kind in (FULL, SNAP) and isinstance(value, DeltaSnapshot):
+            snaps.append(channel)
         parent_chain = head.chains.get(channel, Chain()) if head else Chain()
         new_head.values[channel] = value
         new_head.chains[channel] = parent_chain.after(kind, len(data))
-        saver.memo.remember(("b", tid, cid, version), (kind, value, new_head.chains[channel]))
+        saver.memo.remember(("b", tid, cid, key), (kind, value, new_head.chains[channel]))
         if write is not None:
-            reused.append((write, version))
+            reused.append((write, key))
+    # A private copy: the loop goes on updating its checkpoint's version maps in place.
+    body = copy.deepcopy({
+        "c": {k: v for k, v in checkpoint.items() if k not in ("channel_values", "id")},
+        "m": get_checkpoint_metadata(config, metadata),
+    })
+    if keys:
+        body["k"] = keys
+    body_kind, body_data = saver.values.encode_body(body, head.body if head else None, head.body_chain if head else None)
+    new_head.body = body
+    new_head.body_chain = head.body_chain.after(body_kind, len(body_data)) if head else Chain(0, 0, len(body_data))
+    new_head.versions = {channel: blob_key(body, channel) for channel in checkpoint["channel_versions"]}
     saver.conn.execute(
         "INSERT OR REPLACE INTO cp_checkpoints (thread, ns, id, parent, snaps, kind, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (tid, ns, raw_id, pack_id(parent_id) if parent_id else None, ",".join(snaps) or None, body_kind, body_data),
     )
-    saver.memo.remember(("c", tid, ns, raw_id), (body, body_chain))
+    saver.memo.remember(("c", tid, ns, raw_id), (body, new_head.body_chain))
     if reused:
         _point_writes_at_blobs(saver, tid, ns, parent_id, head, reused)
     return new_head
+
+
+def _inherited_keys(saver: LinearSqliteSaver, tid: int, ns: str, parent_id: str | None, head: Head | None,
+                    versions: dict[str, Any], new_versions: dict[str, Any]) -> dict[str, Any]:
+    """The parent's own blob keys of the channels this checkpoint takes over unchanged."""
+    if parent_id is None:
+        return {}
+    if head is not None:
+        parent_body = head.body
+    elif saver.tree.row(tid, ns, parent_id) is not None:
+        parent_body = saver.values.body(tid, ns, pack_id(parent_id))[0]
+    else:
+        return {}
+    parent_versions = parent_body["c"]["channel_versions"]
+    return {
+        channel: key for channel, key in (parent_body.get("k") or {}).items()
+        if channel not in new_versions and channel in versions and parent_versions.get(channel) == versions[channel]
+    }
 
 
 def _point_writes_at_blobs(saver: LinearSqliteSaver, tid: int, ns: str, parent_id: str, head: Head,

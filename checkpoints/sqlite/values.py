@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Callable
 
 from langgraph.checkpoint.base import SerializerProtocol
 
@@ -21,12 +21,9 @@ from dialogforge.checkpoints.encoding import decode, encode, unpack_id
 from dialogforge.checkpoints.sqlite.names import Names
 from dialogforge.checkpoints.sqlite.schema import (
     BODY_KEYFRAME_RATIO, CHANNEL, DERIVED, FULL, KEYFRAME_RATIO, MAX_BODY_CHAIN, MAX_CHAIN, MAX_WALK, PATCH, REF,
-    VALUE_MEMO, Chain,
+    SNAP, VALUE_MEMO, Chain,
 )
-
-
-class BranchInThreadError(RuntimeError):
-    """A checkpoint that would start a second line of checkpoints inside one thread."""
+from dialogforge.compat import DeltaSnapshot
 
 
 class Memo:
@@ -59,6 +56,8 @@ class Memo:
 class Values:
     def __init__(self, conn: sqlite3.Connection, serde: SerializerProtocol, names: Names, memo: Memo) -> None:
         self.conn, self.serde, self.names, self.memo = conn, serde, names, memo
+        # (tid, ns, raw checkpoint id, channel) -> what a reader rebuilds there: the base of a SNAP
+        self.reader_value: Callable[[int, str, Any, str], Any] | None = None
 
     # ------------------------------------------------------------ channel values
 
@@ -84,6 +83,14 @@ class Values:
                     raise LookupError(f"stored value {channel}@{current} missing (base of {channel}@{version})")
                 return None
             kind, base, data = row
+            if kind == SNAP:
+                if pending:
+                    raise LookupError(f"stored value {channel}@{current} is a snapshot, not a base")
+                ns, raw_parent, patch = decode(self.serde, data)
+                value = DeltaSnapshot(patches.apply(self.reader_value(tid, ns, raw_parent, channel), patch))
+                result = (SNAP, value, Chain(0, 0, len(data)))
+                self.memo.remember(("b", tid, cid, version), result)
+                return result
             if kind == DERIVED:
                 if pending:
                     raise LookupError(f"stored value {channel}@{current} is a marker, not a base")
@@ -128,20 +135,29 @@ class Values:
                     return PATCH, base_version, data
         return FULL, None, encode(self.serde, new, compress=compress)
 
-    def put(self, tid: int, cid: int, version: Any, kind: int, base: Any, data: bytes | None, *, reput: bool) -> None:
-        """Store a channel version. Versions are unique along a thread's one line of checkpoints;
-        a second value for one would be a branch inside the thread, which would overwrite what
-        the other branch reads, so it is refused (branch into a new thread: ``copy_thread_prefix``)."""
-        row = (tid, version, cid, kind, base, data)
-        try:
-            self.conn.execute("INSERT INTO cp_blobs (thread, version, channel, kind, base, data) VALUES (?, ?, ?, ?, ?, ?)", row)
-        except sqlite3.IntegrityError:
-            if not reput:
-                raise BranchInThreadError(
-                    f"thread {self.names.name(tid)}: channel {self.names.name(cid)} version {version} is already stored; "
-                    "this saver keeps one line of checkpoints per thread: branch into a new thread (fork) instead"
-                ) from None
-            self.conn.execute("INSERT OR REPLACE INTO cp_blobs (thread, version, channel, kind, base, data) VALUES (?, ?, ?, ?, ?, ?)", row)
+    def put(self, tid: int, cid: int, key: Any, kind: int, base: Any, data: bytes | None, *,
+            replace: bool, own_key: bool) -> Any:
+        """Store a channel value under ``key`` (its version); the key it was stored under.
+
+        ``replace`` stores the same checkpoint again (LangGraph re-puts one at exit). A value of a
+        branched thread (``own_key``: branches re-use version numbers), or one whose key another
+        checkpoint already used, gets a key of its own: a negative integer, which no version is."""
+        sql = "INSERT INTO cp_blobs (thread, version, channel, kind, base, data) VALUES (?, ?, ?, ?, ?, ?)"
+        if replace:
+            self.conn.execute(sql.replace("INSERT", "INSERT OR REPLACE"), (tid, key, cid, kind, base, data))
+            return key
+        if not own_key:
+            try:
+                self.conn.execute(sql, (tid, key, cid, kind, base, data))
+                return key
+            except sqlite3.IntegrityError:
+                pass
+        lowest = self.conn.execute(
+            "SELECT min(version) FROM cp_blobs WHERE thread = ? AND version < 0", (tid,)
+        ).fetchone()[0]
+        key = (lowest or 0) - 1
+        self.conn.execute(sql, (tid, key, cid, kind, base, data))
+        return key
 
     # ------------------------------------------------------------ checkpoint bodies
 
