@@ -23,14 +23,16 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def list_trajectories(db: str, status: str | None = None) -> list[dict]:
+    """One row per trajectory: each manifest row, and each other leaf of a thread branched in place."""
     from dialogforge.checkpoints.store_kinds import open_manifest
+    from dialogforge.runs.branches import with_branches
 
     manifest = open_manifest(db)
     try:
-        rows = manifest.rows(statuses=[status] if status else None)
+        rows = with_branches(db, manifest.rows())
     finally:
         manifest.close()
-    return [{key: row.get(key) for key in LIST_FIELDS} for row in rows]
+    return [{key: row.get(key) for key in LIST_FIELDS} for row in rows if status is None or row["status"] == status]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -295,7 +295,7 @@ class LinearSqliteSaver(BaseCheckpointSaver[int]):
             return tid is not None and self.tree.latest(tid, "") is not None
 
     def lineage(self, thread_id: str, *, ns: str = "") -> list[StoredCheckpoint]:
-        """The thread's checkpoints from its first to its latest, following parent links."""
+        """The head's line: the thread's checkpoints from its first to its latest, following parent links."""
         with self.lock:
             self.setup()
             tid = self.names.id(THREAD, thread_id, create=False)
@@ -304,12 +304,38 @@ class LinearSqliteSaver(BaseCheckpointSaver[int]):
                 return []
             chain = list(self.tree.ancestors(tid, ns, latest))
             chain.reverse()
-            out = []
-            for raw_id, raw_parent, _, _ in chain:  # oldest first, so each body patch finds its base
-                body, _ = self.values.body(tid, ns, raw_id)
-                checkpoint, metadata = _split_body(body, raw_id)
-                out.append(StoredCheckpoint(checkpoint["id"], unpack_id(raw_parent), checkpoint, metadata))
-            return out
+            # oldest first, so each body patch finds its base
+            return [self._stored(tid, ns, raw_id, raw_parent) for raw_id, raw_parent, _, _ in chain]
+
+    def thread_checkpoints(self, thread_id: str, *, ns: str = "") -> list[StoredCheckpoint]:
+        """Every checkpoint of the thread, every branch, oldest first, each with its true parent."""
+        with self.lock:
+            self.setup()
+            tid = self.names.id(THREAD, thread_id, create=False)
+            if tid is None:
+                return []
+            rows = self.conn.execute(
+                "SELECT id, parent FROM cp_checkpoints WHERE thread = ? AND ns = ? ORDER BY id", (tid, ns)
+            ).fetchall()
+            return [self._stored(tid, ns, raw_id, raw_parent) for raw_id, raw_parent in rows]
+
+    def branched_threads(self, *, ns: str = "") -> set[str]:
+        """The threads that have a branch inside them (LangGraph's time travel)."""
+        with self.lock:
+            self.setup()
+            return {self.names.name(tid) for tid in branches.branched_threads(self, ns)}
+
+    def leaves(self, thread_id: str, *, ns: str = "") -> list[str]:
+        """The ends of the thread's lines, newest (the head) first."""
+        with self.lock:
+            self.setup()
+            tid = self.names.id(THREAD, thread_id, create=False)
+            return branches.leaves(self, tid, ns) if tid is not None else []
+
+    def _stored(self, tid: int, ns: str, raw_id: Any, raw_parent: Any) -> StoredCheckpoint:
+        body, _ = self.values.body(tid, ns, raw_id)
+        checkpoint, metadata = _split_body(body, raw_id)
+        return StoredCheckpoint(checkpoint["id"], unpack_id(raw_parent), checkpoint, metadata)
 
     def stored_writes(self, thread_id: str, *, ns: str = "") -> dict[str, list[StoredWrite]]:
         """Every write of the thread, by the checkpoint it was made from."""
