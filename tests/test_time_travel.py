@@ -157,3 +157,35 @@ async def test_the_dialogue_graph_branches_in_place_at_a_user_turn_an_agent_step
         assert head == updated
         assert DialogueState.model_validate(history[max(k for k, s in history.items() if not s.next)].values) != updated
         assert first_end.messages[: len(at_point.messages)] == at_point.messages
+
+
+async def _branched_history(saver) -> list[tuple]:
+    """The dialogue graph run, replayed from an agent step and updated at a user turn: its history."""
+    graph = compile_graph(Mode.USER, saver)
+    config = {"configurable": {"thread_id": "s"}, **RUN}
+    await graph.ainvoke(_start(), config, context=scripted_context())
+    for node, update in (("run_agent", None), ("simulate_user", {"pending_user_message": "One more thing."})):
+        history = sorted((await _history(graph, "s")).values(), key=_id)
+        points = [s for s in history if s.next == (node,)]
+        branch = points[len(points) // 2].config
+        if update is not None:
+            branch = await graph.aupdate_state(branch, update)
+        await graph.ainvoke(None, {**branch, **RUN}, context=scripted_context())
+    return [(s.values, s.next, s.metadata.get("step"), s.metadata.get("source"), s.parent_config is None)
+            for s in sorted((await _history(graph, "s")).values(), key=_id)]
+
+
+async def test_branches_read_back_exactly_as_on_the_stock_sqlite_saver(tmp_path):
+    import aiosqlite
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    from dialogforge.checkpoints.serde import strict_serializer
+
+    async with aiosqlite.connect(str(tmp_path / "stock.db")) as conn:
+        stock = AsyncSqliteSaver(conn, serde=strict_serializer())
+        await stock.setup()
+        expected = await _branched_history(stock)
+    async with open_async_saver(tmp_path / "ours.db") as saver:
+        got = await _branched_history(saver)
+    assert len(got) == len(expected) > 30
+    assert got == expected

@@ -196,7 +196,7 @@ class LinearSqliteSaver(BaseCheckpointSaver[int]):
         chains: dict[str, Chain] = {}
         versions = {channel: blob_key(body, channel) for channel in checkpoint["channel_versions"]}
         for channel, key in versions.items():
-            found = self.values.read(tid, channel, key)
+            found = self.values.read(tid, channel, key) if key is not None else None
             if found is None or found[0] == DERIVED:
                 continue
             values[channel] = found[1]

@@ -89,7 +89,8 @@ def create_tables(conn: sqlite3.Connection) -> None:
 
 def blob_key(body: dict[str, Any], channel: str) -> Any:
     """Where a checkpoint's value of ``channel`` is stored: under its version, unless the body
-    names another key (``"k"``: the value was stored on a branch that re-used the version)."""
+    names another key (``"k"``: the value was stored on a branch that re-used the version), or
+    None: no value (a channel it does not have, or a consumed trigger on a branch)."""
     keys = body.get("k")
     if keys and channel in keys:
         return keys[channel]

@@ -49,7 +49,9 @@ def store_checkpoint(saver: LinearSqliteSaver, tid: int, ns: str, parent_id: str
         keys.pop(channel, None)
         value = values.get(channel, MISSING)
         cid = saver.names.id(CHANNEL, channel, create=True)
-        if value is MISSING:
+        if value is MISSING:  # a consumed trigger: a new version without a value
+            if branched:  # another line may hold a value under this version: say there is none
+                keys[channel] = None
             new_head.values.pop(channel, None)
             new_head.chains.pop(channel, None)
             continue
