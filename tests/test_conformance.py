@@ -15,7 +15,7 @@ from langgraph.checkpoint.conformance import checkpointer_test, validate
 
 from dialogforge.checkpoints.sqlite_file import connect, new_saver
 
-OFFERED = {"put", "put_writes", "get_tuple", "list", "delete_thread", "copy_thread"}
+OFFERED = {"put", "put_writes", "get_tuple", "list", "delete_thread", "copy_thread", "delete_for_runs", "prune"}
 
 
 @checkpointer_test(name="LinearSqliteSaver")

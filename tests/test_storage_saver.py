@@ -144,3 +144,32 @@ def test_copy_thread_whole_and_up_to_a_checkpoint(tmp_path):
         copy_thread(db, "nope", "other")
     with pytest.raises(NotFoundError, match="no checkpoint"):
         copy_thread(db, thread, "other", "not-a-checkpoint")
+
+
+def test_prune_and_delete_for_runs_keep_what_stays_readable(tmp_path):
+    """``prune`` keeps each thread's latest checkpoint, readable on its own (its message list was
+    rebuilt from ancestors' writes); ``delete_for_runs`` removes one run's branch and leaves the
+    rest of the thread reading as before."""
+    import uuid
+
+    db = tmp_path / "run.db"
+    first, second = small_run(db, n=2, max_turns=5)
+    kept = load_state(db, second)
+    with open_saver(db) as saver:
+        graph = compile_graph(Mode.USER, saver)
+        before = {s.config["configurable"]["checkpoint_id"]: s for s in graph.get_state_history({"configurable": {"thread_id": first}})}
+        point = next(s for s in sorted(before.values(), key=lambda s: s.config["configurable"]["checkpoint_id"])[10:]
+                     if s.next == ("simulate_user",))
+        run_id = str(uuid.uuid4())
+        branch = graph.update_state(point.config, {"seed": 41})
+        asyncio.run(graph.ainvoke(None, {**branch, "run_id": run_id, "recursion_limit": 100_000}, context=_context()))
+        assert len(list(saver.list({"configurable": {"thread_id": first}}))) > len(before)
+        saver.delete_for_runs([run_id])
+        after = {s.config["configurable"]["checkpoint_id"]: s for s in graph.get_state_history({"configurable": {"thread_id": first}})}
+        assert set(before) < set(after)  # the update itself was not part of the run
+        assert all(s.metadata.get("run_id") != run_id for s in after.values())
+        for checkpoint_id, snapshot in before.items():
+            assert (after[checkpoint_id].values, after[checkpoint_id].next) == (snapshot.values, snapshot.next)
+        saver.prune([second])
+        assert len(list(saver.list({"configurable": {"thread_id": second}}))) == 1
+    assert load_state(db, second) == kept

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -29,18 +29,19 @@ from langgraph.checkpoint.base import (
 )
 
 from dialogforge.checkpoints.encoding import pack_id, unpack_id
-from dialogforge.checkpoints.sqlite import branches, copies, steps
+from dialogforge.checkpoints.sqlite import branches, copies, pruning, steps
+from dialogforge.checkpoints.sqlite.async_methods import AsyncMethods
 from dialogforge.checkpoints.sqlite.delta import Deltas
 from dialogforge.checkpoints.sqlite.heads import Head, Heads
 from dialogforge.checkpoints.sqlite.names import Names
-from dialogforge.checkpoints.sqlite.schema import DERIVED, MISSING, THREAD, Chain, blob_key, create_tables
+from dialogforge.checkpoints.sqlite.schema import DERIVED, THREAD, Chain, blob_key, create_tables
 from dialogforge.checkpoints.sqlite.tree import Tree
 from dialogforge.checkpoints.sqlite.values import Memo, Values
 from dialogforge.checkpoints.sqlite.writes import Writes
 from dialogforge.checkpoints.stored import StoredCheckpoint, StoredWrite
 
 
-class LinearSqliteSaver(BaseCheckpointSaver[int]):
+class LinearSqliteSaver(AsyncMethods, BaseCheckpointSaver[int]):
     def __init__(
         self,
         conn: sqlite3.Connection,
@@ -127,7 +128,7 @@ class LinearSqliteSaver(BaseCheckpointSaver[int]):
             row = self.tree.row(tid, ns, get_checkpoint_id(config))
             if row is None:
                 return None
-            return self._tuple(thread_id, tid, ns, row[0], row[1], cache=True)
+            return self.read_tuple(thread_id, tid, ns, row[0], row[1], cache=True)
 
     def list(
         self,
@@ -165,7 +166,7 @@ class LinearSqliteSaver(BaseCheckpointSaver[int]):
             if limit is not None and produced >= limit:
                 return
             with self.lock:
-                tup = self._tuple(self.names.name(tid), tid, ns, raw_id, raw_parent, cache=False)
+                tup = self.read_tuple(self.names.name(tid), tid, ns, raw_id, raw_parent, cache=False)
             if filter and any(tup.metadata.get(k) != v for k, v in filter.items()):
                 continue
             produced += 1
@@ -189,7 +190,7 @@ class LinearSqliteSaver(BaseCheckpointSaver[int]):
                 return empty
             return {ch: self.deltas.channel_history(tid, ns, row[0], ch) for ch in channels}
 
-    def _tuple(self, thread_id: str, tid: int, ns: str, raw_id: Any, raw_parent: Any, *, cache: bool) -> CheckpointTuple:
+    def read_tuple(self, thread_id: str, tid: int, ns: str, raw_id: Any, raw_parent: Any, *, cache: bool) -> CheckpointTuple:
         body, body_chain = self.values.body(tid, ns, raw_id)
         checkpoint, metadata = _split_body(body, raw_id)
         values: dict[str, Any] = {}
@@ -268,6 +269,29 @@ class LinearSqliteSaver(BaseCheckpointSaver[int]):
                     self.conn.execute(f"DELETE FROM {table} WHERE thread = ?", (tid,))
                 branches.delete(self, tid)
             self.forget(tid, str(thread_id))
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """``keep_latest``: only each namespace's newest checkpoint stays (with its writes), readable
+        on its own; ``delete``: the threads go."""
+        if strategy not in ("keep_latest", "delete"):
+            raise ValueError(f"unknown prune strategy {strategy!r}; use 'keep_latest' or 'delete'")
+        for thread_id in thread_ids:
+            if strategy == "delete":
+                self.delete_thread(thread_id)
+                continue
+            with self.lock:
+                self.setup()
+                with self.transaction():
+                    pruning.keep_latest(self, str(thread_id))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Every checkpoint (and its writes) whose metadata names one of these runs goes; what
+        stays is written again so that it reads as before (a maintenance pass: every body is read)."""
+        with self.lock:
+            self.setup()
+            with self.transaction():
+                for tid, dropped in pruning.runs_checkpoints(self, run_ids).items():
+                    pruning.drop(self, tid, dropped)
 
     # ------------------------------------------------------------ copies (fork)
 
@@ -357,52 +381,6 @@ class LinearSqliteSaver(BaseCheckpointSaver[int]):
                 ]
                 for raw_ckpt, task_rows in by_checkpoint.items()
             }
-
-    def channel_value(self, thread_id: str, channel: str, version: Any) -> Any:
-        """A channel's stored value at a version (MISSING if none, or if it is a delta marker)."""
-        with self.lock:
-            self.setup()
-            tid = self.names.id(THREAD, thread_id, create=False)
-            found = self.values.read(tid, channel, version) if tid is not None else None
-            if found is None or found[0] == DERIVED:
-                return MISSING
-            return found[1]
-
-    # ------------------------------------------------------------ async API (same code)
-
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return self.get_tuple(config)
-
-    async def alist(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[CheckpointTuple]:
-        for item in self.list(config, filter=filter, before=before, limit=limit):
-            yield item
-
-    async def aput(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
-                   new_versions: ChannelVersions) -> RunnableConfig:
-        return self.put(config, checkpoint, metadata, new_versions)
-
-    async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
-                          task_path: str = "") -> None:
-        self.put_writes(config, writes, task_id, task_path)
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        self.delete_thread(thread_id)
-
-    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        self.copy_thread(source_thread_id, target_thread_id)
-
-    async def aget_delta_channel_history(
-        self, *, config: RunnableConfig, channels: Sequence[str]
-    ) -> Mapping[str, DeltaChannelHistory]:
-        return self.get_delta_channel_history(config=config, channels=channels)
-
 
 def _split_body(body: dict[str, Any], raw_id: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """A private copy: LangGraph updates a loaded checkpoint's version maps in place."""
