@@ -18,11 +18,16 @@ costs their full size at every step, quadratic over a long dialogue. Here:
   stores only its writes and a reader replays the ancestors' writes. The
   periodic snapshots LangGraph asks for are checked against that replay; a
   snapshot that the replay reproduces exactly is recorded as a marker
-  (``derived``) and costs no bytes, one that differs (a branch made inside a
-  thread) is stored in full, so reconstruction is always what LangGraph
-  expects (``delta``).
+  (``derived``) and costs no bytes, and the one a branch starts with is
+  stored as a patch on its parent's list (``delta``).
+* A thread may branch (LangGraph's replay, or ``update_state`` on a past
+  checkpoint). Branches re-use version numbers, so once a thread has one,
+  its new values take keys of their own, named in the checkpoint body; a
+  branch costs its own new steps, never a copy of the shared prefix, and a
+  thread that never branched is stored exactly as before (``branches``).
 * Ids are packed (16 bytes per UUID), names interned (``names``), payloads
-  deflated.
+  deflated. Copies (``copies``) and pruning (``pruning``) keep every base a
+  kept row needs.
 
 Everything stored goes through the strict serializer. Channel versions are
 integers. One connection, guarded by a lock; the async methods run the same
