@@ -176,6 +176,11 @@ def test_the_postgres_store_lists_and_histories_in_place_branches(pg_url):
     entries = history(pg_url, threads[0])
     assert {e.ends for e in entries if e.ends} == set(rows)
     assert sum(e.branch for e in entries) >= 1
+    on_old = next(e for e in entries if e.branch and e.next)
+    fork = fork_trajectory(pg_url, threads[0], on_old.checkpoint_id, run=False).thread_ids[0]
+    inherited = [e.checkpoint_id for e in history(pg_url, fork) if e.inherited]
+    assert inherited[-1] == on_old.checkpoint_id and not any(e.branch for e in history(pg_url, fork))
+    assert resume_run(pg_url).summary.done == 1
 
 
 def test_a_database_of_the_previous_release_opens_resumes_forks_exports_and_branches(tmp_path):
