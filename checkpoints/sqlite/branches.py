@@ -65,9 +65,11 @@ def branched_threads(saver: LinearSqliteSaver, ns: str = "") -> set[int]:
 
 def leaves(saver: LinearSqliteSaver, tid: int, ns: str = "") -> list[str]:
     """The checkpoints nothing was stored on, newest (the head) first."""
-    rows = saver.conn.execute("SELECT id, parent FROM cp_checkpoints WHERE thread = ? AND ns = ?", (tid, ns)).fetchall()
+    rows = saver.conn.execute(
+        "SELECT id, parent FROM cp_checkpoints WHERE thread = ? AND ns = ? ORDER BY id DESC", (tid, ns)
+    ).fetchall()
     parents = {parent for _, parent in rows if parent is not None}
-    return [unpack_id(raw_id) for raw_id, _ in sorted(rows, reverse=True) if raw_id not in parents]
+    return [unpack_id(raw_id) for raw_id, _ in rows if raw_id not in parents]
 
 
 def delete(saver: LinearSqliteSaver, tid: int) -> None:

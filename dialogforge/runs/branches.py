@@ -20,14 +20,15 @@ from its head); fork from its last checkpoint to continue it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from dialogforge.checkpoints.manifest import Status, finished_fields
-from dialogforge.checkpoints.shards import is_sharded, thread_store
+from dialogforge.checkpoints.shards import is_sharded, shard_paths
 from dialogforge.checkpoints.store_kinds import store_saver
-from dialogforge.graphs.builder import compile_graph
-from dialogforge.graphs.state import DialogueState
 from dialogforge.records import Mode
+
+if TYPE_CHECKING:
+    from dialogforge.graphs.state import DialogueState
 
 SEPARATOR = "@"
 UNFINISHED_BRANCH = "unfinished branch: the thread's head is a newer branch (fork from its last checkpoint to go on)"
@@ -44,26 +45,27 @@ def split_trajectory_id(trajectory_id: str) -> tuple[str, str | None]:
 
 
 def with_branches(db: str | Path, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``rows`` (manifest rows), each branched thread's row followed by one row per other leaf."""
+    """``rows`` (manifest rows), each branched thread's row followed by one row per other leaf.
+    One query per store finds the branched threads; only those are read."""
     rows = list(rows)
-    stores: dict[Any, list[dict[str, Any]]] = {}
-    for row in rows:
-        stores.setdefault(thread_store(db, row["thread_id"]) if is_sharded(db) else db, []).append(row)
+    by_id = {row["thread_id"]: row for row in rows}
     leaves: dict[str, list[dict[str, Any]]] = {}
-    for store, store_rows in stores.items():
+    for store in shard_paths(db) if is_sharded(db) else [db]:
         with store_saver(store) as saver:
-            branched = saver.branched_threads()
-            for row in store_rows:
-                if row["thread_id"] in branched:
-                    leaves[row["thread_id"]] = _leaf_rows(saver, row)
+            for thread_id in sorted(saver.branched_threads() & set(by_id)):
+                leaves[thread_id] = _leaf_rows(saver, by_id[thread_id])
     out = []
     for row in rows:
-        found = leaves.get(row["thread_id"])
-        out.extend(found if found else [row])
+        out.extend(leaves.get(row["thread_id"]) or [row])
     return out
 
 
 def _leaf_rows(saver: Any, row: dict[str, Any]) -> list[dict[str, Any]]:
+    # The graph is loaded only for a branched thread: `dialogforge list` on a dataset without
+    # one stays as quick to start as the manifest read it is.
+    from dialogforge.graphs.builder import compile_graph
+    from dialogforge.graphs.state import DialogueState
+
     thread_id = row["thread_id"]
     graph = compile_graph(Mode(row.get("mode") or Mode.USER.value), saver)
     stored = {c.checkpoint_id: c for c in saver.thread_checkpoints(thread_id)}
