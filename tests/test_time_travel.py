@@ -101,6 +101,10 @@ async def test_replay_and_update_state_on_every_checkpoint_of_a_plain_graph(stor
             before = await _history(graph, "t")
             assert (await graph.ainvoke(None, point.config))["n"] == 4
             await _check_branch(graph, "t", before, point)
+        for point in first:  # a run that checkpoints only at its exit, from a past checkpoint
+            before = await _history(graph, "t")
+            assert (await graph.ainvoke(None, point.config, durability="exit"))["n"] == 4
+            await _check_branch(graph, "t", before, point)
         for point in first:
             if not point.next:
                 continue

@@ -35,7 +35,7 @@ def store_checkpoint(saver: LinearSqliteSaver, tid: int, ns: str, parent_id: str
     ).fetchone() is not None
     # A thread with branches stores every new value under a key of its own: another line may
     # hold the same version, or will (a consumed trigger leaves a version without a value).
-    branched = not reput and branches.note_if_branch(saver, tid, ns, raw_id, parent_id)
+    branched = branches.is_branched(saver, tid) if reput else branches.note_if_branch(saver, tid, ns, raw_id, parent_id)
     keys = _inherited_keys(saver, tid, ns, parent_id, head, checkpoint["channel_versions"], new_versions)
     own_keys = saver.values.body(tid, ns, raw_id)[0].get("k", {}) if reput else {}
     new_head = Head(
@@ -62,7 +62,12 @@ def store_checkpoint(saver: LinearSqliteSaver, tid: int, ns: str, parent_id: str
             kind, base, data, write = FULL, None, encode(saver.serde, value), None
         else:
             kind, base, data, write = _encode_channel(saver, channel, value, head)
-        key = saver.values.put(tid, cid, own_keys.get(channel, version), kind, base, data, replace=reput, own_key=branched)
+        # Stored again in place only under the key this checkpoint itself used, or a version of a
+        # thread that never branched; otherwise under a key of its own.
+        known = own_keys.get(channel) is not None
+        replace = reput and (known or not branched)
+        key = saver.values.put(tid, cid, own_keys[channel] if known else version, kind, base, data,
+                               replace=replace, own_key=branched and not replace)
         if key != version:
             keys[channel] = key
         if kind == DERIVED:
