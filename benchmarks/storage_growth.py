@@ -216,12 +216,14 @@ async def _branch(db: Path, branches: int) -> _Timer:
         saver.timer = _Timer()
         saver.setup()
         graph = compile_graph(Mode.USER, saver)
-        first = [s for s in graph.get_state_history({"configurable": {"thread_id": "t"}}) if s.next == ("simulate_user",)]
-        first.reverse()
-        half = first[len(first) // 2:]
+        # User turns, found from the raw checkpoints (a pending trigger of simulate_user), not from
+        # get_state_history, which rebuilds every state's whole message list.
+        turns = [t.config for t in saver.list({"configurable": {"thread_id": "t", "checkpoint_ns": ""}})
+                 if "branch:to:simulate_user" in t.checkpoint["channel_values"]]
+        turns.reverse()
+        half = turns[len(turns) // 2:]
         for k in range(branches):
-            point = half[(k * len(half)) // branches]
-            config = await graph.aupdate_state(point.config, {"seed": 1000 + k})
+            config = await graph.aupdate_state(half[(k * len(half)) // branches], {"seed": 1000 + k})
             saver.timer = timer
             await graph.ainvoke(None, {**config, "recursion_limit": RECURSION_LIMIT}, context=context)
             saver.timer = _Timer()
