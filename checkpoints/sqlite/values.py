@@ -105,10 +105,7 @@ class Values:
             current = base
             if len(pending) > MAX_WALK:
                 raise LookupError(f"stored value chain of {channel}@{version} does not end")
-        for step_version, patch, size in reversed(pending):
-            value = patches.apply(value, patch)
-            chain = chain.after(PATCH, size)
-            self.memo.remember(("b", tid, cid, step_version), (PATCH, value, chain))
+        self._apply_patches(pending, value, chain, lambda key, v, c: (("b", tid, cid, key), (PATCH, v, c)))
         return self.memo.recall(("b", tid, cid, version))
 
     def of_write(self, tid: int, channel: str, kind: int, base: Any, payload: bytes | None) -> Any:
@@ -152,10 +149,10 @@ class Values:
                 return key
             except sqlite3.IntegrityError:
                 pass
-        lowest = self.conn.execute(
-            "SELECT min(version) FROM cp_blobs WHERE thread = ? AND version < 0", (tid,)
-        ).fetchone()[0]
-        key = (lowest or 0) - 1
+        lowest = self.conn.execute(  # the index's first entry: no scan of the thread's keys
+            "SELECT version FROM cp_blobs WHERE thread = ? AND version < 0 ORDER BY version LIMIT 1", (tid,)
+        ).fetchone()
+        key = (lowest[0] if lowest else 0) - 1
         self.conn.execute(sql, (tid, key, cid, kind, base, data))
         return key
 
@@ -187,11 +184,16 @@ class Values:
             current = parent
             if len(pending) > MAX_WALK:
                 raise LookupError(f"checkpoint {unpack_id(raw_id)}: body chain does not end")
-        for step_id, patch, size in reversed(pending):
-            body = patches.apply(body, patch)
-            chain = chain.after(PATCH, size)
-            self.memo.remember(("c", tid, ns, step_id), (body, chain))
+        self._apply_patches(pending, body, chain, lambda step_id, b, c: (("c", tid, ns, step_id), (b, c)))
         return self.memo.recall(key)
+
+    def _apply_patches(self, pending: list[tuple[Any, list, int]], value: Any, chain: Chain,
+                       entry: Callable[[Any, Any, Chain], tuple[tuple, tuple]]) -> None:
+        """Apply the patches collected newest first on the way down, oldest first, remembering each result."""
+        for key, patch, size in reversed(pending):
+            value = patches.apply(value, patch)
+            chain = chain.after(PATCH, size)
+            self.memo.remember(*entry(key, value, chain))
 
     def encode_body(self, body: dict[str, Any], parent_body: dict[str, Any] | None, parent_chain: Chain | None) -> tuple[int, bytes]:
         """(kind, data): the body as a patch on its parent's while the chain allows one, else whole."""
