@@ -40,10 +40,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
-    header = f"{'thread_id':<16} {'mode':<4} {'status':<7} {'stop_reason':<15} {'turns':>5} {'msgs':>5} {'tools':>5} {'tasks':>5}"
+    width = max([16, *(len(r["thread_id"]) for r in rows)])  # a branch's leaf is THREAD@CHECKPOINT
+    header = f"{'thread_id':<{width}} {'mode':<4} {'status':<7} {'stop_reason':<15} {'turns':>5} {'msgs':>5} {'tools':>5} {'tasks':>5}"
     print(header)
     for r in rows:
-        print(f"{r['thread_id']:<16} {r['mode']:<4} {r['status']:<7} {(r['stop_reason'] or '-'):<15} "
+        print(f"{r['thread_id']:<{width}} {r['mode']:<4} {r['status']:<7} {(r['stop_reason'] or '-'):<15} "
               f"{r['user_turns'] or 0:>5} {r['messages'] or 0:>5} {r['tool_calls'] or 0:>5} {r['tasks'] or 0:>5}")
     print(f"{len(rows)} trajectories")
     return 0
