@@ -64,7 +64,7 @@ def test_no_top_level_packages_but_dialogforge_are_importable_outside_the_checko
 
 def test_the_database_check_knows_every_table_the_saver_makes():
     """``sqlite_file`` lists the saver's tables itself (so ``list`` need not load LangGraph): they must agree."""
-    from dialogforge.checkpoints.linear_saver import TABLES
+    from dialogforge.checkpoints.sqlite import TABLES
     from dialogforge.checkpoints.sqlite_file import OUR_TABLES
 
     assert set(TABLES) <= OUR_TABLES

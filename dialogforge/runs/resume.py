@@ -8,8 +8,9 @@ recorded default model, the concurrency flag the recorded concurrency. Keys
 are never recorded, only the names of the variables holding them, so they
 come from the environment again.
 
-A row with a checkpoint continues from it (the engine never restarts a
-started thread); a row without one starts from the state recorded in the
+A row with a checkpoint continues from its thread's head, the newest
+checkpoint (the engine never restarts a started thread; a thread branched in
+place whose head is unfinished counts as unfinished); a row without one starts from the state recorded in the
 manifest (``initial_state``), so a kill between planning and starting loses
 nothing either.
 """
@@ -34,6 +35,7 @@ from dialogforge.config_file import apply_flags, check_api_keys
 from dialogforge.errors import ConfigError, NotFoundError
 from dialogforge.models import ModelSet
 from dialogforge.progress import ProgressSink
+from dialogforge.runs.branches import with_branches
 from dialogforge.runs.engine import Job, RunSummary, job_for
 from dialogforge.runs.generate import run_planned
 from dialogforge.graphs.state import DialogueState
@@ -77,7 +79,9 @@ class RunPlan:
 def unfinished_rows(db_path: str | Path, thread_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
     manifest = open_manifest(db_path)
     try:
-        rows = manifest.rows(statuses=UNFINISHED)
+        # A finished thread whose head is a newer, unfinished branch (LangGraph's time travel,
+        # killed or not run on) continues from that head too.
+        rows = [r for r in with_branches(db_path, manifest.rows()) if r["status"] in UNFINISHED]
         if thread_ids is not None:
             wanted = list(thread_ids)
             known = {r["thread_id"] for r in manifest.rows()}
