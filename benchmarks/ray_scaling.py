@@ -80,7 +80,7 @@ def measure(workers: int, url: str, pg, args: argparse.Namespace) -> dict:
     from dialogforge.config import GenerationSettings, ModelConfig, ModelsConfig
     from dialogforge.runs.generate import plan_generation
     from dialogforge.runs.ray_run import run_on_ray
-    from dialogforge.graphs.state import Limits
+    from dialogforge.records import Limits
 
     shards = None
     if args.store == "postgres":

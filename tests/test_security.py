@@ -215,7 +215,7 @@ class SurrogateArguments(ScriptedChatModel):
 def test_a_lone_surrogate_in_tool_arguments_is_kept_exactly(tmp_path):
     from dialogforge.config import GenerationSettings, ModelConfig, ModelsConfig
     from dialogforge.runs.generate import generate
-    from dialogforge.graphs.state import Limits
+    from dialogforge.records import Limits
 
     db = tmp_path / "run.db"
     with StubServer(lambda request: SurrogateArguments()) as server:

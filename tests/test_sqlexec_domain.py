@@ -65,7 +65,7 @@ def test_the_builder_cli_reports_errors_in_one_line(tmp_path: Path, capsys: pyte
     assert err.startswith("error: cannot write to") and err.count("\n") == 1
     with pytest.raises(SystemExit):
         build_example_dbs.cli(["--help"])
-    assert "example: python -m scripts.build_example_dbs" in capsys.readouterr().out
+    assert "example: python -m dialogforge.cli.build_example_dbs" in capsys.readouterr().out
 
 
 def test_a_domain_with_one_bad_tool_is_refused(built: Path, tmp_path: Path) -> None:

@@ -158,7 +158,7 @@ def test_keys_cannot_escape_the_workdir(domain: SqlDomain, tmp_path: Path) -> No
 
 
 def test_the_bookkeeping_table_is_out_of_reach_of_tools(domain: SqlDomain, tmp_path: Path) -> None:
-    from dialogforge.graphs.state import FunctionSpec, SqlBinding, SqlKind, ToolSpec
+    from dialogforge.records import FunctionSpec, SqlBinding, SqlKind, ToolSpec
 
     spy = ToolSpec(
         function=FunctionSpec(name="search_replay"),

@@ -194,7 +194,7 @@ def test_long_trajectory_view_stays_fast(tmp_path):
 
     from dialogforge.config import GenerationSettings
     from dialogforge.runs.generate import generate
-    from dialogforge.graphs.state import Limits
+    from dialogforge.records import Limits
     from tests.support.viewer import SCRIPTED
 
     settings = GenerationSettings(n=1, seed=9, limits=Limits(max_user_turns=400, max_tasks=30))
