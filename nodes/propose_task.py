@@ -31,6 +31,8 @@ from dialogforge.records import GoalDigest, Task, TokenUsage, ToolSource
 
 
 async def propose_task(state: DialogueState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
+    if state.stop_reason is not None:
+        return {}  # it starts stopped: planning failed it (its tool library could not be built)
     model = runtime.context.models[Role.TASK_PROPOSER]
     if not state.tasks and state.planned_task is not None:
         return {"tasks": [state.planned_task], "planned_task": None,

@@ -5,6 +5,8 @@
 - Turn: user + assistant + tool messages per trajectory: mean and max.
 - Task: tasks per trajectory: mean and max.
 - Tokens per trajectory (all roles), and per role.
+- Per tool library: how many of its tools the dataset exercises, and how
+  often each is called (a library nobody's calls reach is a library wasted).
 Validity comes from the ``validations`` table (``dialogforge validate``).
 States stream one at a time; only the small per-trajectory numbers are kept
 (they feed the histograms of the report).
@@ -23,8 +25,10 @@ from dialogforge.dataset.corpus import iter_trajectories, manifest_rows, run_con
 from dialogforge.dataset.validations import read_validations
 from dialogforge.graphs.state import DialogueState
 from dialogforge.records import Mode
+from dialogforge.runs.tool_libraries import load_stored_libraries
 
 PIPELINE = {Mode.USER.value: "user-oriented", Mode.TASK.value: "task-oriented"}
+LIBRARY_LINES = 8  # libraries the text form lists; --json has every one
 
 
 @dataclass
@@ -72,6 +76,34 @@ class Group:
 
 
 @dataclass
+class LibraryUse:
+    """How a dataset exercises one tool library."""
+
+    id: str
+    name: str
+    domain: str = ""
+    tools: list[str] = field(default_factory=list)  # the library's, in its order
+    trajectories: int = 0
+    calls: Counter = field(default_factory=Counter)
+
+    def add(self, state: DialogueState) -> None:
+        self.trajectories += 1
+        self.calls.update(c.name for m in state.messages for c in m.tool_calls)
+
+    def as_dict(self) -> dict[str, Any]:
+        calls = {name: self.calls.get(name, 0) for name in self.tools}
+        return {"id": self.id, "name": self.name, "domain": self.domain, "tools": len(self.tools),
+                "exercised": sum(1 for n in calls.values() if n), "trajectories": self.trajectories, "calls": calls}
+
+    def line(self) -> str:
+        used = sorted(((n, name) for name, n in self.as_dict()["calls"].items() if n), reverse=True)
+        unused = [name for name in self.tools if not self.calls.get(name)]
+        text = (f"  {self.name} ({self.domain}): {len(used)}/{len(self.tools)} tools exercised over "
+                f"{self.trajectories} trajectories; calls: " + (", ".join(f"{name} {n}" for n, name in used) or "none"))
+        return text + (f"; unused: {', '.join(unused)}" if unused else "")
+
+
+@dataclass
 class DatasetStats:
     statuses: dict[str, int]
     groups: list[Group]
@@ -80,6 +112,7 @@ class DatasetStats:
     failure_reasons: dict[str, int]
     tokens_by_role: dict[str, float]
     valid_only: bool = False
+    libraries: list[LibraryUse] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -90,6 +123,7 @@ class DatasetStats:
             "validity": self.validity,
             "failure_reasons": self.failure_reasons,
             "tokens_by_role": self.tokens_by_role,
+            "tool_libraries": [use.as_dict() for use in self.libraries],
         }
 
     def to_json(self) -> str:
@@ -107,11 +141,15 @@ def collect_stats(db_path: str | Path, *, valid_only: bool = False) -> DatasetSt
     groups: dict[tuple[str, str], Group] = {}
     overall = Group("all", "all")
     role_tokens: Counter = Counter()
+    uses: dict[str, LibraryUse] = {}
     for trajectory in iter_trajectories(db_path, done):
         state = trajectory.state
         key = (state.mode.value, source_of(state, configs.get(trajectory.row["run_id"], {})))
         groups.setdefault(key, Group(*key)).add(state)
         overall.add(state)
+        if state.tool_library is not None:
+            ref = state.tool_library
+            uses.setdefault(ref.id, LibraryUse(ref.id, ref.name)).add(state)
         for role, usage in state.counters.usage.items():
             role_tokens[role] += usage.total
     return DatasetStats(
@@ -122,7 +160,15 @@ def collect_stats(db_path: str | Path, *, valid_only: bool = False) -> DatasetSt
         failure_reasons=failure_reasons(validations),
         tokens_by_role={role: round(total / overall.samples, 1) for role, total in sorted(role_tokens.items())} if overall.samples else {},
         valid_only=valid_only,
+        libraries=_with_library_tools(db_path, uses),
     )
+
+
+def _with_library_tools(db_path: str | Path, uses: dict[str, LibraryUse]) -> list[LibraryUse]:
+    """Each library's whole tool list (a trajectory may hold a subset), from the database."""
+    for library_id, library in load_stored_libraries(db_path, set(uses)).items():
+        uses[library_id].tools, uses[library_id].domain = library.tool_names(), library.domain
+    return sorted(uses.values(), key=lambda use: (use.name, use.id))
 
 
 def _usable(validation: dict[str, Any] | None) -> bool:
@@ -180,4 +226,9 @@ def table_text(stats: DatasetStats) -> str:
         lines.append("validity: not validated yet (run `dialogforge validate --db PATH`)")
     lines.append(f"tokens per trajectory: {stats.overall.tokens.cell()}; by role (mean): "
                  + (", ".join(f"{role} {n:g}" for role, n in stats.tokens_by_role.items()) or "-"))
+    if stats.libraries:
+        lines.append("tool libraries (tools the dataset calls, and how often):")
+        lines += [use.line() for use in stats.libraries[:LIBRARY_LINES]]
+        if len(stats.libraries) > LIBRARY_LINES:
+            lines.append(f"  ... and {len(stats.libraries) - LIBRARY_LINES} more libraries (--json lists them all)")
     return "\n".join(lines)

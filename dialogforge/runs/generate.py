@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from dialogforge.runs.first_tasks import plan_first_tasks
 from dialogforge.runs.planning import initial_state, library_index, new_run_id, tool_set_index, with_library
 from dialogforge.runs.tool_libraries import builds_libraries, libraries_for_domains, store_libraries
 from dialogforge.graphs.state import DialogueState
-from dialogforge.records import ToolExec, ToolSpec
+from dialogforge.records import StopReason, ToolExec, ToolSpec
 from dialogforge.runs.tool_backends import domain_record, executor_factory, prepare_tool_exec
 from dialogforge.executors.simulated import SimulatedToolExecutor
 from dialogforge.executors.sql import remove_worlds
@@ -51,8 +51,6 @@ class PlannedRun:
     settings: GenerationSettings
     domain: Any  # the Tool-Exec SQL domain, or None (simulated tools)
     shard_paths: list[Path] | None = None  # a sharded SQLite dataset: row i is in shard i % len(shard_paths)
-    # Rows recorded as failed at planning (their domain's tool library could not be built): thread -> why.
-    failed: dict[str, str] = field(default_factory=dict)
 
 
 def generate(
@@ -83,8 +81,6 @@ def generate(
         summary, interrupted = asyncio.run(_run(
             db_path, plan.jobs, models, executor_for, plan.settings.concurrency, progress, handle_signals,
         ))
-    for reason in plan.failed.values():
-        summary.add(None, reason)
     if plan.domain is not None:
         remove_worlds(db_path, plan.thread_ids)  # caches: rebuilt from the write log on demand
     return GenerationResult(plan.run_id, plan.thread_ids, summary, interrupted)
@@ -131,7 +127,7 @@ def plan_generation(
     for target in targets:
         prepare_store(target)
     with driver_lock(db_path):  # one driver builds a domain's library, not two at once
-        states, failures = asyncio.run(_prepare_tools(
+        states = asyncio.run(_prepare_tools(
             targets, settings, models_config, states, tools, tool_libraries,
             builds_libraries(settings, seed_tools, bool(tool_sets) or initial_states is not None), progress,
         ))
@@ -154,19 +150,14 @@ def plan_generation(
         **({"tool_sets": [t.name for t in tool_sets]} if tool_sets else {}),
         **({"tool_libraries": libraries} if libraries else {}),
     }
-    failed = {planned[i].thread_id: reason for i, reason in failures.items()}
     for i, target in enumerate(targets):
         manifest = open_manifest(target, create=True)
         try:
-            rows = planned[i::len(targets)]
-            manifest.record_run_and_planned(run_id, config, rows)
-            for row in rows:
-                if row.thread_id in failed:
-                    manifest.mark_crashed(row.thread_id, failed[row.thread_id])
+            manifest.record_run_and_planned(run_id, config, planned[i::len(targets)])
         finally:
             manifest.close()
-    jobs = [job_for(p.thread_id, s) for p, s in zip(planned, states) if p.thread_id not in failed]
-    return PlannedRun(run_id, [p.thread_id for p in planned], jobs, settings, domain, targets if shards else None, failed)
+    jobs = [job_for(p.thread_id, s) for p, s in zip(planned, states)]
+    return PlannedRun(run_id, [p.thread_id for p in planned], jobs, settings, domain, targets if shards else None)
 
 
 def _check_libraries(settings: GenerationSettings, seed_tools: list[ToolSpec] | None, tool_sets: list[ToolSet] | None,
@@ -183,14 +174,13 @@ def _check_libraries(settings: GenerationSettings, seed_tools: list[ToolSpec] | 
 async def _prepare_tools(
     targets: list[Path | str], settings: GenerationSettings, models_config: ModelsConfig, states: list[DialogueState],
     seed_tools: list[ToolSpec], tool_libraries: list[ToolLibrary] | None, build: bool, progress: ProgressSink | None,
-) -> tuple[list[DialogueState], dict[int, str]]:
-    """Each library trajectory with its library's tools and first task; trajectories whose domain's
-    library could not be built, by index, with the reason."""
+) -> list[DialogueState]:
+    """Each library trajectory with its library's tools and first task. A trajectory whose domain's
+    library could not be built starts stopped, with the reason: the run records it as failed."""
     if not tool_libraries and not build:
-        return states, {}
+        return states
     notify = progress.note if progress is not None else None
     models = ModelSet.from_config(models_config, connections=settings.concurrency)
-    failures: dict[int, str] = {}
     try:
         if tool_libraries:
             await asyncio.to_thread(store_libraries, targets, tool_libraries)
@@ -200,13 +190,14 @@ async def _prepare_tools(
                 targets, [s.scenario.domain for s in states], seed_tools, models[Role.TOOL_SYNTHESIZER],
                 seed=settings.seed, concurrency=settings.concurrency, notify=notify)
             chosen = [found.by_domain.get(s.scenario.domain) for s in states]
-            failures = {i: found.failed[s.scenario.domain] for i, s in enumerate(states) if chosen[i] is None}
+            states = [s if lib is not None else s.model_copy(update={
+                "stop_reason": StopReason.ERROR, "error": found.failed[s.scenario.domain]}) for s, lib in zip(states, chosen)]
         states = [with_library(s, lib, settings.tool_subset) if lib is not None else s for s, lib in zip(states, chosen)]
         executor = SimulatedToolExecutor(models[Role.TOOL_SIMULATOR])
         states = await plan_first_tasks(states, models, executor, concurrency=settings.concurrency, notify=notify)
     finally:
         await models.aclose()
-    return states, failures
+    return states
 
 
 def _check_layout(db_path: str | Path, shards: int | None) -> None:

@@ -34,6 +34,9 @@ from dialogforge.records import ToolExec, ToolSource, ToolSpec
 from dialogforge.toolprep.library import prepare_library
 
 Db = str | Path
+# A library serves every trajectory of its domain: a build that fails after its calls' own
+# bounded retries is tried once more before those trajectories fail with its reason.
+BUILD_ATTEMPTS = 2
 
 
 def build_tool_library(
@@ -116,11 +119,15 @@ async def libraries_for_domains(
 
     async def build(domain: str) -> None:
         async with gate:
-            try:
-                library = await prepare_library(model, domain, seed_tools=seed_tools, seed=seed)
-            except (ModelCallError, ToolLibraryError) as exc:
-                result.failed[domain] = f"tool library for {domain!r}: {exc}"
+            for attempt in range(BUILD_ATTEMPTS):
+                try:
+                    library = await prepare_library(model, domain, seed_tools=seed_tools, seed=seed + attempt)
+                    break
+                except (ModelCallError, ToolLibraryError) as exc:
+                    result.failed[domain] = f"{exc} (building the tool library for {domain!r})"
+            else:
                 return
+            result.failed.pop(domain, None)
         await asyncio.to_thread(store_libraries, targets, [library], build_key(domain, seed_tools))
         result.by_domain[domain] = library
 

@@ -88,7 +88,8 @@ def _parameters(verb: str, noun: str) -> dict[str, Any]:
 
 def tool_drafts(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     existing = {t.get("name") for t in ctx.get("existing_tools") or [] if isinstance(t, dict)}
-    wanted = [w for w in ctx.get("missing_tools") or [] if w not in existing]
+    fixing = [f["tool"]["name"] for f in ctx.get("fix_these") or [] if isinstance(f, dict) and isinstance(f.get("tool"), dict)]
+    wanted = fixing or [w for w in ctx.get("missing_tools") or [] if w not in existing]
     nouns = domain_nouns(_domain(ctx))
     if not wanted:
         pool = [f"{v}_{n}" for n in nouns for v in _VERBS]
@@ -102,8 +103,8 @@ def tool_drafts(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
         verb, _, noun = name.partition("_")
         verb = verb if verb in _VERBS else "get"
         params = _parameters(verb, noun or "record")
-        if rng.random() < 0.08:
-            params = {"type": "objekt", "properties": []}  # a broken schema the node must catch
+        if rng.random() < 0.08 and not fixing:
+            params = {"type": "objekt", "properties": []}  # a broken schema tool preparation must catch (and have fixed)
         drafts.append({"name": name, "description": f"{verb.capitalize()} {noun} records in the system.", "parameters": params})
     return {"tools": drafts}
 
