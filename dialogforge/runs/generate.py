@@ -149,6 +149,7 @@ def plan_generation(
         **({"domain": domain_record(domain)} if domain is not None else {}),
         **({"tool_sets": [t.name for t in tool_sets]} if tool_sets else {}),
         **({"tool_libraries": libraries} if libraries else {}),
+        **({"tool_libraries_given": True} if tool_libraries else {}),
     }
     for i, target in enumerate(targets):
         manifest = open_manifest(target, create=True)

@@ -116,6 +116,7 @@ async def libraries_for_domains(
     if missing and notify is not None:
         notify(f"tool libraries: building {len(missing)} (one per domain), reusing {len(result.by_domain)}")
     gate = asyncio.Semaphore(concurrency)
+    storing = asyncio.Lock()  # one writer at a time: two SQLite connections upgrading at once would fail as "locked"
 
     async def build(domain: str) -> None:
         async with gate:
@@ -128,7 +129,8 @@ async def libraries_for_domains(
             else:
                 return
             result.failed.pop(domain, None)
-        await asyncio.to_thread(store_libraries, targets, [library], build_key(domain, seed_tools))
+        async with storing:
+            await asyncio.to_thread(store_libraries, targets, [library], build_key(domain, seed_tools))
         result.by_domain[domain] = library
 
     await asyncio.gather(*(build(domain) for domain in missing))
