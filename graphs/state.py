@@ -85,6 +85,12 @@ class UserQuestions(Strict):
     questions: list[str] = Field(min_length=1, max_length=30)
 
 
+class LibraryQuestions(Strict):
+    """A tool library's user questions: the paper's 20-30, in the schema so a grammar-constrained server knows."""
+
+    questions: list[str] = Field(min_length=20, max_length=30)
+
+
 class ToolDraft(Strict):
     name: str = Field(pattern=r"^(get|search|create|update|delete)_[a-z0-9_]{1,58}$")
     description: str = Field(min_length=1)

@@ -132,7 +132,8 @@ def test_many_trajectories_starting_at_once_build_the_library_once_and_the_propo
     with StubServer(recorder) as server:
         models = ModelsConfig(default=ModelConfig(backend="openai", base_url=server.base_url))
         generate(db, GenerationSettings(n=16, seed=4, concurrency=16, limits=LIMITS), models)
-    assert len(recorder.by_schema("UserQuestions")) == 1  # one library for the domain, not one per trajectory
+    assert len(recorder.by_schema("LibraryQuestions")) == 1  # one library for the domain, not one per trajectory
+    assert not recorder.by_schema("UserQuestions")  # and no trajectory synthesized tools of its own
     (row,) = _stored(db)
     library = ToolLibrary.model_validate_json(row["library"])
     names = library.tool_names()

@@ -16,7 +16,7 @@ from dialogforge.checkpoints.shards import is_sharded, shard_dir, shard_path
 from dialogforge.checkpoints.store_kinds import check_store, driver_lock, open_manifest, prepare_store
 from dialogforge.config import GenerationSettings, ModelsConfig, Role, config_hash
 from dialogforge.errors import ConfigError
-from dialogforge.interrupt import GracefulInterrupt
+from dialogforge.interrupt import GracefulInterrupt, Interrupted
 from dialogforge.models import ModelSet
 from dialogforge.progress import ProgressSink
 from dialogforge.inputs.seed_files import ToolSet
@@ -126,11 +126,15 @@ def plan_generation(
         shard_dir(db_path).mkdir(exist_ok=True)
     for target in targets:
         prepare_store(target)
-    with driver_lock(db_path):  # one driver builds a domain's library, not two at once
-        states = asyncio.run(_prepare_tools(
-            targets, settings, models_config, states, tools, tool_libraries,
-            builds_libraries(settings, seed_tools, bool(tool_sets) or initial_states is not None), progress,
-        ))
+    try:
+        with driver_lock(db_path):  # one driver builds a domain's library, not two at once
+            states = asyncio.run(_prepare_tools(
+                targets, settings, models_config, states, tools, tool_libraries,
+                builds_libraries(settings, seed_tools, bool(tool_sets) or initial_states is not None), progress,
+            ))
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted while preparing tool libraries and first tasks: nothing was planned; the "
+                          f"libraries built so far are kept in {db_path}, so the same generate again reuses them") from None
     # One shared seed tool list lives in the run config, a library's tools in the database; rows keep the rest.
     shared_seeds = not (tool_sets or initial_states is not None)
     planned = [

@@ -208,6 +208,7 @@ def task_judgment(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
 ROLE_BY_SCHEMA = {
     "ProposedTask": propose_task,
     "UserQuestions": user_questions,
+    "LibraryQuestions": user_questions,
     "ToolDrafts": tool_drafts,
     "GapAnalysis": gap_analysis,
     "ResultSchemas": result_schemas,

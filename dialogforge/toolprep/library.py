@@ -26,7 +26,6 @@ from dialogforge.records import ToolSpec
 from dialogforge.tool_checks import harmonize, needs_result_schema
 from dialogforge.toolprep.stages import PACKAGE, PROMPTS, ToolStages, summaries
 
-QUESTIONS_AT_LEAST = 20
 
 
 async def prepare_library(
@@ -42,7 +41,7 @@ async def prepare_library(
     seeds = list(seed_tools or [])
     stages = ToolStages(model, seed)
     context = {"domain": domain, "seed_tools": summaries(seeds)}
-    questions = await stages.questions(context, at_least=QUESTIONS_AT_LEAST)
+    questions = await stages.questions(context, library=True)
     context = {**context, "questions": questions}
     drafted = await stages.drafts(context, seeds)
     gap = await stages.gap(context, seeds + drafted, missing=[])

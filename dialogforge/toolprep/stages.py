@@ -10,10 +10,9 @@ refused with its reason (``ToolStages.rejected``), never passed on.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from dialogforge.graphs.state import GapAnalysis, GapTool, ResultSchemas, ToolDraft, ToolDrafts, UserQuestions
+from dialogforge.graphs.state import GapAnalysis, GapTool, LibraryQuestions, ResultSchemas, ToolDraft, ToolDrafts, UserQuestions
 from dialogforge.inputs.tool_library import MAX_GAP_ADDITIONS, Rejection
 from dialogforge.models import RoleModel, generate_structured
 from dialogforge.prompts import prompt_messages, render
@@ -24,7 +23,9 @@ PACKAGE = "dialogforge.toolprep.prompts"
 PROMPTS = ("generate_questions", "draft_tools", "draft_tools_stage_draft", "draft_tools_stage_gap",
            "draft_tools_stage_fix", "predict_result_schemas")
 MAX_TOOLS = 40
-SCHEMA_BATCH = 10  # tools per result-schema request: a long list makes a long, fragile answer
+# Tools per result-schema request: a long list makes a long, fragile answer, and a
+# grammar-constrained small model is held to 4 list items (models.grammar_bounds).
+SCHEMA_BATCH = 4
 
 
 def stage_text(name: str) -> str:
@@ -46,12 +47,16 @@ class ToolStages:
         self.usage = self.usage.plus(usage)
         return value
 
-    async def questions(self, context: dict[str, Any], at_least: int = 1) -> list[str]:
-        def enough(answer: UserQuestions) -> str | None:
-            distinct = len({q.strip().lower() for q in answer.questions})
-            return None if distinct >= at_least else f"only {distinct} distinct questions; write {at_least}-30"
+    async def questions(self, context: dict[str, Any], *, library: bool = False) -> list[str]:
+        """The user questions tools are drafted for: a library's 20-30 distinct ones, or a trajectory's few."""
+        schema = LibraryQuestions if library else UserQuestions
+        at_least = schema.model_json_schema()["properties"]["questions"]["minItems"]
 
-        answer: UserQuestions = await self.ask(UserQuestions, "generate_questions", context, check=enough)
+        def distinct(answer: Any) -> str | None:
+            count = len({q.strip().lower() for q in answer.questions})
+            return None if count >= at_least else f"only {count} distinct questions; write {at_least}-30 different ones"
+
+        answer = await self.ask(schema, "generate_questions", context, check=distinct)
         return answer.questions
 
     async def drafts(self, context: dict[str, Any], existing: list[ToolSpec]) -> list[ToolSpec]:
@@ -107,9 +112,10 @@ class ToolStages:
         batches = [needing[i : i + SCHEMA_BATCH] for i in range(0, len(needing), SCHEMA_BATCH)]
         found: dict[str, JsonObject] = {}
         failures: dict[str, str] = {}
-        for answer in await asyncio.gather(*(self._predict(b, entity_types) for b in batches)):
-            found.update(answer[0])
-            failures.update(answer[1])
+        for batch in batches:  # one at a time: a run's concurrency bounds its calls, libraries run side by side
+            predicted, failed = await self._predict(batch, entity_types)
+            found.update(predicted)
+            failures.update(failed)
         missing = [t for t in needing if t.name not in found]
         if missing:  # one more try for what the first answers left out or got wrong
             again, failures_again = await self._predict(missing, entity_types, failures)
