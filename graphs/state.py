@@ -86,9 +86,10 @@ class UserQuestions(Strict):
 
 
 class LibraryQuestions(Strict):
-    """A tool library's user questions: the paper's 20-30, in the schema so a grammar-constrained server knows."""
+    """A tool library's user questions: the paper's 20-30 (in the schema, so a grammar-constrained
+    server knows), each one sentence."""
 
-    questions: list[str] = Field(min_length=20, max_length=30)
+    questions: list[Annotated[str, Field(min_length=3, max_length=160)]] = Field(min_length=20, max_length=30)
 
 
 class ToolDraft(Strict):

@@ -131,6 +131,8 @@ def show_lines(library: ToolLibrary) -> list[str]:
         lines += ["", "entity types: " + ", ".join(f"{name} {kind}" for name, kind in library.entity_types.items())]
     if library.rejected:
         lines += ["", "refused:", *(f"  {r.tool} ({r.stage}): {r.reason}" for r in library.rejected)]
+    if library.notes:
+        lines += ["", "notes:", *(f"  {note}" for note in library.notes)]
     return lines
 
 

@@ -262,3 +262,21 @@ def test_tools_build_show_and_check_from_the_command_line(tmp_path, run_cli, bfc
     assert checked.code == 0 and checked.out.startswith(f"{out}: ok: library support-tickets"), checked.err
     refused = run_cli("tools", "build", "--backend", "scripted", "--domain", "x", "--out", str(tmp_path / "no" / "x.json"))
     assert refused.code == 2 and "does not exist" in refused.err and not (tmp_path / "no").exists()
+
+
+async def test_a_model_that_repeats_its_questions_is_asked_once_more_and_a_shortfall_is_noted():
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    from dialogforge.config import Role
+    from dialogforge.models import RoleModel
+    from dialogforge.toolprep.stages import ToolStages
+
+    first = {"questions": ["Where is my order?"] * 10 + ["where is   my ORDER?"] * 5 + [f"Cancel order {i}?" for i in range(5)]}
+    more = {"questions": ["Where is my order?", "Can I change the address?"]}
+    chat = GenericFakeChatModel(messages=iter([AIMessage(json.dumps(first)), AIMessage(json.dumps(more))]))
+    stages = ToolStages(RoleModel(role=Role.TOOL_SYNTHESIZER, config=ModelConfig(backend="scripted"), chat=chat), seed=0)
+    questions, note = await stages.library_questions({"domain": "online orders"})
+    assert questions == ["Where is my order?", *[f"Cancel order {i}?" for i in range(5)], "Can I change the address?"]
+    assert note == "questions: the model gave 7 distinct questions of the 20-30 asked for"
+    assert stages.usage.calls == 2

@@ -17,7 +17,7 @@ The file is JSON, one object::
      "gap_additions": [{"tool": "search_flights", "reason": "..."}],
      "predicted_results": ["get_booking", ...], "entity_types": {"booking_id": "string"},
      "rejected": [{"tool": "format_date", "stage": "draft", "reason": "..."}],
-     "provenance": {...}}
+     "notes": [], "provenance": {...}}
 
 Each tool is a ``ToolSpec`` (an OpenAI function plus its ``result_schema``
 and ``source``: ``seed`` or ``synthesized``). A library's identity is a
@@ -95,6 +95,7 @@ class ToolLibrary(Strict):
     predicted_results: list[str] = Field(default_factory=list)  # tools whose result schema was predicted
     entity_types: dict[str, str] = Field(default_factory=dict)
     rejected: list[Rejection] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)  # where the build got less than it asked for, and how much
     provenance: Provenance | None = None
 
     @cached_property

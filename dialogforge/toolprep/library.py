@@ -41,7 +41,7 @@ async def prepare_library(
     seeds = list(seed_tools or [])
     stages = ToolStages(model, seed)
     context = {"domain": domain, "seed_tools": summaries(seeds)}
-    questions = await stages.questions(context, library=True)
+    questions, shortfall = await stages.library_questions(context)
     context = {**context, "questions": questions}
     drafted = await stages.drafts(context, seeds)
     gap = await stages.gap(context, seeds + drafted, missing=[])

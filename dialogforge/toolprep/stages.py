@@ -26,6 +26,7 @@ MAX_TOOLS = 40
 # Tools per result-schema request: a long list makes a long, fragile answer, and a
 # grammar-constrained small model is held to 4 list items (models.grammar_bounds).
 SCHEMA_BATCH = 4
+LIBRARY_QUESTIONS = 20  # the paper's 20-30 user questions per library (LibraryQuestions holds the same bounds)
 
 
 def stage_text(name: str) -> str:
@@ -47,17 +48,24 @@ class ToolStages:
         self.usage = self.usage.plus(usage)
         return value
 
-    async def questions(self, context: dict[str, Any], *, library: bool = False) -> list[str]:
-        """The user questions tools are drafted for: a library's 20-30 distinct ones, or a trajectory's few."""
-        schema = LibraryQuestions if library else UserQuestions
-        at_least = schema.model_json_schema()["properties"]["questions"]["minItems"]
-
-        def distinct(answer: Any) -> str | None:
-            count = len({q.strip().lower() for q in answer.questions})
-            return None if count >= at_least else f"only {count} distinct questions; write {at_least}-30 different ones"
-
-        answer = await self.ask(schema, "generate_questions", context, check=distinct)
+    async def questions(self, context: dict[str, Any]) -> list[str]:
+        """A trajectory's few user questions, the drafts' brief."""
+        answer: UserQuestions = await self.ask(UserQuestions, "generate_questions", context)
         return answer.questions
+
+    async def library_questions(self, context: dict[str, Any]) -> tuple[list[str], str | None]:
+        """A library's 20-30 distinct questions; a model that repeats itself is asked once more for the
+        missing ones. Fewer than 20 after that are kept, with a note saying so (returned beside them)."""
+        answer: LibraryQuestions = await self.ask(LibraryQuestions, "generate_questions", context)
+        questions = _distinct(answer.questions)
+        if len(questions) < LIBRARY_QUESTIONS:
+            more: UserQuestions = await self.ask(UserQuestions, "generate_questions", {
+                **context, "questions_so_far": questions,
+                "write_more": f"{LIBRARY_QUESTIONS - len(questions)} more, each different from questions_so_far"})
+            questions = _distinct(questions + more.questions)[:30]
+        if len(questions) < LIBRARY_QUESTIONS:
+            return questions, f"questions: the model gave {len(questions)} distinct questions of the 20-30 asked for"
+        return questions, None
 
     async def drafts(self, context: dict[str, Any], existing: list[ToolSpec]) -> list[ToolSpec]:
         """The draft stage: specs answering the context's questions, beside ``existing``."""
@@ -148,6 +156,13 @@ class ToolStages:
                 found[entry.tool_name] = entry.result_schema
                 failures.pop(entry.tool_name, None)
         return found, failures
+
+
+def _distinct(questions: list[str]) -> list[str]:
+    seen: dict[str, str] = {}
+    for question in questions:
+        seen.setdefault(" ".join(question.lower().split()), question.strip())
+    return list(seen.values())
 
 
 def summaries(tools: list[ToolSpec]) -> list[dict[str, str]]:
