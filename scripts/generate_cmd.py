@@ -144,10 +144,6 @@ def _tool_libraries(args: argparse.Namespace, settings: GenerationSettings) -> l
     from dialogforge.inputs.tool_library import load_tool_libraries
 
     if not settings.tool_libraries:
-        if settings.tool_subset is not None and (settings.tool_prep is ToolPrep.PER_TRAJECTORY or settings.tools_file
-                                                  or args.tools_dir or settings.tool_exec is ToolExec.SQL):
-            raise ConfigError("--tool-subset draws tools from a tool library; this run has none "
-                              "(drop --tools-per-trajectory, --tools, --tools-dir or --tool-exec sql)")
         return None
     given = [flag for flag, value in (("--domain", args.domain), ("--domains-file", args.domains_file),
                                       ("--synthesize-more", args.synthesize_more),

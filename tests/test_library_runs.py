@@ -267,3 +267,11 @@ def test_generate_takes_libraries_as_files_or_a_directory_from_the_cli(tmp_path,
         refused = run_cli("generate", "--backend", "scripted", *args, "--db", str(tmp_path / "no.db"))
         assert refused.code == 2 and needle in refused.err and len(refused.err.strip().splitlines()) == 1, refused.err
         assert not (tmp_path / "no.db").exists()
+
+
+def test_libraries_named_in_the_settings_alone_are_read_and_used(tmp_path, library_file):
+    db = tmp_path / "run.db"
+    settings = GenerationSettings(n=2, seed=13, tool_libraries=[str(library_file)], limits=LIMITS)  # as a config file says
+    generate(db, settings, SCRIPTED)
+    library = load_tool_library(library_file)
+    assert all(specs(s.tools) == specs(library.tools) for s in states_of(db))

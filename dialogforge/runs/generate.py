@@ -20,7 +20,7 @@ from dialogforge.interrupt import GracefulInterrupt, Interrupted
 from dialogforge.models import ModelSet
 from dialogforge.progress import ProgressSink
 from dialogforge.inputs.seed_files import ToolSet
-from dialogforge.inputs.tool_library import ToolLibrary
+from dialogforge.inputs.tool_library import ToolLibrary, load_tool_libraries
 from dialogforge.runs.engine import Job, RunSummary, job_for, run_jobs
 from dialogforge.runs.first_tasks import plan_first_tasks
 from dialogforge.runs.planning import initial_state, library_index, new_run_id, tool_set_index, with_library
@@ -110,7 +110,10 @@ def plan_generation(
     if domain is not None and (is_postgres_url(db_path) or shards):
         raise ConfigError("--tool-exec sql keeps each trajectory's world beside one SQLite --db; "
                           "it cannot run on a postgresql:// --db or with --executor ray")
-    _check_libraries(settings, seed_tools, tool_sets, tool_libraries, initial_states)
+    if settings.tool_libraries and not tool_libraries:  # named in the settings (a config file): read them here
+        tool_libraries = load_tool_libraries(settings.tool_libraries)
+    build = builds_libraries(settings, seed_tools, bool(tool_sets) or initial_states is not None)
+    _check_libraries(settings, seed_tools, tool_sets, tool_libraries, initial_states, build)
     run_id = new_run_id()
     tools = seed_tools or []
     digest = config_hash(settings, models_config)
@@ -128,10 +131,8 @@ def plan_generation(
         prepare_store(target)
     try:
         with driver_lock(db_path):  # one driver builds a domain's library, not two at once
-            states = asyncio.run(_prepare_tools(
-                targets, settings, models_config, states, tools, tool_libraries,
-                builds_libraries(settings, seed_tools, bool(tool_sets) or initial_states is not None), progress,
-            ))
+            states = asyncio.run(_prepare_tools(targets, settings, models_config, states, tools, tool_libraries,
+                                                build, progress))
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted while preparing tool libraries and first tasks: nothing was planned; the "
                           f"libraries built so far are kept in {db_path}, so the same generate again reuses them") from None
@@ -166,9 +167,13 @@ def plan_generation(
 
 
 def _check_libraries(settings: GenerationSettings, seed_tools: list[ToolSpec] | None, tool_sets: list[ToolSet] | None,
-                     tool_libraries: list[ToolLibrary] | None, initial_states: list[DialogueState] | None) -> None:
+                     tool_libraries: list[ToolLibrary] | None, initial_states: list[DialogueState] | None,
+                     build: bool) -> None:
     """Tool libraries bring their own tools and domain: nothing else may say what the tools are."""
     if not tool_libraries:
+        if settings.tool_subset is not None and not build:
+            raise ConfigError("--tool-subset draws tools from a tool library; this run has none "
+                              "(it has --tools-per-trajectory, --tools, --tools-dir, --from-conversations or --tool-exec sql)")
         return
     clash = ("--tool-exec sql" if settings.tool_exec is ToolExec.SQL else "--tools" if seed_tools
              else "--tools-dir" if tool_sets else "--from-conversations" if initial_states is not None else None)

@@ -167,6 +167,8 @@ def stored_library(db: Db, row: dict) -> ToolLibrary:
 
 def load_stored_libraries(db: Db, ids: set[str]) -> dict[str, ToolLibrary]:
     """The stored libraries named ``ids``; one missing or damaged is a one-line error naming it."""
+    if not ids:
+        return {}
     manifest = open_manifest(db)
     try:
         rows = {library_id: manifest.library(library_id) for library_id in sorted(ids)}
