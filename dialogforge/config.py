@@ -51,6 +51,13 @@ HttpClient = Literal["auto", "aiohttp", "httpx"]
 ChatProtocol = Literal["auto", "native", "plain"]
 
 
+class ToolPrep(StrEnum):
+    """When a run without fixed tools prepares them."""
+
+    LIBRARY = "library"  # once per domain, before any trajectory starts: a tool library in the database
+    PER_TRAJECTORY = "per_trajectory"  # anew in every trajectory, after its task is proposed
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -135,6 +142,13 @@ class GenerationSettings(Strict):
     simulation: ToolSimulation = Field(default_factory=ToolSimulation)  # the simulated tool backend
     tool_source: ToolSource = ToolSource.SYNTHESIZE
     tools_file: str | None = None
+    # Tools prepared once per domain (a tool library, stored in the run's database), or per trajectory.
+    tool_prep: ToolPrep = ToolPrep.LIBRARY
+    # Tool library files (or directories of them) to run against; recorded as given, the
+    # libraries themselves are stored in the database.
+    tool_libraries: list[str] = Field(default_factory=list)
+    # Tools per trajectory drawn from its library as a coherent subset; None: the whole library.
+    tool_subset: int | None = Field(default=None, ge=1)
     concurrency: int = Field(default=8, ge=1)
     # Tool-Exec: real SQL over a SQLite domain instead of the simulated world model.
     tool_exec: ToolExec = ToolExec.SIMULATED

@@ -225,6 +225,28 @@ class EntityOp(Strict):
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+class LibraryRef(Strict):
+    """Which tool library a trajectory's tools come from (``dialogforge.inputs.tool_library``).
+
+    The trajectory's ``tools`` are exactly these library tools, in library
+    order, fixed from its first turn; the library itself is stored once in the
+    run's database, so a planned row need not repeat the specs.
+    """
+
+    id: str = Field(min_length=1)  # the library's content digest
+    name: str = ""
+    tools: list[str] = Field(default_factory=list)  # the whole library, or a coherent subset of it
+
+
+class GoalDigest(Strict):
+    """What a task proposer is told of the goals already proposed for the same library in
+    this run, kept small: how many, the latest few, and how often each tool was expected."""
+
+    count: int = Field(default=0, ge=0)
+    recent: list[str] = Field(default_factory=list)
+    tools_used: dict[str, int] = Field(default_factory=dict)
+
+
 # ---------------------------------------------------------------- messages
 
 

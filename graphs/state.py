@@ -16,8 +16,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from dialogforge.records import (
-    Counters, Difficulty, JsonObject, Limits, Message, Mode, RubricItem, Scenario, SqlWrite, StopReason, Strict,
-    Task, TaskStatus, ToolExec, ToolSimulation, ToolSource, ToolSpec,
+    Counters, Difficulty, GoalDigest, JsonObject, LibraryRef, Limits, Message, Mode, RubricItem, Scenario, SqlWrite,
+    StopReason, Strict, Task, TaskStatus, ToolExec, ToolSimulation, ToolSource, ToolSpec,
 )
 from dialogforge.channels import DELTA_CHANNELS
 
@@ -34,6 +34,14 @@ class DialogueState(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     tool_source: ToolSource = ToolSource.SYNTHESIZE
     tools: list[ToolSpec] = Field(default_factory=list)
+    # Set when the tools come from a tool library: they are fixed from the first turn
+    # (tool synthesis adds nothing) and shared, byte for byte, with the library's other trajectories.
+    tool_library: LibraryRef | None = None
+    # The first task, proposed while the run was planned (so it could see the goals proposed
+    # before it for the same library); task proposal adopts it instead of asking again.
+    planned_task: Task | None = None
+    # The goals proposed for the same library in this run, for later task proposals.
+    library_goals: GoalDigest | None = None
     tasks: list[Task] = Field(default_factory=list)
     messages: Annotated[list[Message], DELTA_CHANNELS["messages"]] = Field(
         default_factory=list
@@ -82,6 +90,13 @@ class UserQuestions(Strict):
     questions: list[str] = Field(min_length=1, max_length=30)
 
 
+class LibraryQuestions(Strict):
+    """A tool library's user questions: the paper's 20-30 (in the schema, so a grammar-constrained
+    server knows), each one sentence."""
+
+    questions: list[Annotated[str, Field(min_length=3, max_length=160)]] = Field(min_length=20, max_length=30)
+
+
 class ToolDraft(Strict):
     name: str = Field(pattern=r"^(get|search|create|update|delete)_[a-z0-9_]{1,58}$")
     description: str = Field(min_length=1)
@@ -90,6 +105,16 @@ class ToolDraft(Strict):
 
 class ToolDrafts(Strict):
     tools: list[ToolDraft] = Field(max_length=30)
+
+
+class GapTool(ToolDraft):
+    reason: str = Field(min_length=1, description="Which requests the existing tools cannot serve without it.")
+
+
+class GapAnalysis(Strict):
+    """The gap analysis: complementary tools the set is missing, each with its reason (up to 10, or none)."""
+
+    tools: list[GapTool] = Field(max_length=10)
 
 
 class ResultSchema(Strict):

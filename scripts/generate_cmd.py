@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from dialogforge.config import ToolPrep
 from dialogforge.errors import ConfigError
 from dialogforge.records import Limits, Mode, ToolExec, ToolSimulation, ToolSource
 from dialogforge.cli.model_options import add_model_options, config_file_from, models_config_from, running_models
@@ -30,6 +31,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--persona", action="append", help="user persona; repeat for several")
     parser.add_argument("--tools", metavar="FILE", help="seed tools: OpenAI tools JSON or BFCL func-doc JSONL")
     parser.add_argument("--synthesize-more", action="store_true", help="with --tools: also synthesize complementary tools")
+    parser.add_argument("--tool-library", action="append", metavar="FILE|DIR",
+                        help="run against a tool library (from `dialogforge tools build`); repeat, or give a directory "
+                             "of them: each trajectory gets one, and its domain")
+    parser.add_argument("--tool-subset", type=positive_int, metavar="N",
+                        help="give each trajectory N tools of its library that share entities (ids), drawn from its "
+                             "seed (default: the whole library)")
+    parser.add_argument("--tools-per-trajectory", action="store_true",
+                        help="synthesize tools anew in every trajectory after its task is proposed, instead of one "
+                             "tool library per domain built before the run starts (the default)")
     parser.add_argument("--tool-exec", choices=[t.value for t in ToolExec],
                         help="what answers tool calls: simulated (an LLM world model, default) or sql (real SQL over --domain-db)")
     parser.add_argument("--domain-db", metavar="FILE", help="Tool-Exec: the domain's SQLite database (implies --tool-exec sql); "
@@ -85,7 +95,9 @@ def settings_from(args: argparse.Namespace, base: GenerationSettings) -> Generat
     flags = {"mode": Mode(args.mode) if args.mode else None, "n": args.n, "seed": args.seed,
              "domains": args.domain, "personas": args.persona, "tools_file": args.tools,
              "concurrency": args.concurrency, "domain_db": args.domain_db, "domain_tools": args.domain_tools,
-             "tool_exec": ToolExec(args.tool_exec) if args.tool_exec else ToolExec.SQL if args.domain_db else None}
+             "tool_exec": ToolExec(args.tool_exec) if args.tool_exec else ToolExec.SQL if args.domain_db else None,
+             "tool_libraries": getattr(args, "tool_library", None), "tool_subset": getattr(args, "tool_subset", None),
+             "tool_prep": ToolPrep.PER_TRAJECTORY if getattr(args, "tools_per_trajectory", False) else None}
     if getattr(args, "domains_file", None):
         flags["domains"] = load_seed_lines(args.domains_file, "domain")
     if getattr(args, "personas_file", None):
@@ -122,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("give --tools or --tools-dir, not both")
     tools = load_tools_file(settings.tools_file) if settings.tools_file else None
     tool_sets = load_tool_sets(args.tools_dir) if args.tools_dir else None
+    libraries = _tool_libraries(args, settings)
     starts = _conversation_starts(args, settings, tools)
     if starts is not None:
         settings = settings.model_copy(update={"n": len(starts)})
@@ -129,11 +142,11 @@ def run(args: argparse.Namespace) -> int:
     with running_models(models, args.gguf) as models_config:
         check_endpoints(models_config)
         if args.executor == "ray":
-            run_id, thread_ids, s = generate_on_ray(args, settings, models_config, tools, tool_sets, starts)
+            run_id, thread_ids, s = generate_on_ray(args, settings, models_config, tools, tool_sets, starts, libraries)
             interrupted = False
         else:
             progress = None if args.quiet else make_progress(args.progress, sys.stderr, interval_s=args.progress_interval)
-            result = generate(args.db, settings, models_config, tools, tool_sets=tool_sets,
+            result = generate(args.db, settings, models_config, tools, tool_sets=tool_sets, tool_libraries=libraries,
                               progress=progress, handle_signals=True, initial_states=starts)
             run_id, thread_ids, s, interrupted = result.run_id, result.thread_ids, result.summary, result.interrupted
     print(f"run {run_id}: {s.done} done, {s.failed} failed, stored in {args.db}")
@@ -144,6 +157,20 @@ def run(args: argparse.Namespace) -> int:
         return 130
     print(f"next: dialogforge list --db {args.db}   |   dialogforge show {thread_ids[0]} --db {args.db}")
     return 0
+
+
+def _tool_libraries(args: argparse.Namespace, settings: GenerationSettings) -> list | None:
+    """``--tool-library``: every library loaded and checked before anything starts; what contradicts it is refused."""
+    from dialogforge.inputs.tool_library import load_tool_libraries
+
+    if not settings.tool_libraries:
+        return None
+    given = [flag for flag, value in (("--domain", args.domain), ("--domains-file", args.domains_file),
+                                      ("--synthesize-more", args.synthesize_more),
+                                      ("--tools-per-trajectory", args.tools_per_trajectory)) if value]
+    if given:
+        raise ConfigError(f"--tool-library brings its own domain and tools; drop {given[0]}")
+    return load_tool_libraries(settings.tool_libraries)
 
 
 def _conversation_starts(args: argparse.Namespace, settings: GenerationSettings, tools: list | None) -> list | None:

@@ -41,6 +41,8 @@ from dialogforge.runs.generate import run_planned
 from dialogforge.graphs.state import DialogueState
 from dialogforge.records import Mode, ToolSpec
 from dialogforge.runs.tool_backends import executor_factory_for_run
+from dialogforge.runs.tool_libraries import load_stored_libraries
+from dialogforge.inputs.tool_library import ToolLibrary, ToolLibraryError
 
 UNFINISHED = (Status.PENDING.value, Status.RUNNING.value)
 
@@ -123,12 +125,13 @@ def _plan_resume(db_path: str | Path, overrides: ModelOverrides, concurrency: in
         config = configs[run_id]
         settings = _recorded_settings(db_path, run_id, config)
         seed_tools = [ToolSpec.model_validate(t) for t in config.get("seed_tools") or []]
+        libraries = load_stored_libraries(db_path, set(config.get("tool_libraries") or []))
         plans.append(RunPlan(
             run_id=run_id,
             models_config=_models_config(db_path, run_id, config, overrides),
             run_config=config,
             concurrency=concurrency or settings.concurrency,
-            jobs=[_job(row, seed_tools) for row in run_rows],
+            jobs=[_job(row, seed_tools, libraries) for row in run_rows],
         ))
     return plans
 
@@ -233,15 +236,19 @@ def _models_config(db_path: str | Path, run_id: str, config: dict[str, Any], ove
     return models
 
 
-def _job(row: dict[str, Any], seed_tools: list[ToolSpec]) -> Job:
-    """How a row continues: from its checkpoint (the engine checks), else from its recorded start."""
+def _job(row: dict[str, Any], seed_tools: list[ToolSpec], libraries: dict[str, ToolLibrary]) -> Job:
+    """How a row continues: from its checkpoint (the engine checks), else from its recorded start
+    (its tools: its library's, as the database holds it, or the run's shared seed tools)."""
     mode = Mode(row.get("mode") or Mode.USER.value)
     try:
         data = json.loads(row.get("initial_state") or "{}")
-        if "tools" not in data:  # one shared seed tool list lives in the run config
-            data["tools"] = [t.model_dump(mode="json") for t in seed_tools]
-        state = DialogueState.model_validate(data)
-    except (json.JSONDecodeError, ValidationError):
+        state = DialogueState.model_validate({**data, "tools": data.get("tools") or []})
+        if "tools" not in data and state.tool_library is not None:
+            library = libraries[state.tool_library.id]
+            state = state.model_copy(update={"tools": library.tools_named(state.tool_library.tools)})
+        elif "tools" not in data:  # one shared seed tool list lives in the run config
+            state = state.model_copy(update={"tools": list(seed_tools)})
+    except (json.JSONDecodeError, ValidationError, KeyError, ToolLibraryError):
         return Job(row["thread_id"], mode, None)  # only a checkpoint can continue it; else it fails with a reason
     job = job_for(row["thread_id"], state)
     job.mode = mode
