@@ -33,6 +33,18 @@ class ModelCallError(DialogforgeError):
     """
 
 
+class ContextOverflowError(ModelCallError):
+    """The endpoint refused a request as longer than its context (an HTTP 400 saying so).
+
+    Not retried as it is: the node sending it shrinks its window and asks again.
+    """
+
+
+class ContextBudgetError(ModelCallError):
+    """A request cannot fit its role's context budget even with the least it must hold
+    (the instructions, the tools and the newest message or tool round)."""
+
+
 class DomainError(DialogforgeError):
     """A Tool-Exec domain (its SQLite database or SQL tools) is missing, unreadable or refused."""
 

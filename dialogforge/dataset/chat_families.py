@@ -41,7 +41,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from dialogforge.dataset.samples import Msg, Sample, arguments_text, rounds, without_calls
+from dialogforge.dataset.samples import Msg, Sample, arguments_text, rounds, trained, without_calls
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ def _one_call_per_turn(messages: list[Msg], tally: Counter) -> list[Msg]:
         for k, call in enumerate(calls):
             first = k == 0
             out.append({**m, "content": m["content"] if first else "", "reasoning": m["reasoning"] if first else None,
-                        "tool_calls": [call], "train": call["valid"]})
+                        "tool_calls": [call], "train": trained(m["context"], [call])})
             out += [r for r in results if r["tool_call_id"] == call["id"]]
         out += [r for r in results if r["tool_call_id"] not in answered]
     return out

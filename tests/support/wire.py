@@ -58,13 +58,44 @@ def context_of(body: dict) -> dict[str, Any]:
     return {}
 
 
-def long_dialogue(seed: int, turns: int, simulation: ToolSimulation | None = None) -> DialogueState:
-    """A user with more goals than turns: the trajectory ends at ``turns`` user turns."""
+def long_dialogue(seed: int, turns: int, simulation: ToolSimulation | None = None, *,
+                  context_tokens: int | None = None) -> DialogueState:
+    """A user with more goals than turns: the trajectory ends at ``turns`` user turns.
+    ``context_tokens`` is the agent's and the user simulator's budget (default: the defaults)."""
+    budgets = {"agent_context_tokens": context_tokens, "user_context_tokens": context_tokens} if context_tokens else {}
     return DialogueState(
         seed=seed, scenario=Scenario(domain="customer support for an online store", target_tasks=100_000),
-        limits=Limits(max_user_turns=turns, max_tasks=100_000, max_tool_steps=8),
+        limits=Limits(max_user_turns=turns, max_tasks=100_000, max_tool_steps=8, **budgets),
         simulation=simulation or ToolSimulation(),
     )
+
+
+def wire_message(m: dict) -> dict[str, Any]:
+    """A request message as the agent sent it, in one comparable shape (arguments decoded)."""
+    out: dict[str, Any] = {"role": m["role"], "content": m.get("content") or ""}
+    if m["role"] == "assistant":
+        out["tool_calls"] = [(c["id"], c["function"]["name"], json.loads(c["function"]["arguments"]))
+                             for c in m.get("tool_calls") or []]
+        out["reasoning"] = m.get("reasoning_content")
+    if m["role"] == "tool":
+        out["tool_call_id"] = m["tool_call_id"]
+    return out
+
+
+def sample_context(messages: list[dict]) -> list[dict[str, Any]]:
+    """The messages of a Hugging Face sample before a turn, in ``wire_message``'s shape, with reasoning
+    where the agent is sent it: on its turns after the last user message (the turn's own tool loop)."""
+    last_user = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=-1)
+    out = []
+    for i, m in enumerate(messages):
+        entry: dict[str, Any] = {"role": m["role"], "content": m.get("content") or ""}
+        if m["role"] == "assistant":
+            entry["tool_calls"] = [(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in m.get("tool_calls") or []]
+            entry["reasoning"] = m.get("reasoning_content") if i > last_user else None
+        if m["role"] == "tool":
+            entry["tool_call_id"] = m["tool_call_id"]
+        out.append(entry)
+    return out
 
 
 async def run_graph(db: Path, thread_id: str, start: DialogueState | None, base_url: str, *,

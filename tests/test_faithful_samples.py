@@ -1,0 +1,145 @@
+"""Train on what the model saw: every exported assistant turn against the request that produced it, on the wire.
+
+Two scripted dialogues run through the stub server, which holds a model's context
+(``max_context_tokens``, counted with its own "tokenizer", denser than our estimate on
+prose): one short enough to fit the agent's budget, one that outgrows a small budget
+several times. Each is exported as a Hugging Face dataset, reasoning kept (the default);
+the k-th trained assistant turn of the export is the agent's k-th turn, and the messages
+before it in its sample must be exactly the agent's k-th request: the same system prompt,
+tools, messages, calls and results, and reasoning where it was sent (inside the turn's
+own tool loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+import pytest
+
+from dialogforge.dataset.export import export
+from dialogforge.graphs.state import DialogueState
+from dialogforge.records import StopReason, ToolSimulation
+from dialogforge.testing.openai_wire import prompt_tokens
+from dialogforge.testing.scripted_model import ScriptedChatModel
+from dialogforge.testing.stub_server import StubServer
+from tests.support.checkpoints import dialogue_problem
+from tests.support.dataset import store_states
+from tests.support.wire import agent_requests, long_dialogue, run_graph, sample_context, user_simulator_requests, wire_message
+
+SMALL = 3_000  # the long dialogue's agent and user simulator budget
+STUB_CONTEXT = 3_600  # its model's context: the budget plus room for the reply
+
+
+@dataclass
+class Exported:
+    state: DialogueState
+    requests: list[dict]  # every request the server received, in order
+    rows: list[dict]  # the Hugging Face export's rows, in order
+    manifest: dict
+
+    @property
+    def agent(self) -> list[dict]:
+        return agent_requests(self.requests)
+
+    def trained(self) -> list[tuple[dict, list[dict], dict]]:
+        """(row, the messages before the turn, the turn) for every trained assistant turn, in order."""
+        out = []
+        for row in self.rows:
+            messages = [json.loads(m) if isinstance(m, str) else m for m in row["messages"]]
+            out += [(row, messages[:i], m) for i, m in enumerate(messages) if m["role"] == "assistant" and m["train"]]
+        return out
+
+
+def _export(root: Path, start: DialogueState, stub_context: int | None) -> Exported:
+    with StubServer(lambda request: ScriptedChatModel(invalid_argument_rate=0), record_requests=True,
+                    max_context_tokens=stub_context) as server:
+        state = asyncio.run(run_graph(root / "run.db", "t", start, server.base_url))
+        requests = list(server.requests)
+    assert state.stop_reason is StopReason.MAX_USER_TURNS and state.error is None, state.error
+    assert dialogue_problem(state.messages) is None
+    store_states(root / "export.db", {"t": state})
+    result = export(root / "export.db", root / "hf", "hf")
+    rows = list(datasets.load_from_disk(str(root / "hf"))["train"])
+    return Exported(state, requests, rows, json.loads(result.manifest_path.read_text()))
+
+
+@pytest.fixture(scope="module")
+def fits(tmp_path_factory) -> Exported:
+    return _export(tmp_path_factory.mktemp("fits"), long_dialogue(4, 16), None)
+
+
+@pytest.fixture(scope="module")
+def slides(tmp_path_factory) -> Exported:
+    start = long_dialogue(5, 36, ToolSimulation(context_tokens=2_000, tool_error_rate=0.05), context_tokens=SMALL)
+    return _export(tmp_path_factory.mktemp("slides"), start, STUB_CONTEXT)
+
+
+@pytest.fixture(params=["fits", "slides"])
+def dialogue(request) -> Exported:
+    return request.getfixturevalue(request.param)
+
+
+def test_a_dialogue_that_fits_is_one_sample_and_one_that_outgrows_the_budget_is_several(fits, slides):
+    assert len(fits.rows) == 1 and fits.rows[0]["segments"] == 1
+    assert {(m.context.start, m.context.request) for m in fits.state.messages if m.role == "assistant"} == {(0, None)}
+    assert len(slides.rows) >= 4, "the small budget should be outgrown several times"
+    assert [row["segment"] for row in slides.rows] == list(range(len(slides.rows)))
+    assert {row["thread_id"] for row in slides.rows} == {"t"} and {row["segments"] for row in slides.rows} == {len(slides.rows)}
+    assert slides.manifest["counts"]["samples"] == len(slides.rows) and slides.manifest["counts"]["exported"] == 1
+    assert slides.manifest["runs"][0]["samples"] == {"t": len(slides.rows)}
+    assert slides.manifest["target"]["reasoning"].startswith("kept")  # the default now
+
+
+def test_every_trained_turn_is_exactly_the_request_that_produced_it(dialogue):
+    trained = dialogue.trained()
+    requests = dialogue.agent
+    assert trained and len(trained) <= len(requests)
+    for k, ((row, before, turn), body) in enumerate(zip(trained, requests)):
+        system, *sent = body["messages"]
+        assert system == {"role": "system", "content": before[0]["content"]} and before[0]["role"] == "system", k
+        assert [t for t in json.loads(json.dumps(body["tools"]))] == [json.loads(t) if isinstance(t, str) else t for t in row["tools"]], k
+        assert [wire_message(m) for m in sent] == sample_context(before[1:]), f"turn {k} (segment {row['segment']})"
+
+
+def test_each_turn_is_trained_once_and_every_turn_up_to_the_last_reply_is(dialogue):
+    trained = [turn for _, _, turn in dialogue.trained()]
+    replies = [i for i, m in enumerate(dialogue.state.messages) if m.role == "assistant" and not m.tool_calls]
+    in_span = [m for m in dialogue.state.messages[: replies[-1] + 1] if m.role == "assistant"]
+    # the view may end earlier (a capped dialogue ends after its last completed task): a prefix of them
+    assert 0 < len(trained) <= len(in_span)
+    for turn, message in zip(trained, in_span):
+        assert turn["content"] == message.content and turn.get("reasoning_content") == message.reasoning
+        assert [c["id"] for c in turn.get("tool_calls", [])] == [c.id for c in message.tool_calls]
+
+
+def test_every_in_loop_request_carries_the_loops_earlier_reasoning(dialogue):
+    by_id = {c.id: m for m in dialogue.state.messages for c in m.tool_calls}
+    in_loop = 0
+    for body in dialogue.agent:
+        messages = body["messages"]
+        last_user = max(i for i, m in enumerate(messages) if m["role"] == "user")
+        for i, m in enumerate(messages):
+            if m["role"] != "assistant":
+                continue
+            stored = by_id[m["tool_calls"][0]["id"]] if m.get("tool_calls") else None
+            if i > last_user:
+                assert stored is not None and stored.reasoning and m.get("reasoning_content") == stored.reasoning
+            else:
+                assert "reasoning_content" not in m  # earlier requests' reasoning stays out, as templates drop it
+        in_loop += any(m["role"] == "assistant" for m in messages[last_user + 1:])
+    assert in_loop >= 8
+
+
+def test_no_request_exceeds_its_budget_in_the_servers_count(slides):
+    """The server counts denser than our estimate: calibrated with its usage figures, every agent
+    and user-simulator request stays within the budget in the server's own tokens."""
+    agent = [prompt_tokens(body) for body in slides.agent]
+    user = [prompt_tokens(body) for body in user_simulator_requests(slides.requests)]
+    assert max(agent) <= SMALL and max(user) <= SMALL
+    assert max(agent) > 0.8 * SMALL  # the budget is used, not merely undercut
+    recorded = [m.context for m in slides.state.messages if m.role == "assistant"]
+    assert all(c.prompt_tokens is not None for c in recorded)
