@@ -21,8 +21,11 @@ the instructions and tools leave. The window then stays put for many turns:
 that keeps the number of training samples small (each slide starts a new
 one, ``dialogforge.dataset.samples``) and the endpoint's prefix cache warm.
 When the current request's own tool loop does not fit, its user message
-stays first and the loop's oldest rounds (a call with its results) leave. A
-call is never sent without its results, nor a result without its call. A
+stays first and the loop's oldest rounds (a call with its results) leave;
+the window then starts inside that exchange, its user message pinned before
+it, until a later slide moves it to a user message again. A call is never
+sent without its results, nor a result without its call, and a window never
+opens on an assistant turn without the request it answers. A
 request that cannot fit even with only its user message, or only the newest
 round, fails with a ``ContextBudgetError`` naming the message that is too large.
 
@@ -48,9 +51,10 @@ from dialogforge.tokens import MESSAGE_OVERHEAD, estimate_json_tokens, estimate_
 KEEP_AFTER_SLIDE = 0.5
 CALIBRATION = (0.5, 2.0)  # bounds of the endpoint-to-estimate ratio a budget is scaled by
 CALL_OVERHEAD = 8  # a call's id, type and brackets; a result's tool_call_id
-# An endpoint that refuses a request as longer than its context (``ContextOverflowError``: our
-# count was off) gets it again on a window cut to these shares of the budget, then the call fails.
-OVERFLOW_SHRINK = (0.75, 0.5)
+# An endpoint that refuses a request as longer than its context (``ContextOverflowError``: its
+# context is smaller than the budget) gets it again on a window cut to SHRINK of the budget, up to
+# RETRIES times; the role's later windows keep the cut (``SeenContext.scale``).
+OVERFLOW_SHRINK, OVERFLOW_RETRIES = 0.75, 2
 
 Cost = Callable[[Message], int]
 
@@ -126,19 +130,24 @@ def seen_window(messages: list[Message], end: int, history_window: int) -> tuple
 # ---------------------------------------------------------------- the policy
 
 
-def agent_window(messages: list[Message], *, fixed: int, budget: int, scale: float = 1.0) -> SeenContext:
+def agent_window(messages: list[Message], *, fixed: int, budget: int, refused: int = 0) -> SeenContext:
     """The agent's window for its next turn (at ``len(messages)``); ``fixed`` is what the system
-    prompt and tools cost, ``scale`` shrinks the budget after an endpoint refused a request as too long."""
+    prompt and tools cost, ``refused`` how often the endpoint refused this turn's request as too long."""
     end = len(messages)
     loop = loop_start(messages, end)
     previous = _latest(messages, "assistant")
     start, request, tokens, loop_reasoning = _grown(messages, end, loop, previous)
+    scale = _scale(previous, refused)
     room = budget * scale / calibration(previous[1] if previous else None) - fixed
     if tokens > room:
         target = KEEP_AFTER_SLIDE * room
-        if request is None:  # 1. whole exchanges before the current request
-            cuts = (i for i in range(start + 1, loop) if messages[i].role == "user")
-            start, tokens, loop_reasoning = _drop(messages, start, tokens, loop_reasoning, loop, cuts, target)
+        # 1. whole exchanges before the current request
+        cuts = (i for i in range(start + 1, loop) if messages[i].role == "user")
+        moved, tokens, loop_reasoning = _drop(messages, start, tokens, loop_reasoning, loop, cuts, target)
+        if moved != start and request is not None:  # the window starts at a user message again
+            tokens -= agent_tokens(messages[request])
+            request = None
+        start = moved
         if tokens > room:  # 2. the loop's oldest rounds; its request's user message stays first
             if request is None and start == loop - 1 and messages[start].role == "user":
                 request, start = start, loop
@@ -148,11 +157,12 @@ def agent_window(messages: list[Message], *, fixed: int, budget: int, scale: flo
         if tokens > room:
             shown = window_positions(SeenContext(start=start, request=request), end)
             raise ContextBudgetError("agent: " + _too_large(messages, shown, agent_tokens, fixed, budget, "--agent-context-tokens"))
-    return SeenContext(start=start, request=request, tokens=tokens, loop_reasoning=loop_reasoning, estimated=fixed + tokens)
+    return SeenContext(start=start, request=request, tokens=tokens, loop_reasoning=loop_reasoning,
+                       estimated=fixed + tokens, scale=scale)
 
 
 def transcript_window(messages: list[Message], *, cost: Cost, fixed: int, budget: int, role: str, flag: str,
-                      scale: float = 1.0) -> SeenContext:
+                      refused: int = 0) -> SeenContext:
     """A window of whole exchanges for a role that reads the dialogue as a transcript (the user
     simulator), its records kept on the user messages; ``cost`` is what a message adds to it."""
     end = len(messages)
@@ -163,6 +173,7 @@ def transcript_window(messages: list[Message], *, cost: Cost, fixed: int, budget
     else:
         at, record = previous
         start, tokens = record.start, record.tokens + sum(cost(m) for m in messages[at:end])
+    scale = _scale(previous, refused)
     room = budget * scale / calibration(previous[1] if previous else None) - fixed
     if tokens > room:
         last = loop_start(messages, end) - 1
@@ -170,7 +181,11 @@ def transcript_window(messages: list[Message], *, cost: Cost, fixed: int, budget
         start, tokens = _drop_transcript(messages, start, tokens, cuts, KEEP_AFTER_SLIDE * room, cost)
         if tokens > room:
             raise ContextBudgetError(f"{role}: " + _too_large(messages, list(range(start, end)), cost, fixed, budget, flag))
-    return SeenContext(start=start, tokens=tokens, estimated=fixed + tokens)
+    return SeenContext(start=start, tokens=tokens, estimated=fixed + tokens, scale=scale)
+
+
+def _scale(previous: tuple[int, SeenContext] | None, refused: int) -> float:
+    return (previous[1].scale if previous else 1.0) * OVERFLOW_SHRINK ** refused
 
 
 def _latest(messages: list[Message], role: str) -> tuple[int, SeenContext] | None:
@@ -199,11 +214,8 @@ def _grown(messages: list[Message], end: int, loop: int,
     start, request = record.start, record.request
     tokens = record.tokens + sum(agent_tokens(m) for m in messages[at:end])
     loop_reasoning = record.loop_reasoning
-    if loop > at:  # a new request since that turn: the old loop's reasoning and request are sent no more
+    if loop > at:  # a new request since that turn: the old loop's reasoning is sent no more
         tokens -= loop_reasoning
-        if request is not None:
-            tokens -= agent_tokens(messages[request])
-            request = None
         added = sum(reasoning_tokens(m) for m in messages[loop:end])
         loop_reasoning = added
     else:

@@ -276,7 +276,8 @@ class SeenContext(Strict):
     """
 
     start: int = Field(ge=0)  # the first message of the window
-    # The agent only: the request's user message, sent first because the window starts inside its tool loop.
+    # The agent only: when the window starts inside an exchange (its tool loop outgrew the budget), that
+    # exchange's user message, sent first.
     request: int | None = Field(default=None, ge=0)
     tokens: int = Field(default=0, ge=0)  # the conversation as sent (window, and this loop's reasoning), estimated
     loop_reasoning: int = Field(default=0, ge=0)  # the part of ``tokens`` that is this tool loop's earlier reasoning
@@ -286,6 +287,9 @@ class SeenContext(Strict):
     # correction (invalid JSON under the plain protocol), so no sample holds what it was generated
     # from and exports do not train it.
     nudged: bool = False
+    # The share of the budget the window was held to: below 1 once the endpoint refused a request as
+    # longer than its context (its context is smaller than the budget); later windows keep it.
+    scale: float = Field(default=1.0, gt=0, le=1)
 
 
 class Message(Strict):

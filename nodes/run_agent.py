@@ -16,7 +16,7 @@ from langchain_core.messages import SystemMessage
 from langgraph.runtime import Runtime
 
 from dialogforge.config import Role
-from dialogforge.context_windows import OVERFLOW_SHRINK, agent_view, agent_window
+from dialogforge.context_windows import OVERFLOW_RETRIES, agent_view, agent_window
 from dialogforge.errors import ContextOverflowError, ModelCallError
 from dialogforge.models import generate_agent_turn
 from dialogforge.models.convert import to_langchain
@@ -36,17 +36,17 @@ async def run_agent(state: DialogueState, runtime: Runtime[GraphContext]) -> dic
     model = runtime.context.models[Role.AGENT]
     system = agent_system_prompt(state)
     fixed = estimate_tokens(system) + MESSAGE_OVERHEAD + estimate_json_tokens([t.openai_tool() for t in state.tools])
-    for scale in (1.0, *OVERFLOW_SHRINK):
+    for refused in range(OVERFLOW_RETRIES + 1):
         try:
-            window = agent_window(state.messages, fixed=fixed, budget=state.limits.agent_context_tokens, scale=scale)
+            window = agent_window(state.messages, fixed=fixed, budget=state.limits.agent_context_tokens, refused=refused)
             shown, reasoning_from = agent_view(state.messages, len(state.messages), window)
             reply, usage = await generate_agent_turn(
                 model, [SystemMessage(system), *to_langchain(shown, reasoning_from=reasoning_from)], state.tools,
                 seed=state.seed, task_index=len(state.tasks) - 1,
             )
         except ContextOverflowError as exc:
-            if scale == OVERFLOW_SHRINK[-1]:
-                return failed(ModelCallError(f"{exc} (also with the window cut to {scale:.0%} of the context budget)"))
+            if refused == OVERFLOW_RETRIES:
+                return failed(ModelCallError(f"{exc} (also with the window cut to {window.scale:.0%} of the context budget)"))
             continue
         except ModelCallError as exc:
             return failed(exc)

@@ -17,7 +17,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langgraph.runtime import Runtime
 
 from dialogforge.config import Role
-from dialogforge.context_windows import OVERFLOW_SHRINK, transcript_window
+from dialogforge.context_windows import OVERFLOW_RETRIES, transcript_window
 from dialogforge.errors import ContextOverflowError, ModelCallError
 from dialogforge.models import generate_structured
 from dialogforge.graphs.context import GraphContext
@@ -61,14 +61,14 @@ async def _ask(model, state: DialogueState) -> tuple[UserTurn, Any, SeenContext]
     instructions = _instructions(state)
     goal = _goal_message(state)
     fixed = estimate_tokens(instructions) + estimate_tokens(goal) + 2 * MESSAGE_OVERHEAD
-    for scale in (1.0, *OVERFLOW_SHRINK):
-        window = transcript_window(state.messages, cost=transcript_tokens, fixed=fixed, scale=scale, role=model.role,
+    for refused in range(OVERFLOW_RETRIES + 1):
+        window = transcript_window(state.messages, cost=transcript_tokens, fixed=fixed, refused=refused, role=model.role,
                                    budget=state.limits.user_context_tokens, flag="--user-context-tokens")
         messages = [SystemMessage(instructions), *_transcript(state.messages[window.start:]), HumanMessage(goal)]
         try:
             turn, usage = await generate_structured(model, UserTurn, messages, seed=state.seed)
         except ContextOverflowError:
-            if scale == OVERFLOW_SHRINK[-1]:
+            if refused == OVERFLOW_RETRIES:
                 raise
             continue
         reported = usage.prompt if usage.calls == 1 and usage.prompt else None

@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
 import pytest
 
+from dialogforge.context_windows import agent_view
 from dialogforge.dataset.export import export
+from dialogforge.dataset.format_openai import ToolNames, openai_record
+from dialogforge.dataset.format_sharegpt import sharegpt_record
+from dialogforge.dataset.samples import SampleSkipped, build_samples
 from dialogforge.graphs.state import DialogueState
 from dialogforge.records import StopReason, ToolSimulation
 from dialogforge.testing.openai_wire import prompt_tokens
@@ -28,6 +33,7 @@ from dialogforge.testing.scripted_model import ScriptedChatModel
 from dialogforge.testing.stub_server import StubServer
 from tests.support.checkpoints import dialogue_problem
 from tests.support.dataset import store_states
+from tests.support.windows import Dialogue, as_state
 from tests.support.wire import agent_requests, long_dialogue, run_graph, sample_context, user_simulator_requests, wire_message
 
 SMALL = 3_000  # the long dialogue's agent and user simulator budget
@@ -143,3 +149,51 @@ def test_no_request_exceeds_its_budget_in_the_servers_count(slides):
     assert max(agent) > 0.8 * SMALL  # the budget is used, not merely undercut
     recorded = [m.context for m in slides.state.messages if m.role == "assistant"]
     assert all(c.prompt_tokens is not None for c in recorded)
+
+
+# ------------------------------------------------------------------ samples of a hand-grown dialogue
+
+
+def _pinned_loop_dialogue() -> Dialogue:
+    """An exchange, then one request whose tool loop outgrows the budget, then more exchanges."""
+    d = Dialogue(budget=3_000)
+    for _ in range(3):
+        d.exchange()
+    d.user()
+    for _ in range(30):
+        d.agent(calls=1, result_words=150)
+    d.agent()
+    for _ in range(10):
+        d.exchange()
+    return d
+
+
+def test_every_turn_of_every_sample_is_trained_on_its_recorded_window_even_inside_a_long_loop():
+    d = _pinned_loop_dialogue()
+    samples = build_samples(as_state(d))
+    trained = [(sample, i) for sample in samples for i, m in enumerate(sample.messages)
+               if m["role"] == "assistant" and not m["context"]]
+    turns = [j for j, m in enumerate(d.messages) if m.role == "assistant"]
+    assert len(trained) == len(turns) and len(samples) >= 4
+    for (sample, i), j in zip(trained, turns):
+        shown, _ = agent_view(d.messages, j, d.messages[j].context)
+        assert [(m.role, m.content, [c.id for c in m.tool_calls]) for m in shown] == [
+            (m["role"], m["content"], [c["id"] for c in m.get("tool_calls") or []]) for m in sample.messages[:i]], j
+    pinned = [s for s in samples if s.messages[1]["role"] == "assistant"]
+    assert pinned and all(s.messages[0]["role"] == "user" for s in pinned)  # opens on the request it answers
+    assert [s.segment for s in samples] == list(range(len(samples))) and samples[-1].segments == len(samples)
+
+
+def test_context_turns_are_masked_in_openai_and_samples_holding_them_left_out_of_sharegpt():
+    samples = build_samples(as_state(_pinned_loop_dialogue()))
+    for sample in samples:
+        record = openai_record(sample, ToolNames())
+        context = [m["context"] for m in sample.messages if m["role"] == "assistant"]
+        weights = [m.get("weight") for m in record["messages"] if m["role"] == "assistant"]
+        assert weights == [0 if c else None for c in context]
+        if any(context):
+            with pytest.raises(SampleSkipped, match="holds_context_turns_sharegpt_cannot_mask"):
+                sharegpt_record(sample, with_reasoning=True, tally=Counter())
+        else:
+            assert sharegpt_record(sample, with_reasoning=True, tally=Counter())["conversations"]
+    assert not any(m.get("context") for m in samples[0].messages) and any(m.get("context") for m in samples[1].messages)
