@@ -4,7 +4,8 @@ Two scripted dialogues run through the stub server, which holds a model's contex
 (``max_context_tokens``, counted with its own "tokenizer", denser than our estimate on
 prose): one short enough to fit the agent's budget, one that outgrows a small budget
 several times. Each is exported as a Hugging Face dataset, reasoning kept (the default);
-the k-th trained assistant turn of the export is the agent's k-th turn, and the messages
+the k-th assistant turn the export holds as a sample's own (trained, or masked for an
+invalid call; not a context turn) is the agent's k-th turn, and the messages
 before it in its sample must be exactly the agent's k-th request: the same system prompt,
 tools, messages, calls and results, and reasoning where it was sent (inside the turn's
 own tool loop).
@@ -31,6 +32,7 @@ from dialogforge.records import StopReason, ToolSimulation
 from dialogforge.testing.openai_wire import prompt_tokens
 from dialogforge.testing.scripted_model import ScriptedChatModel
 from dialogforge.testing.stub_server import StubServer
+from dialogforge.testing.wire_check import faithfulness, sample_turns
 from tests.support.checkpoints import dialogue_problem
 from tests.support.dataset import store_states
 from tests.support.windows import Dialogue, as_state
@@ -51,18 +53,16 @@ class Exported:
     def agent(self) -> list[dict]:
         return agent_requests(self.requests)
 
-    def trained(self) -> list[tuple[dict, list[dict], dict]]:
-        """(row, the messages before the turn, the turn) for every trained assistant turn, in order."""
-        out = []
-        for row in self.rows:
-            messages = [json.loads(m) if isinstance(m, str) else m for m in row["messages"]]
-            out += [(row, messages[:i], m) for i, m in enumerate(messages) if m["role"] == "assistant" and m["train"]]
-        return out
+    def samples(self) -> list[tuple[list[dict], int]]:
+        return [([json.loads(m) if isinstance(m, str) else m for m in row["messages"]], row["context_turns"]) for row in self.rows]
+
+    def own_turns(self) -> list[tuple[dict, list[dict], dict]]:
+        """(row, the messages before the turn, the turn) for every assistant turn a row holds as its own, in order."""
+        return [(self.rows[k], before, turn) for k, before, turn in sample_turns(self.samples())]
 
 
 def _export(root: Path, start: DialogueState, stub_context: int | None) -> Exported:
-    with StubServer(lambda request: ScriptedChatModel(invalid_argument_rate=0), record_requests=True,
-                    max_context_tokens=stub_context) as server:
+    with StubServer(lambda request: ScriptedChatModel(), record_requests=True, max_context_tokens=stub_context) as server:
         state = asyncio.run(run_graph(root / "run.db", "t", start, server.base_url))
         requests = list(server.requests)
     assert state.stop_reason is StopReason.MAX_USER_TURNS and state.error is None, state.error
@@ -100,19 +100,27 @@ def test_a_dialogue_that_fits_is_one_sample_and_one_that_outgrows_the_budget_is_
     assert slides.manifest["target"]["reasoning"].startswith("kept")  # the default now
 
 
-def test_every_trained_turn_is_exactly_the_request_that_produced_it(dialogue):
-    trained = dialogue.trained()
+def test_every_exported_turn_is_exactly_the_request_that_produced_it(dialogue):
+    turns = dialogue.own_turns()
     requests = dialogue.agent
-    assert trained and len(trained) <= len(requests)
-    for k, ((row, before, turn), body) in enumerate(zip(trained, requests)):
+    assert turns and len(turns) <= len(requests)
+    assert any(not turn["train"] for _, _, turn in turns)  # masked turns (invalid calls) are checked too
+    for k, ((row, before, turn), body) in enumerate(zip(turns, requests)):
         system, *sent = body["messages"]
         assert system == {"role": "system", "content": before[0]["content"]} and before[0]["role"] == "system", k
         assert [t for t in json.loads(json.dumps(body["tools"]))] == [json.loads(t) if isinstance(t, str) else t for t in row["tools"]], k
         assert [wire_message(m) for m in sent] == sample_context(before[1:]), f"turn {k} (segment {row['segment']})"
 
 
-def test_each_turn_is_trained_once_and_every_turn_up_to_the_last_reply_is(dialogue):
-    trained = [turn for _, _, turn in dialogue.trained()]
+def test_the_shared_check_finds_every_trained_turn_identical_and_every_in_loop_request_with_its_reasoning(dialogue):
+    tools = [json.loads(t) if isinstance(t, str) else t for t in dialogue.rows[0]["tools"]]
+    found = faithfulness(dialogue.samples(), tools, dialogue.requests)
+    assert found.turns > 20 and found.identical == found.turns
+    assert found.in_loop >= 8 and found.with_reasoning == found.in_loop
+
+
+def test_each_turn_is_in_one_sample_as_its_own_and_every_turn_up_to_the_last_reply_is(dialogue):
+    trained = [turn for _, _, turn in dialogue.own_turns()]
     replies = [i for i, m in enumerate(dialogue.state.messages) if m.role == "assistant" and not m.tool_calls]
     in_span = [m for m in dialogue.state.messages[: replies[-1] + 1] if m.role == "assistant"]
     # the view may end earlier (a capped dialogue ends after its last completed task): a prefix of them

@@ -45,7 +45,8 @@ INFO_FILE = "dataset_info.json"
 
 
 def sharegpt_record(sample: Sample, *, with_reasoning: bool, tally: Counter) -> dict[str, Any]:
-    if any(m["role"] == "assistant" and m["context"] for m in sample.messages):
+    if any(m["role"] == "assistant" and not m["train"] and all(c["valid"] for c in m["tool_calls"]) for m in sample.messages):
+        # context turns (or a nudged one): untrained, and not for an invalid call it could leave out
         raise SampleSkipped("holds_context_turns_sharegpt_cannot_mask")
     messages = without_calls(sample.messages, lambda c: not c["valid"], tally, "invalid_calls_left_out")
     turns: list[dict[str, str]] = []

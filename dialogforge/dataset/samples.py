@@ -40,7 +40,8 @@ What a sample holds:
   call has ``train`` False: the model should learn the recovery, not the
   mistake, and each format masks it by its own means. A context turn has
   ``train`` False too, and so has a turn the agent wrote only after a nudge
-  (its first reply was empty: no sample holds the request it answered).
+  (its first reply was empty: no sample holds the request it answered); the
+  context turns are all before the sample's own turns.
 
 The neutral message dicts (keys always present, so renderers never guess)::
 
@@ -135,9 +136,9 @@ def _message(m: Message, specs: dict, *, context: bool) -> Msg:
     if m.role != "assistant":
         return {"role": m.role, "content": m.content}
     calls = [_call(c, call_violation(specs, c) is None) for c in m.tool_calls]
-    context = context or (m.context is not None and m.context.nudged)
+    nudged = m.context is not None and m.context.nudged
     return {"role": "assistant", "content": m.content, "reasoning": m.reasoning or None,
-            "tool_calls": calls, "train": trained(context, calls), "context": context}
+            "tool_calls": calls, "train": trained(context or nudged, calls), "context": context}
 
 
 def trained(context: bool, calls: list[Msg]) -> bool:

@@ -22,6 +22,7 @@ from dialogforge.nodes.execute_tools import execute_tools
 from dialogforge.records import FunctionSpec, Limits, Message, Mode, Scenario, ToolCall, ToolSimulation, ToolSpec
 from dialogforge.runs.engine import RECURSION_LIMIT
 from dialogforge.runs.planning import graph_input
+from dialogforge.testing.wire_check import agent_requests, sample_context, wire_message  # noqa: F401 (for tests)
 
 _CONTEXT_BLOCK = re.compile(r"```json\s*(\{.*?\})\s*```", re.DOTALL)
 
@@ -44,11 +45,6 @@ def user_simulator_requests(requests: list[dict]) -> list[dict]:
     return [body for body in requests if schema_name(body) == "UserTurn"]
 
 
-def agent_requests(requests: list[dict]) -> list[dict]:
-    """The agent's requests: tools offered, no structured output asked for."""
-    return [body for body in requests if body.get("tools") and not body.get("response_format") and not body.get("tool_choice")]
-
-
 def context_of(body: dict) -> dict[str, Any]:
     """The last JSON context block of a request's messages (what the role was shown)."""
     for message in reversed(body["messages"]):
@@ -68,34 +64,6 @@ def long_dialogue(seed: int, turns: int, simulation: ToolSimulation | None = Non
         limits=Limits(max_user_turns=turns, max_tasks=100_000, max_tool_steps=8, **budgets),
         simulation=simulation or ToolSimulation(),
     )
-
-
-def wire_message(m: dict) -> dict[str, Any]:
-    """A request message as the agent sent it, in one comparable shape (arguments decoded)."""
-    out: dict[str, Any] = {"role": m["role"], "content": m.get("content") or ""}
-    if m["role"] == "assistant":
-        out["tool_calls"] = [(c["id"], c["function"]["name"], json.loads(c["function"]["arguments"]))
-                             for c in m.get("tool_calls") or []]
-        out["reasoning"] = m.get("reasoning_content")
-    if m["role"] == "tool":
-        out["tool_call_id"] = m["tool_call_id"]
-    return out
-
-
-def sample_context(messages: list[dict]) -> list[dict[str, Any]]:
-    """The messages of a Hugging Face sample before a turn, in ``wire_message``'s shape, with reasoning
-    where the agent is sent it: on its turns after the last user message (the turn's own tool loop)."""
-    last_user = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=-1)
-    out = []
-    for i, m in enumerate(messages):
-        entry: dict[str, Any] = {"role": m["role"], "content": m.get("content") or ""}
-        if m["role"] == "assistant":
-            entry["tool_calls"] = [(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in m.get("tool_calls") or []]
-            entry["reasoning"] = m.get("reasoning_content") if i > last_user else None
-        if m["role"] == "tool":
-            entry["tool_call_id"] = m["tool_call_id"]
-        out.append(entry)
-    return out
 
 
 async def run_graph(db: Path, thread_id: str, start: DialogueState | None, base_url: str, *,
