@@ -175,3 +175,21 @@ def test_an_endpoint_whose_context_is_smaller_than_the_budget_gets_shorter_reque
     scales = [m.context.scale for m in state.messages if m.role == "assistant"]
     assert scales[0] == 1 and scales[-1] < 1 and scales == sorted(scales, reverse=True)
     assert all(prompt_tokens(b) <= 2_800 for b in user_simulator_requests(requests)[-5:])
+
+
+@pytest.mark.parametrize("status, body, overflow", [
+    (400, {"message": "This model's maximum context length is 32768 tokens. However, you requested 40000 tokens."}, True),
+    (400, {"message": "the request exceeds the available context size, try increasing it", "type": "exceed_context_size_error"}, True),
+    (400, {"message": "Requested token count exceeds the model's maximum context length", "code": "context_length_exceeded"}, True),
+    (400, {"message": "response_format type 'json_schema' is not supported"}, False),
+    (401, {"message": "maximum context length? no: a bad key"}, False),
+])
+def test_a_refusal_for_context_length_is_told_from_other_refusals(status, body, overflow):
+    import httpx
+    import openai
+
+    from dialogforge.models.call import context_overflow
+
+    response = httpx.Response(status, request=httpx.Request("POST", "http://127.0.0.1:9/v1/chat/completions"))
+    error = openai.APIStatusError(body["message"], response=response, body={"error": body})
+    assert context_overflow(error) is overflow

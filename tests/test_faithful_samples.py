@@ -23,7 +23,9 @@ import datasets
 import pytest
 
 from dialogforge.context_windows import agent_view
+from dialogforge.dataset.corpus import view_of
 from dialogforge.dataset.export import export
+from dialogforge.dataset.stats import collect_stats
 from dialogforge.dataset.format_openai import ToolNames, openai_record
 from dialogforge.dataset.format_sharegpt import sharegpt_record
 from dialogforge.dataset.samples import SampleSkipped, build_samples
@@ -48,6 +50,7 @@ class Exported:
     requests: list[dict]  # every request the server received, in order
     rows: list[dict]  # the Hugging Face export's rows, in order
     manifest: dict
+    db: Path  # the database it was exported from
 
     @property
     def agent(self) -> list[dict]:
@@ -70,7 +73,7 @@ def _export(root: Path, start: DialogueState, stub_context: int | None) -> Expor
     store_states(root / "export.db", {"t": state})
     result = export(root / "export.db", root / "hf", "hf")
     rows = list(datasets.load_from_disk(str(root / "hf"))["train"])
-    return Exported(state, requests, rows, json.loads(result.manifest_path.read_text()))
+    return Exported(state, requests, rows, json.loads(result.manifest_path.read_text()), root / "export.db")
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +101,9 @@ def test_a_dialogue_that_fits_is_one_sample_and_one_that_outgrows_the_budget_is_
     assert slides.manifest["counts"]["samples"] == len(slides.rows) and slides.manifest["counts"]["exported"] == 1
     assert slides.manifest["runs"][0]["samples"] == {"t": len(slides.rows)}
     assert slides.manifest["target"]["reasoning"].startswith("kept")  # the default now
+    stats = collect_stats(slides.db)  # counts the trajectory's turns once, and says how many samples it makes
+    assert stats.overall.samples == 1 and stats.samples == len(slides.rows)
+    assert stats.overall.turn.values == [sum(1 for m in view_of(slides.state).state.messages if m.role != "system")]
 
 
 def test_every_exported_turn_is_exactly_the_request_that_produced_it(dialogue):

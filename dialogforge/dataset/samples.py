@@ -108,18 +108,10 @@ def closing_message(state: DialogueState) -> str | None:
 def build_samples(state: DialogueState) -> list[Sample]:
     """The trajectory's training samples, one per window its turns were generated from (see the
     module docstring); [] when it has no assistant reply to train on."""
-    span = training_span(state)
-    if not span:
+    runs = _runs(state)
+    if not runs:
         return []
     specs = {tool.name: tool for tool in state.tools}
-    runs: list[tuple[tuple[int, int | None], list[int]]] = []
-    for j in span:
-        if state.messages[j].role == "assistant":
-            window = seen_window(state.messages, j, state.limits.history_window)
-            if runs and runs[-1][0] == window:
-                runs[-1][1].append(j)
-            else:
-                runs.append((window, [j]))
     system, tools = agent_system_prompt(state), [tool.openai_tool() for tool in state.tools]
     samples = []
     for k, ((start, request), own) in enumerate(runs):
@@ -128,6 +120,24 @@ def build_samples(state: DialogueState) -> list[Sample]:
         samples.append(Sample(system=system, messages=messages, tools=tools, segment=k, segments=len(runs),
                               closing=closing_message(state) if k == len(runs) - 1 else None, first_message=positions[0]))
     return samples
+
+
+def sample_count(state: DialogueState) -> int:
+    """How many samples ``build_samples`` makes of the trajectory, without building them."""
+    return len(_runs(state))
+
+
+def _runs(state: DialogueState) -> list[tuple[tuple[int, int | None], list[int]]]:
+    """The assistant turns of the training span grouped by the window they saw, in order."""
+    runs: list[tuple[tuple[int, int | None], list[int]]] = []
+    for j in training_span(state):
+        if state.messages[j].role == "assistant":
+            window = seen_window(state.messages, j, state.limits.history_window)
+            if runs and runs[-1][0] == window:
+                runs[-1][1].append(j)
+            else:
+                runs.append((window, [j]))
+    return runs
 
 
 def _message(m: Message, specs: dict, *, context: bool) -> Msg:
