@@ -53,8 +53,10 @@ CALIBRATION = (0.5, 2.0)  # bounds of the endpoint-to-estimate ratio a budget is
 CALL_OVERHEAD = 8  # a call's id, type and brackets; a result's tool_call_id
 # An endpoint that refuses a request as longer than its context (``ContextOverflowError``: its
 # context is smaller than the budget) gets it again on a window cut to SHRINK of the budget, up to
-# RETRIES times; the role's later windows keep the cut (``SeenContext.scale``).
-OVERFLOW_SHRINK, OVERFLOW_RETRIES = 0.75, 2
+# RETRIES times; the role's later windows keep the cut (``SeenContext.scale``). When the refusal
+# names the model's context, the budget is cut to CONTEXT_SHARE of it at once (the share the
+# default budgets give a request of a 32k model: the rest is the reply's).
+OVERFLOW_SHRINK, OVERFLOW_RETRIES, CONTEXT_SHARE = 0.75, 2, 0.75
 
 Cost = Callable[[Message], int]
 
@@ -130,14 +132,16 @@ def seen_window(messages: list[Message], end: int, history_window: int) -> tuple
 # ---------------------------------------------------------------- the policy
 
 
-def agent_window(messages: list[Message], *, fixed: int, budget: int, refused: int = 0) -> SeenContext:
+def agent_window(messages: list[Message], *, fixed: int, budget: int, refused: int = 0,
+                 model_context: int | None = None) -> SeenContext:
     """The agent's window for its next turn (at ``len(messages)``); ``fixed`` is what the system
-    prompt and tools cost, ``refused`` how often the endpoint refused this turn's request as too long."""
+    prompt and tools cost, ``refused`` how often the endpoint refused this turn's request as too
+    long, ``model_context`` the context its last refusal named."""
     end = len(messages)
     loop = loop_start(messages, end)
     previous = _latest(messages, "assistant")
     start, request, tokens, loop_reasoning = _grown(messages, end, loop, previous)
-    scale = _scale(previous, refused)
+    scale = _scale(previous, refused, model_context, budget)
     room = budget * scale / calibration(previous[1] if previous else None) - fixed
     if tokens > room:
         target = KEEP_AFTER_SLIDE * room
@@ -162,7 +166,7 @@ def agent_window(messages: list[Message], *, fixed: int, budget: int, refused: i
 
 
 def transcript_window(messages: list[Message], *, cost: Cost, fixed: int, budget: int, role: str, flag: str,
-                      refused: int = 0) -> SeenContext:
+                      refused: int = 0, model_context: int | None = None) -> SeenContext:
     """A window of whole exchanges for a role that reads the dialogue as a transcript (the user
     simulator), its records kept on the user messages; ``cost`` is what a message adds to it."""
     end = len(messages)
@@ -173,7 +177,7 @@ def transcript_window(messages: list[Message], *, cost: Cost, fixed: int, budget
     else:
         at, record = previous
         start, tokens = record.start, record.tokens + sum(cost(m) for m in messages[at:end])
-    scale = _scale(previous, refused)
+    scale = _scale(previous, refused, model_context, budget)
     room = budget * scale / calibration(previous[1] if previous else None) - fixed
     if tokens > room:
         last = loop_start(messages, end) - 1
@@ -184,8 +188,11 @@ def transcript_window(messages: list[Message], *, cost: Cost, fixed: int, budget
     return SeenContext(start=start, tokens=tokens, estimated=fixed + tokens, scale=scale)
 
 
-def _scale(previous: tuple[int, SeenContext] | None, refused: int) -> float:
-    return (previous[1].scale if previous else 1.0) * OVERFLOW_SHRINK ** refused
+def _scale(previous: tuple[int, SeenContext] | None, refused: int, model_context: int | None, budget: int) -> float:
+    scale = (previous[1].scale if previous else 1.0) * OVERFLOW_SHRINK ** refused
+    if refused and model_context:
+        scale = min(scale, CONTEXT_SHARE * model_context / budget)
+    return max(scale, 1e-3)
 
 
 def _latest(messages: list[Message], role: str) -> tuple[int, SeenContext] | None:

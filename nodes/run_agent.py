@@ -36,9 +36,11 @@ async def run_agent(state: DialogueState, runtime: Runtime[GraphContext]) -> dic
     model = runtime.context.models[Role.AGENT]
     system = agent_system_prompt(state)
     fixed = estimate_tokens(system) + MESSAGE_OVERHEAD + estimate_json_tokens([t.openai_tool() for t in state.tools])
+    limit = None  # the model's context, once a refusal names it
     for refused in range(OVERFLOW_RETRIES + 1):
         try:
-            window = agent_window(state.messages, fixed=fixed, budget=state.limits.agent_context_tokens, refused=refused)
+            window = agent_window(state.messages, fixed=fixed, budget=state.limits.agent_context_tokens,
+                                  refused=refused, model_context=limit)
             shown, reasoning_from = agent_view(state.messages, len(state.messages), window)
             reply, usage = await generate_agent_turn(
                 model, [SystemMessage(system), *to_langchain(shown, reasoning_from=reasoning_from)], state.tools,
@@ -47,6 +49,7 @@ async def run_agent(state: DialogueState, runtime: Runtime[GraphContext]) -> dic
         except ContextOverflowError as exc:
             if refused == OVERFLOW_RETRIES:
                 return failed(ModelCallError(f"{exc} (also with the window cut to {window.scale:.0%} of the context budget)"))
+            limit = exc.model_context or limit
             continue
         except ModelCallError as exc:
             return failed(exc)

@@ -57,19 +57,21 @@ async def simulate_user(state: DialogueState, runtime: Runtime[GraphContext]) ->
 
 
 async def _ask(model, state: DialogueState) -> tuple[UserTurn, Any, SeenContext]:
-    """One simulator call on its window; an endpoint's refusal as too long shrinks the window, twice."""
+    """One simulator call on its window; an endpoint's refusal as too long shrinks the window (twice at most)."""
     instructions = _instructions(state)
     goal = _goal_message(state)
     fixed = estimate_tokens(instructions) + estimate_tokens(goal) + 2 * MESSAGE_OVERHEAD
+    limit = None  # the model's context, once a refusal names it
     for refused in range(OVERFLOW_RETRIES + 1):
         window = transcript_window(state.messages, cost=transcript_tokens, fixed=fixed, refused=refused, role=model.role,
-                                   budget=state.limits.user_context_tokens, flag="--user-context-tokens")
+                                   model_context=limit, budget=state.limits.user_context_tokens, flag="--user-context-tokens")
         messages = [SystemMessage(instructions), *_transcript(state.messages[window.start:]), HumanMessage(goal)]
         try:
             turn, usage = await generate_structured(model, UserTurn, messages, seed=state.seed)
-        except ContextOverflowError:
+        except ContextOverflowError as exc:
             if refused == OVERFLOW_RETRIES:
                 raise
+            limit = exc.model_context or limit
             continue
         reported = usage.prompt if usage.calls == 1 and usage.prompt else None
         return turn, usage, window.model_copy(update={"prompt_tokens": reported})

@@ -163,17 +163,18 @@ async def test_a_tool_result_too_large_for_the_agents_budget_fails_the_trajector
 
 
 def test_an_endpoint_whose_context_is_smaller_than_the_budget_gets_shorter_requests_and_the_dialogue_goes_on(tmp_path):
-    """The server's context (2,800 of its tokens) is below the budget (4,000): it refuses, the agent
-    and the user simulator send the request again on a window cut to 3/4, and keep the cut."""
+    """The server's context (2,800 of its tokens) is below the budget (4,000): it refuses, naming its
+    context; the agent and the user simulator send the request again on a window cut to 3/4 of that
+    context, and keep the cut."""
     start = long_dialogue(5, 24, ToolSimulation(context_tokens=2_000, tool_error_rate=0), context_tokens=4_000)
     with StubServer(lambda request: ScriptedChatModel(), record_requests=True, max_context_tokens=2_800) as server:
         state = asyncio.run(run_graph(tmp_path / "run.db", "t", start, server.base_url))
         requests = list(server.requests)
     assert state.error is None and state.stop_reason is StopReason.MAX_USER_TURNS
     refused = [b for b in agent_requests(requests) if prompt_tokens(b) > 2_800]
-    assert refused and len(refused) <= 4  # refused once or twice, then the cut is kept
+    assert len(refused) == 1  # refused once, then the cut is kept
     scales = [m.context.scale for m in state.messages if m.role == "assistant"]
-    assert scales[0] == 1 and scales[-1] < 1 and scales == sorted(scales, reverse=True)
+    assert scales[0] == 1 and set(scales) == {1, 0.75 * 2_800 / 4_000} and scales == sorted(scales, reverse=True)
     assert all(prompt_tokens(b) <= 2_800 for b in user_simulator_requests(requests)[-5:])
 
 
@@ -188,8 +189,12 @@ def test_a_refusal_for_context_length_is_told_from_other_refusals(status, body, 
     import httpx
     import openai
 
-    from dialogforge.models.call import context_overflow
+    from dialogforge.models.call import context_overflow, model_context_of
 
     response = httpx.Response(status, request=httpx.Request("POST", "http://127.0.0.1:9/v1/chat/completions"))
     error = openai.APIStatusError(body["message"], response=response, body={"error": body})
     assert context_overflow(error) is overflow
+    named = {"This model's maximum context length is 32768 tokens. However, you requested 40000 tokens.": 32_768}
+    assert model_context_of(error) == named.get(body["message"])
+    llama = openai.APIStatusError("exceeds", response=response, body={"error": {"n_ctx": 8192, "n_prompt_tokens": 9000}})
+    assert model_context_of(llama) == 8192

@@ -60,7 +60,8 @@ async def invoke_chat(model: RoleModel, messages: list[BaseMessage], **kwargs: A
             reply = await _attempt(model, messages, kwargs, tried)
         except openai.APIStatusError as exc:
             if context_overflow(exc):
-                raise ContextOverflowError(f"{model.role}: HTTP {exc.status_code}: {_first_line(exc)}") from exc
+                raise ContextOverflowError(f"{model.role}: HTTP {exc.status_code}: {_first_line(exc)}",
+                                           model_context_of(exc)) from exc
             if not _status_retryable(exc.status_code) or attempt == attempts - 1:
                 raise ModelCallError(f"{model.role}: HTTP {exc.status_code}: {_first_line(exc)}") from exc
             await asyncio.sleep(_delay(attempt, _retry_after(exc)))
@@ -109,6 +110,15 @@ def context_overflow(exc: openai.APIStatusError) -> bool:
     """A refusal of the request as longer than the model's context (not retried as it is: the
     caller shrinks its window, ``dialogforge.context_windows``)."""
     return exc.status_code in (400, 413) and bool(_OVERFLOW.search(f"{exc.message} {exc.body}"))
+
+
+# The model's context length, where a refusal names it: vLLM and OpenAI in words, llama.cpp as n_ctx.
+_MODEL_CONTEXT = re.compile(r"maximum context length is (\d+)|['\"]n_ctx['\"]: (\d+)", re.I)
+
+
+def model_context_of(exc: openai.APIStatusError) -> int | None:
+    found = _MODEL_CONTEXT.search(f"{exc.message} {exc.body}")
+    return int(found.group(1) or found.group(2)) if found else None
 
 
 def _status_retryable(status: int) -> bool:
