@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from dialogforge.records import (
-    Counters, Difficulty, JsonObject, Limits, Message, Mode, RubricItem, Scenario, SqlWrite, StopReason, Strict,
+    Counters, Difficulty, JsonObject, Limits, McpDivergence, Message, Mode, RubricItem, Scenario, SqlWrite, StopReason, Strict,
     Task, TaskStatus, ToolExec, ToolSource, ToolSpec,
 )
 from dialogforge.channels import DELTA_CHANNELS
@@ -43,6 +43,9 @@ class DialogueState(BaseModel):
     # Tool-Exec: the writes executed so far, in order. The trajectory's database
     # is the source database with these replayed, so a fork or a resume rebuilds it.
     sql_writes: list[SqlWrite] = Field(default_factory=list)
+    # MCP: replayed calls whose answers differed from the recorded ones when a per-trajectory
+    # server's state was rebuilt (resume, fork, a restarted server). Its calls are the messages.
+    mcp_divergences: list[McpDivergence] = Field(default_factory=list)
     reference_time: str = "2026-01-15T09:00:00Z"
     counters: Counters = Field(default_factory=Counters)
     # A user message set from outside (a fork or an imported conversation)

@@ -29,6 +29,7 @@ async def execute_tools(state: DialogueState, runtime: Runtime[GraphContext]) ->
     world = dict(state.world)
     writes = list(state.sql_writes)  # Tool-Exec: each call must see the writes before it
     usage = TokenUsage()
+    divergences = list(state.mcp_divergences)  # MCP: kept, never hidden
     replies: list[Message] = []
     for call in state.messages[-1].tool_calls:
         try:
@@ -38,6 +39,7 @@ async def execute_tools(state: DialogueState, runtime: Runtime[GraphContext]) ->
         world.update(outcome.world_updates)
         if outcome.sql_write is not None:
             writes.append(outcome.sql_write)
+        divergences.extend(outcome.mcp_divergences)
         usage = usage.plus(outcome.usage)
         replies.append(Message(
             role="tool", content=outcome.content, tool_call_id=call.id, name=call.name,
@@ -50,6 +52,8 @@ async def execute_tools(state: DialogueState, runtime: Runtime[GraphContext]) ->
         update["world"] = world
     if len(writes) != len(state.sql_writes):
         update["sql_writes"] = writes
+    if len(divergences) != len(state.mcp_divergences):
+        update["mcp_divergences"] = divergences
     if usage.calls:
         update.update(charge(state, counters, Role.TOOL_SIMULATOR, usage))
     return update

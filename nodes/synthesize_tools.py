@@ -18,7 +18,7 @@ from dialogforge.errors import ModelCallError
 from dialogforge.models import RoleModel, generate_structured
 from dialogforge.graphs.context import GraphContext
 from dialogforge.graphs.state import DialogueState, ResultSchemas, ToolDraft, ToolDrafts, UserQuestions
-from dialogforge.records import FunctionSpec, TokenUsage, ToolSource, ToolSpec
+from dialogforge.records import FunctionSpec, TokenUsage, ToolExec, ToolSource, ToolSpec
 from dialogforge.nodes.outcome import charge, failed
 from dialogforge.nodes.prompting import prompt_messages, prompt_text
 from dialogforge.tool_checks import harmonize_entity_types, schema_problem
@@ -63,7 +63,9 @@ class _Synthesis:
         return [_spec_of(d) for d in good][:limit]
 
     async def with_result_schemas(self, tools: list[ToolSpec]) -> list[ToolSpec]:
-        needing = [t for t in tools if not t.result_schema.get("properties") and t.sql is None]
+        # Real backends (SQL, an MCP server) answer verbatim: nothing to predict for them.
+        needing = [t for t in tools if not t.result_schema.get("properties") and t.sql is None
+                   and self.state.tool_exec is not ToolExec.MCP]
         if not needing:
             return tools
         context = {"tools": [{"name": t.name, "description": t.function.description, "parameters": t.function.parameters} for t in needing]}

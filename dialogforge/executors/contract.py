@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from dialogforge.records import JsonObject, Message, SqlWrite, TokenUsage, ToolCall, ToolSpec
+from dialogforge.records import JsonObject, McpDivergence, Message, SqlWrite, TokenUsage, ToolCall, ToolSpec
 
 
 class Trajectory(Protocol):
@@ -36,6 +36,8 @@ class ExecutionOutcome:
     usage: TokenUsage = field(default_factory=TokenUsage)
     # Tool-Exec: a call that changed data, for the trajectory's write log.
     sql_write: SqlWrite | None = None
+    # MCP: replayed calls that answered differently while the server's state was rebuilt.
+    mcp_divergences: list[McpDivergence] = field(default_factory=list)
 
 
 class ToolExecutor(Protocol):
