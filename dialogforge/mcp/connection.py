@@ -57,7 +57,7 @@ class McpConnection:
     async def list_tools(self) -> list[dict[str, Any]]:
         from dialogforge.mcp import sdk
 
-        return await self._request(sdk.list_all_tools)
+        return await self._request(lambda session: sdk.list_all_tools(session, self.timeout_s))
 
     async def aclose(self) -> None:
         """Close the session (and stop a stdio server); safe to call twice, bounded in time."""

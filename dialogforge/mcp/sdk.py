@@ -24,6 +24,8 @@ from mcp.shared.exceptions import MCPError
 
 from dialogforge.mcp.servers import CallAnswer, McpServer, McpTransportError
 
+# A server's start-up (an interpreter, an npx download) may take far longer than one request.
+STARTUP_TIMEOUT_S = 60.0
 MAX_PAGES = 1000  # a server whose cursors never end is refused, not followed forever
 # Error codes that mean the conversation with the server broke, not that it answered.
 _TRANSPORT_CODES = frozenset({mcp_types.CONNECTION_CLOSED, mcp_types.REQUEST_TIMEOUT})
@@ -31,24 +33,26 @@ _TRANSPORT_CODES = frozenset({mcp_types.CONNECTION_CLOSED, mcp_types.REQUEST_TIM
 
 @asynccontextmanager
 async def open_session(server: McpServer, errlog: TextIO, timeout_s: float) -> AsyncIterator[ClientSession]:
-    """An initialized session; a stdio server's stderr goes to ``errlog``."""
+    """An initialized session; a stdio server's stderr goes to ``errlog``. Start-up may take
+    ``STARTUP_TIMEOUT_S`` (or ``timeout_s`` if longer); each request after it ``timeout_s``."""
     if server.url:
         transport = streamable_http_client(server.url)
     else:
         transport = stdio_client(StdioServerParameters(command=server.command[0], args=list(server.command[1:])), errlog=errlog)
     async with transport as (read, write):
-        async with ClientSession(read, write, read_timeout_seconds=timeout_s) as session:
+        async with ClientSession(read, write) as session:
+            startup = max(timeout_s, STARTUP_TIMEOUT_S)
             try:
-                with anyio.fail_after(timeout_s):
+                with anyio.fail_after(startup):
                     await session.initialize()
             except TimeoutError as exc:
-                raise McpTransportError(f"no answer to initialize within {timeout_s:g} s") from exc
+                raise McpTransportError(f"no answer to initialize within {startup:g} s") from exc
             except (MCPError, pydantic.ValidationError) as exc:
                 raise McpTransportError(f"initialize failed: {_error_text(exc)}") from exc
             yield session
 
 
-async def list_all_tools(session: ClientSession) -> list[dict[str, Any]]:
+async def list_all_tools(session: ClientSession, timeout_s: float) -> list[dict[str, Any]]:
     """Every tool, following ``nextCursor`` to the last page, in MCP's wire shape (camelCase)."""
     tools: list[dict[str, Any]] = []
     cursor: str | None = None
@@ -56,7 +60,10 @@ async def list_all_tools(session: ClientSession) -> list[dict[str, Any]]:
     for _ in range(MAX_PAGES):
         params = mcp_types.PaginatedRequestParams(cursor=cursor) if cursor is not None else None
         try:
-            page = await session.list_tools(params=params)
+            with anyio.fail_after(timeout_s):
+                page = await session.list_tools(params=params)
+        except TimeoutError as exc:
+            raise McpTransportError(f"tools/list timed out after {timeout_s:g} s") from exc
         except (MCPError, pydantic.ValidationError) as exc:
             raise McpTransportError(f"tools/list failed: {_error_text(exc)}") from exc
         tools.extend(tool.model_dump(by_alias=True, exclude_none=True, mode="json") for tool in page.tools)

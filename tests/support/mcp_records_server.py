@@ -7,9 +7,10 @@ so a replay of a trajectory's writes rebuilds exactly the state it had;
 flags turn on the failures the tests need:
 
 - ``--page-size N``: ``tools/list`` is paged, N tools a page (pagination);
-- ``--die-at N``: the process exits at its N-th ``tools/call`` (a server dying mid-run);
+- ``--die-at N``: the process exits at its N-th counted call (a server dying mid-run);
   with ``--die-once FILE`` only the first process to get there dies (it leaves FILE);
-- ``--slow-get S``: ``get_record`` sleeps S seconds first (timeouts);
+- ``--slow S``: every counted call sleeps S seconds first (timeouts).
+  Counted: every tool but ``list_records``, which planning samples from a server of its own;
 - ``--nonce``: ``create_record`` answers with a random token (a server whose replay diverges);
 - ``--tag TAG``: ignored, so a test can find the server processes it started.
 """
@@ -41,12 +42,14 @@ DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True)
 
 def build_server(options: argparse.Namespace) -> MCPServer:
     records: dict[int, dict[str, Any]] = {}
-    calls = {"n": 0}
+    calls = {"n": 0, "next_id": 1}
     middleware = [_Pager(options.page_size)] if options.page_size else []
     server = MCPServer("records", middleware=middleware, log_level="WARNING")
 
-    def counted() -> None:
+    async def counted() -> None:
         calls["n"] += 1
+        if options.slow:
+            await asyncio.sleep(options.slow)
         if options.die_at and calls["n"] >= options.die_at:
             marker = Path(options.die_once) if options.die_once else None
             if marker is None or not marker.exists():
@@ -57,27 +60,23 @@ def build_server(options: argparse.Namespace) -> MCPServer:
     @server.tool(title="List records", annotations=READ)
     def list_records(status: Literal["open", "closed", "any"] = "any") -> dict[str, Any]:
         """Every record, optionally only those of one status."""
-        counted()
         chosen = [dict(r) for r in records.values() if status == "any" or r["status"] == status]
         return {"records": chosen, "total": len(chosen)}
 
     @server.tool(title="Get a record", annotations=READ)
     async def get_record(record_id: RecordId) -> dict[str, Any]:
         """One record by its id."""
-        counted()
-        if options.slow_get:
-            await asyncio.sleep(options.slow_get)
+        await counted()
         if record_id not in records:
             raise ToolError(f"no record {record_id}")
         return dict(records[record_id])
 
     @server.tool(title="Create a record", annotations=WRITE)
-    def create_record(title: str, body: str = "") -> dict[str, Any]:
+    async def create_record(title: str, body: str = "") -> dict[str, Any]:
         """Create a record; it starts open."""
-        counted()
-        record_id = len(records) + 1
-        while record_id in records:
-            record_id += 1
+        await counted()
+        record_id = calls["next_id"]
+        calls["next_id"] += 1
         records[record_id] = {"id": record_id, "title": title, "body": body, "status": "open"}
         answer = dict(records[record_id])
         if options.nonce:
@@ -85,18 +84,18 @@ def build_server(options: argparse.Namespace) -> MCPServer:
         return answer
 
     @server.tool(title="Close a record", annotations=WRITE)
-    def close_record(record_id: RecordId) -> dict[str, Any]:
+    async def close_record(record_id: RecordId) -> dict[str, Any]:
         """Mark a record closed."""
-        counted()
+        await counted()
         if record_id not in records:
             raise ToolError(f"no record {record_id}")
         records[record_id]["status"] = "closed"
         return dict(records[record_id])
 
     @server.tool(title="Delete a record", annotations=DESTRUCTIVE)
-    def delete_record(record_id: RecordId) -> dict[str, Any]:
+    async def delete_record(record_id: RecordId) -> dict[str, Any]:
         """Delete a record for good."""
-        counted()
+        await counted()
         if records.pop(record_id, None) is None:
             raise ToolError(f"no record {record_id}")
         return {"deleted": record_id, "remaining": len(records)}
@@ -130,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--page-size", type=int, default=0)
     parser.add_argument("--die-at", type=int, default=0)
     parser.add_argument("--die-once", metavar="FILE")
-    parser.add_argument("--slow-get", type=float, default=0.0)
+    parser.add_argument("--slow", type=float, default=0.0)
     parser.add_argument("--nonce", action="store_true")
     parser.add_argument("--tag", help="ignored: lets a test find its own server processes")
     options = parser.parse_args(argv)
