@@ -109,17 +109,18 @@ def run(args: argparse.Namespace) -> int:
     file = config_file_from(args)
     settings = settings_from(args, GenerationSettings.model_validate(file.generation))
     domain_for(settings)  # Tool-Exec: refuse a bad domain before any model starts or anything is written
+    mcp_server = server_of(settings)  # likewise contradictory MCP flags
+    if mcp_server is not None:
+        if args.executor == "ray" and settings.tool_exec is ToolExec.MCP:
+            raise ConfigError("--tool-exec mcp runs its servers from this process; it cannot run with --executor ray")
+        if args.tools_dir or getattr(args, "from_conversations", None):
+            raise ConfigError("--mcp-server/--mcp-url take the tools from the server; "
+                              "--tools-dir and --from-conversations cannot be combined with them")
     if args.tools_dir and settings.tools_file:
         raise ConfigError("give --tools or --tools-dir, not both")
     tools = load_tools_file(settings.tools_file) if settings.tools_file else None
     tool_sets = load_tool_sets(args.tools_dir) if args.tools_dir else None
-    if server_of(settings) is not None:
-        if args.executor == "ray" and settings.tool_exec is ToolExec.MCP:
-            raise ConfigError("--tool-exec mcp runs its servers from this process; it cannot run with --executor ray")
-        if tool_sets or getattr(args, "from_conversations", None):
-            raise ConfigError("--mcp-server/--mcp-url take the tools from the server; "
-                              "--tools-dir and --from-conversations cannot be combined with them")
-    surveyed = survey(settings) if server_of(settings) is not None else None  # before any model starts
+    surveyed = survey(settings) if mcp_server is not None else None  # listed before any model starts
     starts = _conversation_starts(args, settings, tools)
     if starts is not None:
         settings = settings.model_copy(update={"n": len(starts)})

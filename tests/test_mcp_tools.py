@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from dialogforge.errors import ToolFileError
 from dialogforge.inputs.mcp_tools import renamed, sanitized_name
 from dialogforge.inputs.seed_tools import load_tools_file
 from dialogforge.runs.reading import load_state
+from tests.support.paths import REPO
 
 WEATHER = {
     "name": "get_weather", "title": "Current weather", "description": "The weather in a city now.",
@@ -98,3 +101,19 @@ def test_a_malformed_mcp_tools_file_is_refused_in_one_line_naming_file_tool_and_
         load_tools_file(path)
     message = str(caught.value)
     assert message.startswith(f"{path}: ") and expected in message and "\n" not in message, message
+
+
+def test_the_mcp_sdk_loads_only_when_a_server_is_contacted() -> None:
+    """``generate --help`` and the run machinery stay as fast as before: the SDK (over a second
+    of imports) is imported by ``dialogforge.mcp.sdk`` alone, when a connection starts."""
+    probe = (
+        "import contextlib, io, sys\n"
+        "import dialogforge.runs.generate, dialogforge.runs.resume, dialogforge.executors.mcp\n"
+        "from dialogforge.cli.main import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    main(['generate', '--help'])\n"
+        "print(sorted(m for m in sys.modules if m == 'mcp' or m.startswith(('mcp.', 'mcp_types'))))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

@@ -12,6 +12,7 @@ flags turn on the failures the tests need:
 - ``--slow S``: every counted call sleeps S seconds first (timeouts).
   Counted: every tool but ``list_records``, which planning samples from a server of its own;
 - ``--nonce``: ``create_record`` answers with a random token (a server whose replay diverges);
+- ``--bad-listing``: ``tools/list`` gives its second tool a schema requiring a parameter it never defines;
 - ``--tag TAG``: ignored, so a test can find the server processes it started.
 """
 
@@ -44,6 +45,8 @@ def build_server(options: argparse.Namespace) -> MCPServer:
     records: dict[int, dict[str, Any]] = {}
     calls = {"n": 0, "next_id": 1}
     middleware = [_Pager(options.page_size)] if options.page_size else []
+    if options.bad_listing:
+        middleware.append(_spoil_listing)
     server = MCPServer("records", middleware=middleware, log_level="WARNING")
 
     async def counted() -> None:
@@ -123,6 +126,13 @@ class _Pager:
         return paged
 
 
+async def _spoil_listing(ctx: Any, call_next: Any) -> Any:
+    result = await call_next(ctx)
+    if ctx.method == "tools/list" and isinstance(result, dict) and len(result["tools"]) > 1:
+        result["tools"][1] = {**result["tools"][1], "inputSchema": {"type": "object", "required": ["record_id"]}}
+    return result
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--http", type=int, metavar="PORT", help="serve streamable HTTP on 127.0.0.1:PORT/mcp")
@@ -131,6 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--die-once", metavar="FILE")
     parser.add_argument("--slow", type=float, default=0.0)
     parser.add_argument("--nonce", action="store_true")
+    parser.add_argument("--bad-listing", action="store_true")
     parser.add_argument("--tag", help="ignored: lets a test find its own server processes")
     options = parser.parse_args(argv)
     server = build_server(options)
