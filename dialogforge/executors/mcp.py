@@ -109,8 +109,9 @@ class McpToolExecutor:
                 failure = error
                 await self._drop()
         else:
+            diverged = f"; {len(self._divergences)} replayed call(s) had answered differently" if self._divergences else ""
             raise ToolBackendError(f"MCP server: {self.server.describe()}: {failure} "
-                                   f"({attempts} attempt{'s' if attempts > 1 else ''})")
+                                   f"({attempts} attempt{'s' if attempts > 1 else ''}{diverged})")
         if binding.replayed and self._applied is not None:
             self._applied.append(RecordedCall(binding.name, arguments, answer))
         divergences, self._divergences = self._divergences, []

@@ -38,7 +38,7 @@ async def open_session(server: McpServer, errlog: TextIO, timeout_s: float) -> A
     if server.url:
         transport = streamable_http_client(server.url)
     else:
-        transport = stdio_client(StdioServerParameters(command=server.command[0], args=list(server.command[1:])), errlog=errlog)
+        transport = stdio_client(StdioServerParameters(command=server.command[0], args=list(server.command[1:]), cwd=server.cwd), errlog=errlog)
     async with transport as (read, write):
         async with ClientSession(read, write) as session:
             startup = max(timeout_s, STARTUP_TIMEOUT_S)

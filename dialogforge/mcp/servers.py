@@ -39,9 +39,10 @@ class CallAnswer:
 class McpServer:
     command: tuple[str, ...] = ()  # stdio: the executable and its arguments
     url: str | None = None  # streamable HTTP
+    cwd: str | None = None  # stdio: where it runs (a resume from elsewhere still finds `python server.py`)
 
     @classmethod
-    def from_settings(cls, command: str | None, url: str | None) -> McpServer:
+    def from_settings(cls, command: str | None, url: str | None, cwd: str | None = None) -> McpServer:
         if command and url:
             raise McpServerError("give --mcp-server or --mcp-url, not both")
         if url:
@@ -55,7 +56,7 @@ class McpServer:
             raise McpServerError(f"--mcp-server {command!r}: cannot split into a command ({exc})") from exc
         if not parts:
             raise McpServerError("--mcp-server is empty; give the command that starts the server")
-        return cls(command=parts)
+        return cls(command=parts, cwd=cwd)
 
     @property
     def per_trajectory(self) -> bool:

@@ -15,6 +15,7 @@ under ``mcp``), so resume and fork reach the same server without listing it agai
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,11 +57,11 @@ class McpBackend:
 
     def record(self) -> dict[str, Any]:
         """What the run config keeps: the server, the renamed tools' mapping, the samples."""
-        return {"server": self.server.describe(), "transport": "http" if self.server.url else "stdio",
+        return {"server": self.server.describe(), "transport": "http" if self.server.url else "stdio", "cwd": self.server.cwd,
                 "tools": len(self.tools), "renamed": renamed(self.tools), "samples": self.samples}
 
 
-def server_of(settings: GenerationSettings) -> McpServer | None:
+def server_of(settings: GenerationSettings, cwd: str | None = None) -> McpServer | None:
     """The run's MCP server, or None; contradictory settings are refused."""
     if not settings.mcp_server and not settings.mcp_url:
         if settings.tool_exec is ToolExec.MCP:
@@ -72,7 +73,7 @@ def server_of(settings: GenerationSettings) -> McpServer | None:
         raise ConfigError("--mcp-server/--mcp-url take the tools from the server; --tools cannot be combined with them")
     if settings.tool_exec is ToolExec.MCP and settings.tool_source is ToolSource.SEED_PLUS:
         raise ConfigError("--tool-exec mcp runs the server's tools only; --synthesize-more cannot be combined with it")
-    return McpServer.from_settings(settings.mcp_server, settings.mcp_url)
+    return McpServer.from_settings(settings.mcp_server, settings.mcp_url, cwd or os.getcwd())
 
 
 Survey = tuple[list[ToolSpec], dict[str, str]]  # the server's tools as seed specs, and its sample answers
@@ -99,7 +100,7 @@ def prepare_mcp(
 def survey(settings: GenerationSettings) -> Survey:
     """The server's tools as seed specs, and what its read-only, argument-free tools answer
     (a few of them): one connection, started and stopped here."""
-    server = McpServer.from_settings(settings.mcp_server, settings.mcp_url)
+    server = McpServer.from_settings(settings.mcp_server, settings.mcp_url, os.getcwd())
 
     async def look(connection: McpConnection) -> tuple[list[ToolSpec], dict[str, str]]:
         specs = mcp_tool_specs(f"MCP server {server.describe()}", await connection.list_tools(), where="tool")
@@ -120,7 +121,8 @@ def backend_for_run(run_config: dict[str, Any]) -> McpBackend | None:
     settings = GenerationSettings.model_validate(run_config.get("settings") or {})
     if settings.tool_exec is not ToolExec.MCP:
         return None
-    server = server_of(settings)
+    recorded = run_config.get("mcp") or {}
+    server = server_of(settings, recorded.get("cwd"))
     assert server is not None  # server_of refuses tool_exec mcp without one
     tools = [ToolSpec.model_validate(t) for t in run_config.get("seed_tools") or []]
-    return McpBackend(server, tools, settings, dict((run_config.get("mcp") or {}).get("samples") or {}))
+    return McpBackend(server, tools, settings, dict(recorded.get("samples") or {}))
