@@ -81,12 +81,20 @@ class Scenario(Strict):
 
 
 class Limits(Strict):
-    """Caps that bound a trajectory; kept in the state so forks inherit them."""
+    """Caps that bound a trajectory; kept in the state so forks inherit them.
 
-    max_user_turns: int = Field(default=30, ge=1)
-    max_tool_steps: int = Field(default=8, ge=1)
-    max_tasks: int = Field(default=3, ge=1)
-    token_budget: int | None = Field(default=None, ge=1)
+    The defaults let a dialogue grow as long as the paper's longest (Table 1:
+    up to 596-780 messages, 20 tasks, 121-322 tool rounds per request); the
+    token budget is what guards the cost. A trajectory stopped by any cap is
+    not lost: the dataset reads it up to its last completed task
+    (``dialogforge.dataset.cut``).
+    """
+
+    max_user_turns: int = Field(default=250, ge=1)
+    max_tool_steps: int = Field(default=128, ge=1)
+    max_tasks: int = Field(default=20, ge=1)
+    # All roles' prompt + completion tokens: about 200 calls with a full history window.
+    token_budget: int | None = Field(default=4_000_000, ge=1)
     history_window: int = Field(default=80, ge=4)  # messages the agent sees
 
 

@@ -117,6 +117,8 @@ class RubricVerdict(Strict):
     index: int = Field(ge=0, description="Position of the rubric item in the list given.")
     met: bool = Field(description="Whether the conversation satisfies this item.")
     note: str = Field(default="", description="Evidence from the conversation, one sentence.")
+    ill_posed: bool = Field(default=False, description="The item itself cannot be checked from a conversation "
+                                                       "(the paper's Invalid category); it then decides nothing.")
 
 
 class TaskJudgment(Judgment):

@@ -27,6 +27,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--valid-only", action="store_true",
                         help="only trajectories that `dialogforge validate` found valid, without duplicates")
     parser.add_argument("--keep-duplicates", action="store_true", help="with --valid-only: keep duplicates too")
+    parser.add_argument("--include-unjudged", action="store_true",
+                        help="with --valid-only: also admit trajectories that pass the rules but have no judge verdict "
+                             "because their judge call failed (left out by default)")
     reasoning = parser.add_mutually_exclusive_group()
     reasoning.add_argument("--with-reasoning", dest="with_reasoning", action="store_const", const=True,
                            help="keep the agent's reasoning where the target reads it (refused where it has no place)"
@@ -38,10 +41,20 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dialogforge.dataset.export import export
+    from dialogforge.errors import ConfigError
 
+    for flag, value in (("--keep-duplicates", args.keep_duplicates), ("--include-unjudged", args.include_unjudged)):
+        if value and not args.valid_only:
+            raise ConfigError(f"{flag} only filters a --valid-only export; add --valid-only")
     result = export(args.db, args.out, args.format, valid_only=args.valid_only, with_reasoning=args.with_reasoning,
-                    keep_duplicates=args.keep_duplicates, chat_template=args.chat_template)
+                    keep_duplicates=args.keep_duplicates, include_unjudged=args.include_unjudged,
+                    chat_template=args.chat_template)
     skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(result.skipped.items())) or "none"
     print(f"exported {result.exported} trajectories to {result.out} ({args.format}) in {result.seconds:.1f}s; skipped: {skipped}")
+    if result.cut:
+        print(f"{result.cut} of them stopped at a cap and end after their last completed task (what was cut: the manifest's cuts)")
+    if result.skipped.get("unjudged"):
+        print(f"note: {result.skipped['unjudged']} unjudged trajectories (their judge call failed) were left out; "
+              "`dialogforge validate --judge` retries them, --include-unjudged admits them")
     print(f"manifest: {result.manifest_path}")
     return 0

@@ -47,7 +47,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-turns", type=positive_int, help=f"max user turns (default {Limits().max_user_turns})")
     parser.add_argument("--max-tool-steps", type=positive_int, help=f"max tool rounds per user request (default {Limits().max_tool_steps})")
     parser.add_argument("--max-tasks", type=positive_int, help=f"max tasks per trajectory (default {Limits().max_tasks})")
-    parser.add_argument("--token-budget", type=positive_int, help="stop a trajectory after this many tokens")
+    parser.add_argument("--token-budget", type=positive_int, help=f"stop a trajectory after this many tokens, all roles (default {Limits().token_budget})")
     parser.add_argument("--concurrency", type=positive_int, help="trajectories in flight (default 8)")
     parser.add_argument("--from-conversations", metavar="FILE",
                         help="start from existing conversations, one per JSONL line: OpenAI-style {\"messages\", \"tools\"?} "

@@ -7,7 +7,7 @@ import json
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Iterator
 
-from dialogforge.dataset.options import DEFAULT_THRESHOLD
+from dialogforge.dataset.options import DEFAULT_JUDGE_CONTEXT_TOKENS, DEFAULT_THRESHOLD, MIN_JUDGE_CONTEXT_TOKENS
 from dialogforge.errors import ConfigError
 from dialogforge.cli.model_options import add_model_options, models_config_from, running_models
 from dialogforge.cli.options import add_db, add_json, positive_int
@@ -21,6 +21,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "validate", help="check trajectories: rules, rubric judge, duplicates",
         description="Run the rule checks and dedup on every finished trajectory, and with --judge the rubric "
                     "judge; results go to the database's validations table. Re-running is idempotent. "
+                    "A capped trajectory that completed a task is cut after its last completed task and checked as "
+                    "that. Once judged, a trajectory is valid only with a valid verdict; one whose judge call failed "
+                    "stays unjudged (not valid) until a later --judge run judges it. "
                     "Without model flags the judge uses each run's recorded models. "
                     "Example: dialogforge validate --db run.db --judge --backend scripted",
     )
@@ -29,6 +32,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--judge", action="store_true", help="also ask the judge role model to grade each task against its rubric")
     parser.add_argument("--rejudge", action="store_true", help="with --judge: judge again trajectories that already have a verdict")
     parser.add_argument("--concurrency", type=positive_int, default=8, help="trajectories judged at once")
+    parser.add_argument("--judge-context-tokens", type=_context_tokens, metavar="N",
+                        help=f"with --judge: most tokens one judge request may hold (default {DEFAULT_JUDGE_CONTEXT_TOKENS}); "
+                             "a longer conversation has earlier tool results condensed, then its oldest exchanges left out")
     parser.add_argument("--threshold", type=_similarity, default=DEFAULT_THRESHOLD,
                         help=f"near-duplicate similarity, 0-1 (default {DEFAULT_THRESHOLD})")
     add_model_options(parser)
@@ -45,15 +51,35 @@ def _similarity(text: str) -> float:
     return value
 
 
+def _context_tokens(text: str) -> int:
+    value = positive_int(text)
+    if value < MIN_JUDGE_CONTEXT_TOKENS:
+        raise argparse.ArgumentTypeError(f"expected at least {MIN_JUDGE_CONTEXT_TOKENS} tokens, got {value}")
+    return value
+
+
+def check_judge_flags(args: argparse.Namespace) -> None:
+    """Flags that only mean something with --judge are an error without it, not silently ignored."""
+    if args.judge:
+        return
+    given = [flag for flag, value in (("--rejudge", args.rejudge), ("--judge-context-tokens", args.judge_context_tokens),
+                                      ("--config", args.config), ("--backend", args.backend), ("--base-url", args.base_url),
+                                      ("--model", args.model), ("--gguf", args.gguf)) if value]
+    if given:
+        raise ConfigError(f"{given[0]} configures the judge, but --judge is not given (without it validate runs the rules only)")
+
+
 def run(args: argparse.Namespace) -> int:
     from dialogforge.checkpoints.sqlite_file import check_db_path
     from dialogforge.dataset.validate import validate
 
+    check_judge_flags(args)
     check_db_path(args.db, must_exist=True)
     if args.judge:
         with judge_models(args) as model_for:
             summary = validate(args.db, judge_model_for=model_for, concurrency=args.concurrency,
-                               rejudge=args.rejudge, threshold=args.threshold)
+                               rejudge=args.rejudge, threshold=args.threshold,
+                               judge_context_tokens=args.judge_context_tokens or DEFAULT_JUDGE_CONTEXT_TOKENS)
     else:
         summary = validate(args.db, threshold=args.threshold)
     print(json.dumps(summary.as_dict(), indent=1) if args.json else describe(summary))
@@ -88,12 +114,26 @@ def judge_models(args: argparse.Namespace) -> Iterator[JudgeModelFor]:
 
 
 def describe(summary: ValidationSummary) -> str:
+    cut = f" ({summary.cut} of them capped and cut after their last completed task)" if summary.cut else ""
     lines = [
-        f"validated {summary.checked} trajectories: {summary.passed_rules} pass the rules, "
-        f"{summary.judged_invalid} judged invalid, {summary.duplicates} duplicates, {summary.valid} valid and unique"
+        f"validated {summary.checked} trajectories: {summary.passed_rules} pass the rules{cut}, "
+        f"{summary.judged_invalid} judged invalid, {summary.unjudged} unjudged, {summary.duplicates} duplicates, "
+        f"{summary.valid} valid and unique"
     ]
-    if summary.judged_now or summary.judge_errors:
-        lines.append(f"judge: {summary.judged_now} judged now, {summary.judge_errors} failed (re-run to retry them)")
+    if summary.judge_asked:
+        lines.append(f"judge: {summary.judged_now} judged now, {summary.judge_errors} failed after their retries"
+                     + (" (re-run validate --judge to retry them)" if summary.judge_errors else ""))
+    elif summary.judged or summary.unjudged:
+        lines.append(f"judge: not run (no --judge); {summary.judged} keep their earlier verdict")
+    else:
+        lines.append("judge: not run (no --judge): nothing was judged, so validity here is the rules' alone")
+    if summary.not_judged and (summary.judge_asked or summary.judged or summary.unjudged):
+        lines.append(f"  {summary.not_judged} passing the rules were never put to the judge: valid by the rules alone")
+    if summary.unjudged:
+        lines.append(f"unjudged: {summary.unjudged} pass the rules but have no verdict, so they are not valid "
+                     "(export --valid-only --include-unjudged admits them); why:")
+        for reason, count in summary.unjudged_reasons.most_common(5):
+            lines.append(f"  {count:>5} x {reason}")
     for sample in summary.judge_error_samples:
         lines.append(f"  judge error: {sample}")
     for reason, count in sorted(summary.failure_reasons.items(), key=lambda kv: (-kv[1], kv[0])):

@@ -98,7 +98,7 @@ def test_a_bad_input_gives_one_line_exit_2_and_writes_nothing(case, tmp_path, go
 
 
 # One case of each kind of input as a real process (start-up, exit code, stderr as a user sees them).
-AS_PROCESS = ["config unknown key", "tools not JSON", "BFCL bad second line", "seed tools dir with a bad file",
+AS_PROCESS = ["config unknown key", "tools not JSON", "BFCL bad second line", "seed tools dir with a bad file", "judge role with an unknown backend",
               "conversation with an unknown role", "--n 0", "export a truncated database", "stats of a corrupt database",
               "generate into a database with another runs table", "MCP tool with an unknown key"]
 

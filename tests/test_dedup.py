@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from tests.support.dataset import good_state, store_states
+from tests.support.dataset import good_state, stopped_mid_task, store_states
 from dialogforge.dataset.dedup import features, find_duplicates, similarity
 from dialogforge.dataset.validate import validate
-from dialogforge.records import StopReason
 
 LONG_ASK = ("Hi, I ordered a standing desk and a chair last week for my new home office, the order number "
             "is A1 and I paid with my credit card, could you tell me where the package is right now?")
@@ -47,7 +46,7 @@ def test_different_conversations_are_not_duplicates():
 
 def test_validate_marks_duplicates_among_valid_trajectories_only(tmp_path):
     db = tmp_path / "d.db"
-    capped = good_state().model_copy(update={"stop_reason": StopReason.MAX_USER_TURNS})
+    capped = stopped_mid_task(good_state())
     states = {"t0-invalid": capped, "t1": good_state(), "t2": good_state(), "t3": good_state(user_words=LONG_ASK)}
     store_states(db, states)
     summary = validate(db)

@@ -20,7 +20,7 @@ import pytest
 
 from collections import Counter
 
-from tests.support.dataset import good_state, store_states
+from tests.support.dataset import good_state, stopped_mid_task, store_states
 from tests.support.finetune_schema import check_finetune_line as check_openai_record
 from dialogforge.config import GenerationSettings, ModelConfig, ModelsConfig, Role
 from dialogforge.dataset.chat_families import FAMILIES, HF_CONVENTION, family_messages
@@ -249,7 +249,7 @@ def test_cli_exit_codes_and_one_line_errors(tmp_path, run_cli):
     (tmp_path / "old_hf").mkdir()
     (tmp_path / "old_hf" / "dialogforge_manifest.json").write_text("{}")
     capped_db = tmp_path / "capped.db"
-    store_states(capped_db, {"t1": good_state().model_copy(update={"stop_reason": StopReason.BUDGET})})
+    store_states(capped_db, {"t1": stopped_mid_task(good_state(), StopReason.BUDGET)})
     validate(capped_db)
     empty = run_cli("export", "--db", str(capped_db), "--format", "hf", "--out", str(tmp_path / "old_hf"), "--valid-only")
     assert empty.code == 2 and empty.err.count("\n") == 1 and "nothing to export" in empty.err

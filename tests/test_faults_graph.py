@@ -42,7 +42,7 @@ FAILURE_REASONS = {
 }
 ROLES = "task_proposer|tool_synthesizer|user_simulator|agent|tool_simulator|judge"
 PRECISE_REASON = re.compile(rf"^({ROLES}): ({'|'.join(FAILURE_REASONS.values())})")
-LIMITS = Limits(max_tasks=1, max_user_turns=3)
+LIMITS = Limits(max_tasks=1, max_user_turns=3, max_tool_steps=8)  # the tool-step cap test counts on 8
 
 
 def is_agent_call(body: dict) -> bool:

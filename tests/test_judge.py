@@ -6,9 +6,15 @@ import asyncio
 import json
 import re
 
-from tests.support.dataset import good_state, task_mode_state
+import pytest
+
+from tests.support.dataset import ORDER_TOOL, good_state, quoting_state, store_states, task_mode_state, two_task_capped_state
 from dialogforge.config import ModelConfig, ModelsConfig, Role
+from dialogforge.dataset.cut import cut_capped
+from dialogforge.dataset.errors import JudgeContextError
 from dialogforge.dataset.judge import coverage_check, judge_messages, judge_trajectory, task_verdict
+from dialogforge.dataset.judge_context import CONDENSED_CHARS, estimate_tokens
+from dialogforge.dataset.validate import validate
 from dialogforge.models import get_model
 from dialogforge.graphs.state import RubricVerdict, TaskJudgment
 from dialogforge.records import RubricCategory, StopReason, TaskStatus
@@ -93,3 +99,75 @@ def test_the_verdict_is_reproducible():
     first = asyncio.run(judge_trajectory(judge_model(), good_state()))
     second = asyncio.run(judge_trajectory(judge_model(), good_state()))
     assert [t.as_dict() for t in first.tasks] == [t.as_dict() for t in second.tasks]
+
+
+# ---------------------------------------------------------------- the judge's context, bounded by tokens
+
+
+def context_of(messages) -> dict:
+    return json.loads(_BLOCK.findall(str(messages[-1].content))[-1])
+
+
+def long_two_task_state(result_chars: int = 6000):
+    """good_state's task, then a second task; every tool result of the first task is ``result_chars`` long."""
+    state = quoting_state()
+    padded = [m.model_copy(update={"content": json.dumps({"order_id": "A1", "tracking": "ZX9041", "log": "x" * result_chars})})
+              if m.role == "tool" else m for m in state.messages]
+    return state.model_copy(update={"messages": padded})
+
+
+def test_the_judge_is_shown_tool_specs_reference_time_and_the_earlier_task():
+    context = context_of(judge_messages(quoting_state(), 1))
+    assert context["task_number"] == 2 and context["tasks_in_conversation"] == 2
+    assert context["tools"] == [ORDER_TOOL.openai_tool()["function"]]
+    assert context["reference_time"] == "2026-04-02T08:30:00Z" and "parcel tracking" in context["agent_system_prompt"]
+    assert [(e["n"], e["task"]) for e in context["transcript"]] == [(0, 1), (1, 1), (2, 1), (3, 1), (4, 2), (5, 2), (6, 2)]
+    assert context["cut"] is None
+
+
+def test_a_cut_trajectory_is_judged_as_cut():
+    trimmed, cut = cut_capped(two_task_capped_state())
+    context = context_of(judge_messages(trimmed, 0, cut=cut))
+    assert "cut after task 1" in context["cut"] and context["transcript"][-1]["content"] == "Done: order A1 is cancelled."
+
+
+def test_a_conversation_over_budget_has_earlier_tool_results_condensed_first():
+    state = long_two_task_state()
+    assert context_of(judge_messages(state, 1))["transcript_note"].startswith("Complete")
+    context = context_of(judge_messages(state, 1, context_tokens=3500))
+    earlier = context["transcript"][2]
+    assert earlier["task"] == 1 and len(earlier["content"]) < 2100 and "condensed out" in earlier["content"]
+    assert "ZX9041" in earlier["content"]  # the head of a result survives
+    assert f"longer than {CONDENSED_CHARS} characters" in context["transcript_note"] and "left out" not in context["transcript_note"]
+    assert estimate_tokens("".join(str(m.content) for m in judge_messages(state, 1, context_tokens=3500))) <= 3500
+
+
+def test_then_the_oldest_exchanges_are_left_out_and_a_task_too_long_for_the_budget_is_refused():
+    state = long_two_task_state(result_chars=60_000)
+    state = state.model_copy(update={"messages": [
+        m.model_copy(update={"content": m.content + " " + "y" * 8000}) if m.role == "user" and m.task_index == 0 else m
+        for m in state.messages]})
+    context = context_of(judge_messages(state, 1, context_tokens=3000))
+    assert [e["n"] for e in context["transcript"]] == [4, 5, 6]
+    assert "Messages 0-3" in context["transcript_note"] and "left out" in context["transcript_note"]
+    with pytest.raises(JudgeContextError, match="task 1: its own transcript needs about .* raise --judge-context-tokens"):
+        judge_messages(state, 0, context_tokens=3000)
+
+
+def test_a_task_too_long_for_the_judge_is_recorded_unjudged_with_the_reason(tmp_path):
+    db = tmp_path / "long.db"
+    store_states(db, {"t-long": long_two_task_state(result_chars=60_000)})
+    summary = validate(db, judge_model_for=lambda run_id: judge_model(), judge_context_tokens=2000)
+    assert (summary.unjudged, summary.valid, summary.judge_errors) == (1, 0, 1)
+    (reason,) = summary.unjudged_reasons
+    assert reason.startswith("task 1: its own transcript needs about") and "--judge-context-tokens" in reason
+
+
+def test_an_item_the_judge_finds_ill_posed_is_classed_invalid_and_decides_nothing():
+    task = good_state().tasks[0]
+    judgment = TaskJudgment(judgment="valid", reasoning="r", items=[
+        RubricVerdict(index=0, met=True), RubricVerdict(index=1, met=False, ill_posed=True, note="cannot be checked"),
+        RubricVerdict(index=2, met=True), RubricVerdict(index=3, met=True)])
+    verdict = task_verdict(task, 0, judgment)
+    assert verdict.judgment == "valid" and verdict.failed_critical == []
+    assert (verdict.items[1]["category"], verdict.items[1]["proposed_category"]) == ("invalid", "critical")

@@ -9,26 +9,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.support.dataset import append_messages, good_state, reply, store_states, task_mode_state
-from dialogforge.records import StopReason
+from tests.support.dataset import append_messages, good_state, reply, stopped_mid_task, store_states, task_mode_state, validation_rows
 
 SCRIPTED_MODELS = {"default": {"backend": "scripted"}, "roles": {}}
-
-
-def table(db) -> list[dict]:
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(row) for row in conn.execute("SELECT * FROM validations ORDER BY thread_id")]
-    finally:
-        conn.close()
 
 
 @pytest.fixture
 def db(tmp_path):
     path = tmp_path / "v.db"
-    capped = good_state(seed=3, user_words="Hello, can you check order Z9 for me please?").model_copy(
-        update={"stop_reason": StopReason.MAX_USER_TURNS})
+    capped = stopped_mid_task(good_state(seed=3, user_words="Hello, can you check order Z9 for me please?"))
     store_states(path, {
         "t-good": good_state(),
         "t-task": task_mode_state(),
@@ -43,10 +32,10 @@ def test_validate_stores_rules_and_judge_results(db, run_cli):
     summary = result.json()
     assert (summary["checked"], summary["passed_rules"], summary["judged_now"]) == (3, 2, 2)
     assert summary["failure_reasons"]["stopped_at_cap"] == 1
-    rows = {row["thread_id"]: row for row in table(db)}
+    rows = {row["thread_id"]: row for row in validation_rows(db)}
     capped = rows["t-capped"]
     assert capped["rules_ok"] == 0 and capped["valid"] == 0 and capped["judge_verdict"] is None
-    assert json.loads(capped["failure_rules"]) == ["stopped_at_cap"]
+    assert json.loads(capped["failure_rules"]) == ["stopped_at_cap", "task_not_completed"]
     for tid in ("t-good", "t-task"):
         row = rows[tid]
         assert row["rules_ok"] == 1 and row["judge_verdict"] in ("valid", "invalid")
@@ -58,13 +47,13 @@ def test_validate_stores_rules_and_judge_results(db, run_cli):
 
 def test_rerunning_is_idempotent(db, run_cli):
     assert run_cli("validate", "--db", str(db), "--judge").code == 0
-    before = table(db)
+    before = validation_rows(db)
     again = run_cli("validate", "--db", str(db), "--judge", "--json")
     assert again.code == 0 and again.json()["judged_now"] == 0
-    assert table(db) == before  # not one byte changed, timestamps included
+    assert validation_rows(db) == before  # not one byte changed, timestamps included
     rejudged = run_cli("validate", "--db", str(db), "--judge", "--rejudge", "--json")
     assert rejudged.json()["judged_now"] == 2
-    after = table(db)
+    after = validation_rows(db)
     strip = lambda rows: [{k: v for k, v in r.items() if k not in ("judged_at", "updated_at")} for r in rows]
     assert strip(after) == strip(before)
 
@@ -74,7 +63,7 @@ def test_a_changed_trajectory_loses_its_stale_verdict(db, run_cli):
     append_messages(db, "t-good", good_state(), [reply("You're welcome! Anything else?")])
     again = run_cli("validate", "--db", str(db))
     assert again.code == 0, again.err
-    row = {r["thread_id"]: r for r in table(db)}["t-good"]
+    row = {r["thread_id"]: r for r in validation_rows(db)}["t-good"]
     assert row["judge_verdict"] is None and row["judge_fingerprint"] is None
     assert json.loads(row["failure_rules"]) == ["task_not_completed"]  # no longer ends with the user's thanks
 
@@ -115,12 +104,13 @@ def test_judge_errors_are_recorded_and_retried_on_the_next_run(db, run_cli, refu
     failed = run_cli("validate", "--db", str(db), "--judge", "--base-url", refusing_server, env={"OPENAI_API_KEY": "sk-test"})
     assert failed.code == 1, failed.err
     assert "2 failed" in failed.out
-    rows = {r["thread_id"]: r for r in table(db)}
+    rows = {r["thread_id"]: r for r in validation_rows(db)}
     assert "HTTP 400" in rows["t-good"]["judge_error"] and rows["t-good"]["judge_verdict"] is None
-    assert rows["t-good"]["valid"] == 1  # not judged invalid: the rules still stand
+    assert (rows["t-good"]["valid"], rows["t-good"]["judge_status"]) == (0, "unjudged")  # no verdict, not valid
+    assert "2 unjudged" in failed.out and "HTTP 400" in failed.out
     retried = run_cli("validate", "--db", str(db), "--judge", "--backend", "scripted", "--json")
     assert retried.code == 0 and retried.json()["judged_now"] == 2
-    assert all(r["judge_error"] is None for r in table(db))
+    assert all(r["judge_error"] is None for r in validation_rows(db))
 
 
 def test_a_run_without_recorded_models_needs_flags(tmp_path, run_cli):

@@ -81,3 +81,23 @@ def test_fork_and_export_an_old_trajectory(tmp_path):
     lines = out.read_text().splitlines()
     assert exported.exported == len(lines) == 9  # 7 done + 2 forks; the killed run's 3 are unfinished
     assert all(json.loads(line)["messages"] for line in lines)
+
+
+def test_an_old_validations_table_is_read_then_upgraded(tmp_path):
+    """0.1.0 found every capped trajectory invalid; its rows still gate an export, and `validate` upgrades them."""
+    import sqlite3
+
+    from dialogforge.dataset.validate import validate
+    from dialogforge.dataset.validations import read_validations, skip_reason
+
+    db = _copy(tmp_path)
+    old = read_validations(db)
+    assert old and all(skip_reason(row) == "invalid" for row in old.values() if not row["valid"])
+    summary = validate(db)
+    columns = {r[1] for r in sqlite3.connect(db).execute("PRAGMA table_info(validations)")}
+    assert {"judge_status", "judge_requested", "cut"} <= columns
+    assert summary.cut >= 1 and summary.valid >= summary.cut  # capped ones with a completed task are kept now
+    out = tmp_path / "valid.jsonl"
+    exported = export(db, out, "openai", valid_only=True, keep_duplicates=True)
+    assert exported.exported == summary.valid + summary.duplicates
+    assert all(json.loads(line)["messages"][-1]["role"] == "assistant" for line in out.read_text().splitlines())

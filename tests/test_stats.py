@@ -6,13 +6,13 @@ import pytest
 
 from dialogforge.checkpoints.manifest import Manifest
 from dialogforge.runs.reading import load_state
-from tests.support.dataset import ORDER_TOOL, calls, good_state, reply, result, store_states, task, task_mode_state, user
+from tests.support.dataset import ORDER_TOOL, calls, good_state, reply, result, stopped_mid_task, store_states, task, task_mode_state, user
 from dialogforge.config import GenerationSettings, ModelConfig, ModelsConfig
 from dialogforge.dataset.report import write_report
 from dialogforge.dataset.stats import collect_stats
 from dialogforge.dataset.validate import validate
 from dialogforge.runs.generate import generate
-from dialogforge.records import SqlBinding, SqlKind, StopReason, TokenUsage, ToolCall
+from dialogforge.records import SqlBinding, SqlKind, TokenUsage, ToolCall
 
 approx = lambda value: pytest.approx(value, abs=0.005)  # noqa: E731 -- stats round to two decimals
 
@@ -29,10 +29,10 @@ def two_task_state():
 
 
 def sql_state():
-    """User mode over SQL tools, stopped at a cap: steps [1, 2], 11 turns, 1450 tokens."""
-    base = good_state(seed=4)
+    """User mode over SQL tools, stopped at a cap before its task completed: steps [1, 2], 10 turns, 1450 tokens."""
+    base = stopped_mid_task(good_state(seed=4))
     sql_tool = ORDER_TOOL.model_copy(update={"sql": SqlBinding(kind=SqlKind.SELECT, statement="SELECT * FROM orders WHERE id = :order_id")})
-    return base.model_copy(update={"tools": [sql_tool, base.tools[1]], "stop_reason": StopReason.MAX_USER_TURNS})
+    return base.model_copy(update={"tools": [sql_tool, base.tools[1]]})
 
 
 @pytest.fixture
@@ -57,11 +57,11 @@ def test_table_one_matches_hand_computed_values(fixed_db):
     task_mode = groups[("task", "bfcl_tools.json")]
     assert (task_mode["pipeline"], task_mode["step"]["mean"], task_mode["turn"]["max"], task_mode["tokens"]["max"]) == ("task-oriented", 1.0, 4, 340)
     sql = groups[("user", "sql")]
-    assert (sql["step"]["mean"], sql["step"]["max"], sql["turn"]["mean"], sql["task"]["mean"]) == (1.5, 2, 11.0, 1.0)
+    assert (sql["step"]["mean"], sql["step"]["max"], sql["turn"]["mean"], sql["task"]["mean"]) == (1.5, 2, 10.0, 1.0)
     overall = stats.overall.as_dict()
     assert overall["samples"] == 4
     assert overall["step"] == {"mean": approx(11 / 8), "max": 3, "n": 8}
-    assert overall["turn"] == {"mean": approx(41 / 4), "max": 15, "n": 4}
+    assert overall["turn"] == {"mean": approx(40 / 4), "max": 15, "n": 4}
     assert overall["task"] == {"mean": approx(5 / 4), "max": 2, "n": 4}
     assert overall["tokens"] == {"mean": approx(5740 / 4), "max": 2500, "n": 4}
     assert stats.tokens_by_role == {"agent": approx((1000 + 2500 + 340 + 1000) / 4), "user_simulator": approx(450 * 2 / 4)}
@@ -73,7 +73,7 @@ def test_validity_rate_and_failure_reasons(fixed_db):
     stats = collect_stats(fixed_db)
     assert stats.validity["validated"] == 4 and stats.validity["valid"] == 3
     assert stats.validity["validity_rate"] == 0.75 and stats.validity["usable_rate"] == 0.75
-    assert stats.failure_reasons == {"stopped_at_cap": 1}
+    assert stats.failure_reasons == {"stopped_at_cap": 1, "task_not_completed": 1}
     only_valid = collect_stats(fixed_db, valid_only=True)
     assert only_valid.overall.samples == 3 and {g.source for g in only_valid.groups} == {"synthesized", "bfcl_tools.json"}
 

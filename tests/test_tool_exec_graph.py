@@ -110,15 +110,16 @@ def test_injection_payloads_as_arguments_are_data(tmp_path: Path, scripted_model
     source = build_notes_domain(tmp_path / "domain", body_schema={"type": "string", "enum": PAYLOADS})
     source_hash, source_schema = sha256(source), schema_of(source)
     run_db = tmp_path / "run.db"
-    result = generate(run_db, sql_settings(source, n=16, seed=9), scripted_models)
-    assert result.summary.done == 16
+    result = generate(run_db, sql_settings(source, n=24, seed=9), scripted_models)  # enough calls to send all 12
+    assert result.summary.done == 24
     domain = load_domain(source)
     sent: set[str] = set()
     stored: set[str] = set()
     for row in rows(run_db):
         state = load_state(run_db, row["thread_id"])
         check_against_oracle(state, domain, tmp_path / "oracle", row["thread_id"])
-        sent |= {c.arguments.get("body") or c.arguments.get("text") for m in state.messages for c in m.tool_calls}
+        sent |= {value for m in state.messages for c in m.tool_calls  # a deliberately broken call may carry a non-string
+                 if isinstance(value := c.arguments.get("body") or c.arguments.get("text"), str)}
         rebuilt = tmp_path / "rebuilt"
         with domain.open_trajectory(rebuilt, row["thread_id"], state.sql_writes) as db:
             path = db.path

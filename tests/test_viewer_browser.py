@@ -26,7 +26,9 @@ SCREENSHOT_DIR = os.environ.get("DIALOGFORGE_SCREENSHOT_DIR")
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(vdb):
+    """Started after the database is built: playwright's sync API keeps an event loop running on
+    this thread, and ``generate`` runs one of its own (asyncio.run refuses to nest)."""
     if os.environ.get("DIALOGFORGE_SKIP_BROWSER") == "1":
         pytest.skip("DIALOGFORGE_SKIP_BROWSER=1")
     if not Path(CHROMIUM).exists() or shutil.which("dot") is None:
@@ -113,7 +115,7 @@ def test_list_renders_with_counters_and_filters(tab, vdb):
 
 def test_click_opens_a_trajectory_and_reasoning_expands(tab, vdb):
     page = tab.page
-    thread = vdb.threads[0]
+    thread = next(t for t in vdb.threads if any(m.is_error for m in load_state(vdb.path, t).messages))  # one with a tool error
     state = load_state(vdb.path, thread)
     page.goto(tab.base)
     page.click(f"a.thread-link:text-is('{thread}')")

@@ -4,6 +4,12 @@ Only the public reading functions of ``dialogforge.checkpoints`` are used (``Man
 rows and ``load_state``), so storage internals can change underneath. States
 are yielded one by one and never collected: an export of ten thousand
 trajectories holds one state at a time.
+
+Every consumer reads a trajectory as its *view*: a capped trajectory that
+completed a task is cut after that task (``dialogforge.dataset.cut``), so
+validation, export and statistics agree on what the dialogue is. The
+fingerprint stays that of the stored state, which is what changes when a
+trajectory is resumed or continued.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import sqlite_utils
 from dialogforge.checkpoints.manifest import Status
 from dialogforge.runs.reading import load_state
 from dialogforge.checkpoints.store_kinds import open_manifest
+from dialogforge.dataset.cut import Cut, cut_capped
 from dialogforge.errors import NotFoundError
 from dialogforge.graphs.state import DialogueState
 from dialogforge.records import ToolExec, ToolSource
@@ -26,9 +33,21 @@ FINISHED = (Status.DONE.value, Status.FAILED.value)
 
 
 @dataclass
+class View:
+    """A trajectory as the dataset sees it: the state (cut when capped), what was cut, and
+    the fingerprint of the stored state."""
+
+    state: DialogueState
+    cut: Cut | None
+    fingerprint: str
+
+
+@dataclass
 class Trajectory:
     row: dict[str, Any]  # the manifest row
-    state: DialogueState
+    state: DialogueState  # the view's state: cut after the last completed task when capped
+    cut: Cut | None = None
+    fingerprint: str = ""  # of the stored state
 
     @property
     def thread_id(self) -> str:
@@ -66,11 +85,22 @@ def load_or_none(db_path: str | Path, thread_id: str) -> DialogueState | None:
         return None
 
 
+def view_of(state: DialogueState) -> View:
+    trimmed, cut = cut_capped(state)
+    return View(trimmed, cut, fingerprint(state))
+
+
+def load_view(db_path: str | Path, thread_id: str) -> View | None:
+    """The trajectory's view, or None for one that failed before its first checkpoint."""
+    state = load_or_none(db_path, thread_id)
+    return None if state is None else view_of(state)
+
+
 def iter_trajectories(db_path: str | Path, rows: Iterable[dict[str, Any]]) -> Iterator[Trajectory]:
     for row in rows:
-        state = load_or_none(db_path, row["thread_id"])
-        if state is not None:
-            yield Trajectory(row, state)
+        view = load_view(db_path, row["thread_id"])
+        if view is not None:
+            yield Trajectory(row, view.state, view.cut, view.fingerprint)
 
 
 def fingerprint(state: DialogueState) -> str:

@@ -9,3 +9,7 @@ class ExportError(DialogforgeError):
 
 class NotValidatedError(DialogforgeError):
     """A filter needs validation results that are missing or out of date."""
+
+
+class JudgeContextError(DialogforgeError):
+    """What the judge needs for a task does not fit its context budget; the trajectory stays unjudged."""

@@ -1,10 +1,13 @@
 """``export``: stream a database's trajectories into a training file or dataset, atomically.
 
 Which trajectories: every finished one (status ``done``); failed ones never
-(they end mid-dialogue). With ``valid_only``, only those whose stored
-validation says valid and that do not duplicate an earlier one (unless
-``keep_duplicates``); the validation must be present and current, or the
-export stops before writing anything and says to run ``validate``.
+(they end mid-dialogue). Each is read as its view (``corpus``): a capped one
+that completed a task is cut after it. With ``valid_only``, only those whose
+stored validation says valid (``validations.skip_reason``) and that do not
+duplicate an earlier one (unless ``keep_duplicates``); unjudged ones (a
+judge was asked for and failed) only with ``include_unjudged``. The
+validation must be present and current, or the export stops before writing
+anything and says to run ``validate``.
 
 States stream one at a time from the database to the writer, and the
 output appears at ``out`` only when complete (see ``atomic``). Each state
@@ -27,14 +30,14 @@ from typing import Any, Callable, Iterator
 from dialogforge.checkpoints.manifest import Status
 from dialogforge.checkpoints.store_kinds import check_store
 from dialogforge.dataset.atomic import MARKER, atomic_dir, atomic_file, check_dir_target, check_file_target, temp_sibling
-from dialogforge.dataset.corpus import Trajectory, fingerprint, iter_trajectories, manifest_rows, run_configs, source_of
+from dialogforge.dataset.corpus import Trajectory, iter_trajectories, manifest_rows, run_configs, source_of
 from dialogforge.dataset.errors import NotValidatedError
 from dialogforge.dataset.export_manifest import build_manifest
 from dialogforge.dataset.format_openai import ToolNames, openai_record
 from dialogforge.dataset.format_sharegpt import INFO_FILE, merged_dataset_info, sharegpt_record
 from dialogforge.dataset.samples import Sample, SampleSkipped, build_sample
 from dialogforge.dataset.targets import Target, resolve_target
-from dialogforge.dataset.validations import read_validations
+from dialogforge.dataset.validations import read_validations, skip_reason
 
 Build = Callable[[Trajectory, Sample], dict[str, Any]]
 
@@ -46,6 +49,7 @@ class ExportResult:
     exported: int
     seconds: float
     skipped: Counter = field(default_factory=Counter)
+    cut: int = 0  # exported capped trajectories, cut after their last completed task
 
 
 def export(
@@ -57,6 +61,7 @@ def export(
     with_reasoning: bool | None = None,
     keep_duplicates: bool = False,
     chat_template: str | None = None,
+    include_unjudged: bool = False,
 ) -> ExportResult:
     """Write the database's finished trajectories to ``out`` in ``fmt``; ``with_reasoning`` None
     means ``options.WITH_REASONING_DEFAULT``; ``chat_template`` (hf only) names a chat family."""
@@ -68,12 +73,13 @@ def export(
     all_rows = manifest_rows(db_path, statuses=[s.value for s in Status])
     rows = [row for row in all_rows if row["status"] == Status.DONE.value]
     validations = read_validations(db_path)
-    chosen, skipped = select(rows, validations, valid_only=valid_only, keep_duplicates=keep_duplicates)
+    chosen, skipped = select(rows, validations, valid_only=valid_only, keep_duplicates=keep_duplicates,
+                             include_unjudged=include_unjudged)
     if len(all_rows) > len(rows):
         skipped["not_finished_or_failed"] = len(all_rows) - len(rows)
     stream = _Stream(db_path, chosen, validations, run_configs(db_path, (row["run_id"] for row in chosen)), valid_only, skipped)
     options = {"valid_only": valid_only, "with_reasoning": target.with_reasoning, "keep_duplicates": keep_duplicates,
-               "chat_template": chat_template}
+               "chat_template": chat_template, "include_unjudged": include_unjudged}
     conversion: Counter = Counter()
     names = ToolNames()
 
@@ -90,7 +96,7 @@ def export(
         with atomic_dir(out) as staging:
             write_hf(stream.records(build), staging, temp_sibling(out, "cache"), out, target.family)
             _write_json(staging / MARKER, manifest())
-        return ExportResult(out, out / MARKER, stream.exported, time.perf_counter() - started, skipped)
+        return ExportResult(out, out / MARKER, stream.exported, time.perf_counter() - started, skipped, stream.cut)
     build = _jsonl_builder(target, names, conversion)
     manifest_path = out.with_name(out.name + ".manifest.json")
     with atomic_file(out) as temp:
@@ -102,7 +108,7 @@ def export(
     if dataset_info is not None:
         with atomic_file(out.with_name(INFO_FILE)) as temp:
             _write_json(temp, dataset_info)
-    return ExportResult(out, manifest_path, stream.exported, time.perf_counter() - started, skipped)
+    return ExportResult(out, manifest_path, stream.exported, time.perf_counter() - started, skipped, stream.cut)
 
 
 def _jsonl_builder(target: Target, names: ToolNames, conversion: Counter) -> Build:
@@ -130,7 +136,8 @@ def _target_entry(target: Target, conversion: Counter, names: ToolNames) -> dict
 
 
 def select(
-    rows: list[dict[str, Any]], validations: dict[str, dict[str, Any]], *, valid_only: bool, keep_duplicates: bool
+    rows: list[dict[str, Any]], validations: dict[str, dict[str, Any]], *, valid_only: bool, keep_duplicates: bool,
+    include_unjudged: bool = False,
 ) -> tuple[list[dict[str, Any]], Counter]:
     """The rows to export, and why the others are left out; needs validation when filtering."""
     if not valid_only:
@@ -143,11 +150,9 @@ def select(
         )
     chosen, skipped = [], Counter()
     for row in rows:
-        v = validations[row["thread_id"]]
-        if not v.get("valid"):
-            skipped["invalid"] += 1
-        elif v.get("duplicate_of") and not keep_duplicates:
-            skipped["duplicate"] += 1
+        reason = skip_reason(validations[row["thread_id"]], include_unjudged=include_unjudged, keep_duplicates=keep_duplicates)
+        if reason:
+            skipped[reason] += 1
         else:
             chosen.append(row)
     return chosen, skipped
@@ -163,13 +168,14 @@ class _Stream:
         self.messages = 0
         self.by_mode: Counter = Counter()
         self.by_source: Counter = Counter()
+        self.cut = 0
         self.exported_rows: list[dict[str, Any]] = []
 
     def __iter__(self) -> Iterator[Trajectory]:
         for trajectory in iter_trajectories(self.db_path, self.rows):
             if self.valid_only:
                 stored = self.validations[trajectory.thread_id].get("fingerprint")
-                if stored != fingerprint(trajectory.state):
+                if stored != trajectory.fingerprint:
                     raise NotValidatedError(
                         f"trajectory {trajectory.thread_id} changed since it was validated; "
                         "run `dialogforge validate --db PATH` again"
@@ -194,13 +200,16 @@ class _Stream:
             self.messages += len(record.get("messages") or record.get("conversations") or [])
             self.by_mode[trajectory.state.mode.value] += 1
             self.by_source[self.source(trajectory)] += 1
-            self.exported_rows.append({"thread_id": trajectory.thread_id, "run_id": trajectory.row["run_id"], "seed": trajectory.row.get("seed")})
+            self.exported_rows.append({"thread_id": trajectory.thread_id, "run_id": trajectory.row["run_id"], "seed": trajectory.row.get("seed"),
+                                       **({"cut": trajectory.cut.as_dict()} if trajectory.cut else {})})
+            self.cut += trajectory.cut is not None
             yield record
 
     def manifest(self, fmt: str, options: dict[str, Any], total: int, started: float, target: dict[str, Any]) -> dict[str, Any]:
         counts = {
             "trajectories_in_db": total, "exported": self.exported, "messages": self.messages,
             "by_mode": dict(sorted(self.by_mode.items())), "by_source": dict(sorted(self.by_source.items())),
+            "cut_after_last_completed_task": self.cut,
         }
         return build_manifest(fmt=fmt, options=options, exported_rows=self.exported_rows, configs=self.configs,
                               counts=counts, skipped=self.skipped, seconds=time.perf_counter() - started, target=target)

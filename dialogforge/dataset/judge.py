@@ -1,5 +1,9 @@
 """The rubric judge: the JUDGE role reads each task of a trajectory against the task's rubric.
 
+What it is shown for each task (rubric, tool specs, reference time, the
+conversation up to the end of that task, within a token budget) is built in
+``judge_context``; this module makes the calls and decides the verdicts.
+
 The model answers the paper's ``{judgment, reasoning}`` plus a verdict per
 rubric item (``TaskJudgment``). The task's verdict is then decided here,
 not by the model alone: an unmet critical item makes the task invalid even
@@ -18,13 +22,13 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
+from dialogforge.dataset.cut import Cut
+from dialogforge.dataset.judge_context import CHARS_PER_TOKEN, judge_context
+from dialogforge.dataset.options import DEFAULT_JUDGE_CONTEXT_TOKENS
 from dialogforge.models import RoleModel, generate_structured
 from dialogforge.graphs.state import DialogueState, TaskJudgment
-from dialogforge.records import Message, RubricCategory, Task, TokenUsage
+from dialogforge.records import RubricCategory, Task, TokenUsage
 from dialogforge.prompts import context_block
-
-TRANSCRIPT_MESSAGES = 120  # the judge sees at most the last this many messages of a task
-TEXT_CHARS = 1500
 
 
 @dataclass
@@ -54,13 +58,21 @@ class TrajectoryVerdict:
         return " ".join(f"[task {t.task_index + 1}: {t.judgment}] {t.reasoning}" for t in self.tasks)
 
 
-async def judge_trajectory(model: RoleModel, state: DialogueState) -> TrajectoryVerdict:
-    """One structured call per task; a failed call raises ModelCallError for the caller to record."""
+async def judge_trajectory(model: RoleModel, state: DialogueState, *, cut: Cut | None = None,
+                           context_tokens: int = DEFAULT_JUDGE_CONTEXT_TOKENS) -> TrajectoryVerdict:
+    """One structured call per task, each retried within the model's bounds.
+
+    Every task's context is built before the first call, so a task too long
+    for the budget (``JudgeContextError``) costs no call. A call that still
+    fails raises ``ModelCallError``; the caller records either as the reason
+    the trajectory stays unjudged.
+    """
+    prompts = [judge_messages(state, index, cut=cut, context_tokens=context_tokens) for index in range(len(state.tasks))]
     usage = TokenUsage()
     verdicts = []
-    for index, task in enumerate(state.tasks):
+    for index, (task, messages) in enumerate(zip(state.tasks, prompts)):
         judged, spent = await generate_structured(
-            model, TaskJudgment, judge_messages(state, index), seed=state.seed, check=coverage_check(task)
+            model, TaskJudgment, messages, seed=state.seed, check=coverage_check(task)
         )
         usage = usage.plus(spent)
         verdicts.append(task_verdict(task, index, judged))
@@ -68,13 +80,21 @@ async def judge_trajectory(model: RoleModel, state: DialogueState) -> Trajectory
 
 
 def task_verdict(task: Task, index: int, judged: TaskJudgment) -> TaskVerdict:
-    """Decide a task: the model's judgment, overruled by any unmet critical item."""
+    """Decide a task: the model's judgment, overruled by any unmet critical item.
+
+    An item the judge finds ill-posed is classed ``invalid`` (the paper's
+    fourth category): recorded with the category it was proposed with, and
+    deciding nothing.
+    """
     met = {item.index: item for item in judged.items}
     items = []
     for i, rubric_item in enumerate(task.rubric):
         verdict = met.get(i)
+        ill_posed = bool(verdict and verdict.ill_posed)
         items.append({
-            "index": i, "criterion": rubric_item.criterion, "category": rubric_item.category.value,
+            "index": i, "criterion": rubric_item.criterion,
+            "category": RubricCategory.INVALID.value if ill_posed else rubric_item.category.value,
+            "proposed_category": rubric_item.category.value,
             "met": bool(verdict and verdict.met), "note": verdict.note if verdict else "not assessed",
         })
     failed_critical = [it["index"] for it in items if it["category"] == RubricCategory.CRITICAL.value and not it["met"]]
@@ -107,48 +127,12 @@ def _instructions() -> str:
     return Template(text).substitute()
 
 
-def judge_messages(state: DialogueState, index: int) -> list[BaseMessage]:
-    """Instructions, then the context as the last JSON block (the scripted judge reads it there)."""
-    return [
-        SystemMessage(_instructions()),
-        HumanMessage("Context:\n" + context_block(judge_context(state, index)) + "\nJudge this task."),
-    ]
-
-
-def judge_context(state: DialogueState, index: int) -> dict[str, Any]:
-    task = state.tasks[index]
-    return {
-        "domain": state.scenario.domain,
-        "mode": state.mode.value,
-        "task_number": index + 1,
-        "tasks_in_conversation": len(state.tasks),
-        "goal": task.goal,
-        "subtasks": task.subtasks,
-        "rubric": [{"index": i, "criterion": r.criterion, "category": r.category.value} for i, r in enumerate(task.rubric)],
-        "task_status": task.status.value,
-        "stop_reason": state.stop_reason.value if state.stop_reason else None,
-        "transcript": [_transcript_entry(m) for m in task_messages(state, index)[-TRANSCRIPT_MESSAGES:]],
-    }
-
-
-def task_messages(state: DialogueState, index: int) -> list[Message]:
-    if all(m.task_index is None for m in state.messages):
-        return state.messages  # an imported conversation without task marks: judge it whole
-    return [m for m in state.messages if m.task_index == index]
-
-
-def _transcript_entry(m: Message) -> dict[str, Any]:
-    entry: dict[str, Any] = {"role": m.role, "content": _clip(m.content)}
-    if m.tool_calls:
-        entry["tool_calls"] = [
-            {"name": c.name, "arguments": c.raw_arguments if c.raw_arguments is not None else c.arguments}
-            for c in m.tool_calls
-        ]
-    if m.role == "tool":
-        entry["tool"] = m.name
-        entry["error"] = m.is_error
-    return entry
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= TEXT_CHARS else text[:TEXT_CHARS] + " [...]"
+def judge_messages(state: DialogueState, index: int, *, cut: Cut | None = None,
+                   context_tokens: int = DEFAULT_JUDGE_CONTEXT_TOKENS) -> list[BaseMessage]:
+    """Instructions, then the context as the last JSON block (the scripted judge reads it there),
+    together within ``context_tokens`` (see ``judge_context``)."""
+    instructions = _instructions()
+    closing = f"\nJudge task {index + 1}."
+    budget = context_tokens * CHARS_PER_TOKEN - len(instructions) - len("Context:\n") - len(closing)
+    context = judge_context(state, index, cut=cut, budget_chars=budget)
+    return [SystemMessage(instructions), HumanMessage("Context:\n" + context_block(context) + closing)]

@@ -13,3 +13,5 @@ CHAT_TEMPLATES = ("qwen3", "glm4-moe", "llama3", "gpt-oss", "deepseek-v3", "deep
 # --with-reasoning is refused, while this default only leaves it out and says so in the manifest.
 WITH_REASONING_DEFAULT = False
 DEFAULT_THRESHOLD = 0.8  # near-duplicate similarity (MinHash Jaccard estimate)
+DEFAULT_JUDGE_CONTEXT_TOKENS = 32_000  # what one judge request may hold: instructions, specs, rubric, transcript
+MIN_JUDGE_CONTEXT_TOKENS = 2_000

@@ -10,6 +10,11 @@ a call that was invalid and still answered as a success (the data would
 teach that invalid calls work). Exports give those recovered calls a loss
 weight of 0 where the format allows it, so the model learns the recovery,
 not the mistake.
+
+A capped trajectory is checked as its cut (``dialogforge.dataset.cut``): the
+dialogue up to the agent's reply to its last completed task. It passes the
+completion and stop checks when it ends with that reply; everything else is
+checked as for any trajectory.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from dialogforge.dataset.cut import Cut
 from dialogforge.graphs.state import DialogueState
 from dialogforge.records import CAP_STOP_REASONS, Message, Mode, StopReason, TaskStatus, ToolCall, ToolSpec
 from dialogforge.tool_checks import first_violation
@@ -53,16 +59,17 @@ _THINK_MARKUP = re.compile(
 _LEAK_MIN_CHARS = 40  # a shorter reasoning text can appear in a reply by coincidence
 
 
-def check_rules(state: DialogueState) -> list[RuleFailure]:
-    """Every rule failure of one trajectory; an empty list means it passes."""
+def check_rules(state: DialogueState, cut: Cut | None = None) -> list[RuleFailure]:
+    """Every rule failure of one trajectory (``state`` is the cut one when ``cut`` is given);
+    an empty list means it passes."""
     return [
         *check_tool_calls(state),
         *check_pairing(state.messages),
         *check_order(state.messages),
         *check_empty_turns(state.messages),
-        *check_completion(state),
+        *check_completion(state, cut),
         *check_reasoning_leaks(state.messages),
-        *check_stop_reason(state),
+        *check_stop_reason(state, cut),
     ]
 
 
@@ -179,8 +186,9 @@ def check_empty_turns(messages: list[Message]) -> list[RuleFailure]:
     return failures
 
 
-def check_completion(state: DialogueState) -> list[RuleFailure]:
-    """User mode: the user closed every task; task mode: the agent gave its final answer."""
+def check_completion(state: DialogueState, cut: Cut | None = None) -> list[RuleFailure]:
+    """User mode: the user closed every task (a cut one: it ends with the agent's reply to a
+    completed task); task mode: the agent gave its final answer."""
     if not state.tasks:
         return [RuleFailure(Rule.TASK_NOT_COMPLETED, "the trajectory has no task")]
     last = state.messages[-1] if state.messages else None
@@ -188,6 +196,10 @@ def check_completion(state: DialogueState) -> list[RuleFailure]:
         open_tasks = [i + 1 for i, t in enumerate(state.tasks) if t.status is not TaskStatus.COMPLETED]
         if open_tasks:
             return [RuleFailure(Rule.TASK_NOT_COMPLETED, f"task(s) {open_tasks} not marked completed by the user")]
+        if cut is not None:
+            if last is None or last.role != "assistant" or last.tool_calls:
+                return [RuleFailure(Rule.TASK_NOT_COMPLETED, "the cut conversation does not end with the agent's reply")]
+            return []
         if last is None or last.role != "user":
             return [RuleFailure(Rule.TASK_NOT_COMPLETED, "the conversation does not end with the user's closing message")]
         return []
@@ -214,9 +226,10 @@ def check_reasoning_leaks(messages: list[Message]) -> list[RuleFailure]:
     return failures
 
 
-def check_stop_reason(state: DialogueState) -> list[RuleFailure]:
+def check_stop_reason(state: DialogueState, cut: Cut | None = None) -> list[RuleFailure]:
+    """A cap fails a trajectory unless it was cut before the cap (what hit it is gone)."""
     reason = state.stop_reason
-    if reason in CAP_STOP_REASONS:
+    if reason in CAP_STOP_REASONS and cut is None:
         return [RuleFailure(Rule.STOPPED_AT_CAP, f"stopped at a cap: {reason.value}")]
     if reason is None:
         return [RuleFailure(Rule.STOPPED_BY_ERROR, "the trajectory never finished")]

@@ -6,6 +6,8 @@
 - Task: tasks per trajectory: mean and max.
 - Tokens per trajectory (all roles), and per role.
 Validity comes from the ``validations`` table (``dialogforge validate``).
+Trajectories are measured as their views: a capped one that completed a
+task counts up to its last completed task (``dataset.cut``), as exported.
 States stream one at a time; only the small per-trajectory numbers are kept
 (they feed the histograms of the report).
 """
@@ -20,7 +22,7 @@ from typing import Any
 
 from dialogforge.checkpoints.manifest import Status
 from dialogforge.dataset.corpus import iter_trajectories, manifest_rows, run_configs, source_of
-from dialogforge.dataset.validations import read_validations
+from dialogforge.dataset.validations import JUDGED, NOT_JUDGED, UNJUDGED, judge_status, read_validations, skip_reason
 from dialogforge.graphs.state import DialogueState
 from dialogforge.records import Mode
 
@@ -80,6 +82,7 @@ class DatasetStats:
     failure_reasons: dict[str, int]
     tokens_by_role: dict[str, float]
     valid_only: bool = False
+    cut: int = 0  # measured trajectories that were cut after their last completed task
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -90,6 +93,7 @@ class DatasetStats:
             "validity": self.validity,
             "failure_reasons": self.failure_reasons,
             "tokens_by_role": self.tokens_by_role,
+            "cut": self.cut,
         }
 
     def to_json(self) -> str:
@@ -107,8 +111,10 @@ def collect_stats(db_path: str | Path, *, valid_only: bool = False) -> DatasetSt
     groups: dict[tuple[str, str], Group] = {}
     overall = Group("all", "all")
     role_tokens: Counter = Counter()
+    cut = 0
     for trajectory in iter_trajectories(db_path, done):
         state = trajectory.state
+        cut += trajectory.cut is not None
         key = (state.mode.value, source_of(state, configs.get(trajectory.row["run_id"], {})))
         groups.setdefault(key, Group(*key)).add(state)
         overall.add(state)
@@ -122,11 +128,12 @@ def collect_stats(db_path: str | Path, *, valid_only: bool = False) -> DatasetSt
         failure_reasons=failure_reasons(validations),
         tokens_by_role={role: round(total / overall.samples, 1) for role, total in sorted(role_tokens.items())} if overall.samples else {},
         valid_only=valid_only,
+        cut=cut,
     )
 
 
 def _usable(validation: dict[str, Any] | None) -> bool:
-    return bool(validation and validation.get("valid") and not validation.get("duplicate_of"))
+    return validation is not None and skip_reason(validation) is None
 
 
 def validity(validations: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -134,11 +141,13 @@ def validity(validations: dict[str, dict[str, Any]]) -> dict[str, Any]:
     validated = len(rows)
     valid = sum(1 for v in rows if v.get("valid"))
     usable = sum(1 for v in rows if _usable(v))
-    judged = sum(1 for v in rows if v.get("judge_verdict") is not None)
+    statuses = Counter(judge_status(v) for v in rows)
     return {
         "validated": validated,
         "rules_ok": sum(1 for v in rows if v.get("rules_ok")),
-        "judged": judged,
+        "judged": statuses[JUDGED],
+        "unjudged": statuses[UNJUDGED],
+        "not_judged": statuses[NOT_JUDGED],
         "judged_invalid": sum(1 for v in rows if v.get("judge_verdict") == "invalid"),
         "valid": valid,
         "validity_rate": round(valid / validated, 4) if validated else None,
@@ -155,6 +164,8 @@ def failure_reasons(validations: dict[str, dict[str, Any]]) -> dict[str, int]:
         reasons.update(json.loads(v.get("failure_rules") or "[]"))
         if v.get("judge_verdict") == "invalid":
             reasons["judge_invalid"] += 1
+        if judge_status(v) == UNJUDGED:
+            reasons["unjudged"] += 1
         if v.get("duplicate_of"):
             reasons["duplicate"] += 1
     return dict(reasons.most_common())
@@ -169,11 +180,13 @@ def table_text(stats: DatasetStats) -> str:
     lines.append("Step = tool rounds per user request, Turn = user+assistant+tool messages, Task = tasks per trajectory; mean (max)")
     t = stats.statuses
     lines.append(f"trajectories: {t['total']} ({t['done']} done, {t['failed']} failed, {t['pending'] + t['running']} unfinished)"
-                 + ("; statistics over valid, non-duplicate ones" if stats.valid_only else ""))
+                 + ("; statistics over valid, non-duplicate ones" if stats.valid_only else "")
+                 + (f"; {stats.cut} capped ones measured up to their last completed task" if stats.cut else ""))
     v = stats.validity
     if v["validated"]:
         lines.append(f"validity: {v['valid']}/{v['validated']} valid ({v['validity_rate']:.1%}), "
-                     f"{v['duplicates']} duplicates, {v['usable']} usable ({v['usable_rate']:.1%}); judged {v['judged']}")
+                     f"{v['duplicates']} duplicates, {v['usable']} usable ({v['usable_rate']:.1%}); judged {v['judged']}, "
+                     f"unjudged {v['unjudged']} (judge failed), not judged {v['not_judged']} (rules only)")
         if stats.failure_reasons:
             lines.append("failure reasons: " + ", ".join(f"{k} {n}" for k, n in stats.failure_reasons.items()))
     else:

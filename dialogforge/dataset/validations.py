@@ -3,6 +3,12 @@
 One row per thread_id, upserted. A row is rewritten only when a finding
 changed, so running ``validate`` twice leaves the table byte-for-byte the
 same: that is what makes it idempotent and safe to re-run after a resume.
+
+The gate every reader applies (``skip_reason``) lives here too, so export
+and statistics cannot disagree on what "valid" lets through. A table
+written by an older release lacks the newer columns: ``ValidationStore``
+adds them (empty) when ``validate`` runs, and readers derive what an older
+row means (``judge_status``).
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ _COLUMNS = {
     "rules_ok": int,
     "failure_rules": str,  # JSON list of distinct rule names
     "rule_failures": str,  # JSON list of {rule, detail, message_index}
-    "judge_verdict": str,  # valid | invalid | null (not judged)
+    "judge_verdict": str,  # valid | invalid | null (no verdict)
+    "judge_status": str,  # judged | unjudged (asked for, failed: judge_error says why) | not_judged | null (failed the rules)
+    "judge_requested": int,  # 1 once a `validate --judge` covered it: from then on validity needs a verdict
     "judge_reasoning": str,
     "judge_tasks": str,  # JSON list of per-task verdicts
     "judge_model": str,
@@ -34,7 +42,8 @@ _COLUMNS = {
     "judge_error": str,
     "judge_tokens": int,
     "judged_at": str,
-    "valid": int,  # rules_ok and not judged invalid
+    "cut": str,  # JSON: what was cut from a capped trajectory to end it at its last completed task
+    "valid": int,  # rules_ok, and judged valid when judging was asked for
     "duplicate_of": str,
     "duplicate_kind": str,  # exact | near
     "duplicate_similarity": float,
@@ -51,6 +60,11 @@ class ValidationStore:
         self.conn = connect(self.path)
         self.db = sqlite_utils.Database(self.conn)
         self.db[TABLE].create(_COLUMNS, pk="thread_id", if_not_exists=True)
+        missing = {name: kind for name, kind in _COLUMNS.items() if name not in self.db[TABLE].columns_dict}
+        if missing:  # a table from an older release
+            with self.conn:
+                for name, kind in missing.items():
+                    self.db[TABLE].add_column(name, kind)
 
     def close(self) -> None:
         self.conn.close()
@@ -97,3 +111,36 @@ def decoded(row: dict[str, Any] | None, column: str) -> Any:
     if row is None or row.get(column) is None:
         return None
     return json.loads(row[column])
+
+
+JUDGED, UNJUDGED, NOT_JUDGED = "judged", "unjudged", "not_judged"
+
+
+def judge_status(row: dict[str, Any]) -> str | None:
+    """The stored status; for a row an older release wrote, what it means (a judge error: unjudged)."""
+    if row.get("judge_requested") is not None:  # written by this release
+        return row.get("judge_status")
+    if row.get("judge_verdict") is not None:
+        return JUDGED
+    if not row.get("rules_ok"):
+        return None
+    return UNJUDGED if row.get("judge_error") else NOT_JUDGED
+
+
+def skip_reason(row: dict[str, Any] | None, *, include_unjudged: bool = False, keep_duplicates: bool = False) -> str | None:
+    """Why a ``--valid-only`` reader leaves a trajectory out (None: it goes in).
+
+    ``unjudged``: judging was asked for and no verdict exists (its call failed),
+    admitted only with ``include_unjudged``; ``invalid``: failed the rules or
+    judged invalid; ``duplicate``: repeats an earlier admitted one.
+    """
+    if row is None:
+        return "not_validated"
+    if judge_status(row) == UNJUDGED:
+        if not include_unjudged:
+            return "unjudged"
+    elif not row.get("valid"):
+        return "invalid"
+    if row.get("duplicate_of") and not keep_duplicates:
+        return "duplicate"
+    return None

@@ -34,7 +34,7 @@ def initial_state(settings: GenerationSettings, index: int, tools: list[ToolSpec
         domain=rng.choice(settings.domains),
         persona=rng.choice(settings.personas) if settings.personas else None,
         difficulty=rng.choice(list(Difficulty)),
-        target_tasks=rng.randint(1, settings.limits.max_tasks) if settings.mode is Mode.USER else 1,
+        target_tasks=task_count(seed, settings.limits.max_tasks) if settings.mode is Mode.USER else 1,
     )
     reference = f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T{rng.randint(8, 19):02d}:{rng.choice(['00', '15', '30', '45'])}:00Z"
     source = settings.tool_source if tools else ToolSource.SYNTHESIZE
@@ -42,6 +42,27 @@ def initial_state(settings: GenerationSettings, index: int, tools: list[ToolSpec
         mode=settings.mode, seed=seed, scenario=scenario, limits=settings.limits,
         tool_source=source, tools=tools, reference_time=reference, tool_exec=settings.tool_exec,
     )
+
+
+TASKS_RATIO = 0.62  # P(k+1 tasks) / P(k tasks): a mean of about 2.6 tasks when up to 20 are allowed
+
+
+def task_count(seed: int, max_tasks: int) -> int:
+    """How many objectives a user brings: geometric, truncated at ``max_tasks``.
+
+    Most sessions hold one to three tasks and a few run long, the shape of
+    the paper's Table 1 (Task means 2.48-3.02, maxima 20); a uniform draw up
+    to a cap of 20 would make the mean ten tasks and the cost five times the
+    paper's. Its own random stream, so the other per-trajectory choices do
+    not depend on it.
+    """
+    weights = [TASKS_RATIO ** k for k in range(max_tasks)]
+    draw = random.Random(f"{seed}:tasks").random() * sum(weights)
+    for count, weight in enumerate(weights, start=1):
+        draw -= weight
+        if draw < 0:
+            return count
+    return max_tasks
 
 
 def tool_set_index(run_seed: int, index: int, sets: int) -> int:

@@ -165,23 +165,49 @@ def judgment(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     return {"judgment": "valid" if ok else "invalid", "reasoning": "All critical rubric items are met." if ok else "A critical rubric item is not met."}
 
 
+# Identifier-like words ("A1", "ZX9041", "INV-204"): what a hallucinated claim usually gets wrong.
+_IDENTIFIER = re.compile(r"\b[A-Z]{1,4}-?\d{1,8}\b")
+
+
+def unsupported_claims(ctx: dict[str, Any]) -> list[str]:
+    """Identifiers the judged task's replies state that no user message or tool result the
+    agent could see contains (before the reply, and from its ``saw_from`` on)."""
+    task = ctx.get("task_number")
+    entries = [e for e in ctx.get("transcript") or [] if isinstance(e, dict)]
+    missing = []
+    for reply in entries:
+        if reply.get("role") != "assistant" or reply.get("task") != task or reply.get("tool_calls"):
+            continue
+        first = int(reply.get("saw_from") or 0)
+        evidence = " ".join(str(e.get("content", "")) for e in entries
+                            if e.get("role") in ("user", "tool") and first <= int(e.get("n", 0)) < int(reply.get("n", 0)))
+        missing += [word for word in _IDENTIFIER.findall(str(reply.get("content", ""))) if word not in evidence]
+    return missing
+
+
 def task_judgment(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
-    """Rubric items are met when the task was seen through; now and then a critical one is not."""
+    """Rubric items are met when the task was seen through; now and then a critical one is not.
+    A reply stating an identifier the agent never saw is a hallucination: the task is invalid."""
     finished = ctx.get("task_status") == "completed" or ctx.get("stop_reason") in {"completed", "agent_finished"}
     rubric = [r for r in ctx.get("rubric") or [] if isinstance(r, dict)]
     critical = [r["index"] for r in rubric if r.get("category") == "critical"]
     missed = rng.choice(critical) if critical and rng.random() < 0.1 else None
+    invented = unsupported_claims(ctx)
     items = [
         {"index": r["index"], "met": finished and r["index"] != missed,
          "note": "Seen in the tool results." if finished and r["index"] != missed else "Not done in the conversation."}
         for r in rubric
     ]
-    ok = all(item["met"] for item in items if item["index"] in critical)
-    return {
-        "judgment": "valid" if ok else "invalid",
-        "reasoning": "All critical rubric items are met." if ok else "A critical rubric item is not met.",
-        "items": items,
-    }
+    if invented:
+        for item, r in zip(items, rubric):
+            if r.get("category") == "structural":
+                item.update(met=False, note=f"{invented[0]} appears in no message the assistant could see.")
+    ok = all(item["met"] for item in items if item["index"] in critical) and not invented
+    if invented:
+        reasoning = f"The reply states {invented[0]}, which nothing the assistant saw supports."
+    else:
+        reasoning = "All critical rubric items are met." if ok else "A critical rubric item is not met."
+    return {"judgment": "valid" if ok else "invalid", "reasoning": reasoning, "items": items}
 
 
 ROLE_BY_SCHEMA = {

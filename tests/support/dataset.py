@@ -8,6 +8,7 @@ and manifest, so the CLI reads them like any generated run.
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from dialogforge.checkpoints.manifest import Manifest, PlannedTrajectory
 from dialogforge.checkpoints.sqlite_savers import open_saver
 from dialogforge.graphs.builder import compile_graph
 from dialogforge.graphs.state import DialogueState
-from dialogforge.records import Counters, FunctionSpec, Message, Mode, RubricCategory, RubricItem, Scenario, StopReason, Task, TaskStatus, TokenUsage, ToolCall, ToolSource, ToolSpec
+from dialogforge.records import Counters, FunctionSpec, Limits, Message, Mode, RubricCategory, RubricItem, Scenario, StopReason, Task, TaskStatus, TokenUsage, ToolCall, ToolSource, ToolSpec
 
 ORDER_TOOL = ToolSpec(function=FunctionSpec(
     name="get_order", description="Look up an order.",
@@ -83,6 +84,67 @@ def good_state(*, seed: int = 11, user_words: str = "Hi, where is my order A1?")
         mode=Mode.USER, seed=seed, scenario=Scenario(domain="online store support"), tools=[ORDER_TOOL, CANCEL_TOOL],
         tasks=[task()], messages=messages, counters=counters, stop_reason=StopReason.COMPLETED,
         reference_time="2026-03-01T10:00:00Z",
+    )
+
+
+def stopped_mid_task(state: DialogueState, reason: StopReason = StopReason.MAX_USER_TURNS) -> DialogueState:
+    """``state`` as if a cap had stopped it during its last task: no closing thanks, the task still open."""
+    messages = state.messages[:-1] if state.messages and state.messages[-1].role == "user" else state.messages
+    tasks = [*state.tasks[:-1], state.tasks[-1].model_copy(update={"status": TaskStatus.ACTIVE})]
+    counters = state.counters.model_copy(update={
+        "user_turns": sum(1 for m in messages if m.role == "user"),
+        "tasks_completed": len(tasks) - 1,
+    })
+    return state.model_copy(update={"messages": messages, "tasks": tasks, "counters": counters, "stop_reason": reason})
+
+
+def two_task_capped_state(*, seed: int = 21, reason: StopReason = StopReason.MAX_USER_TURNS) -> DialogueState:
+    """Task 1 completed; task 2 (which builds on task 1's lookup) stopped by a cap after one tool round.
+
+    Task 2's first user message opens with the thanks for task 1, as the user
+    simulator writes it; the cap leaves task 2 with a tool call and no reply.
+    """
+    base = good_state(seed=seed)
+    track = ToolCall(id="call_t2", name="get_order", arguments={"order_id": "B2"})
+    messages = [
+        *base.messages[:-1],
+        user("Thanks! Now, where is order B2?", 1),
+        calls(track, reasoning="Look up B2.", task_index=1),
+        result(track, {"order_id": "B2", "status": "packed"}, task_index=1),
+        calls(track.model_copy(update={"id": "call_t3"}), reasoning="Check again.", task_index=1),
+        result(track.model_copy(update={"id": "call_t3"}), {"order_id": "B2", "status": "packed"}, task_index=1),
+    ]
+    counters = base.counters.model_copy(update={
+        "user_turns": 3, "requests": 3, "assistant_turns": 7, "tool_calls": 5, "steps_this_request": 2, "tasks_completed": 1,
+    })
+    return base.model_copy(update={
+        "messages": messages, "tasks": [task(), task("Find where order B2 is.", TaskStatus.ACTIVE)],
+        "counters": counters, "stop_reason": reason,
+    })
+
+
+def quoting_state(*, seed: int = 31, history_window: int = 80) -> DialogueState:
+    """Two completed tasks; the second is answered from a first-task tool result (tracking ZX9041), no new call."""
+    lookup = ToolCall(id="call_q1", name="get_order", arguments={"order_id": "A1"})
+    messages = [
+        user("Hi, where is my order A1?"),
+        calls(lookup, reasoning="Look it up."),
+        result(lookup, {"order_id": "A1", "status": "shipped", "tracking": "ZX9041"}),
+        reply("Order A1 has shipped."),
+        user("Thanks! And what is its tracking number?", 1),
+        reply("Its tracking number is ZX9041.", task_index=1),
+        user("Great, that's all I needed.", 1),
+    ]
+    counters = Counters(user_turns=3, assistant_turns=3, tool_calls=1, requests=2, step_counts=[1, 0], tasks_completed=2,
+                        usage={"agent": TokenUsage(prompt=500, completion=60, calls=3)})
+    second = Task(goal="Get the tracking number of order A1.", subtasks=["tell the tracking number"], status=TaskStatus.COMPLETED,
+                  rubric=[RubricItem(criterion="The assistant gave the tracking number", category=RubricCategory.CRITICAL),
+                          RubricItem(criterion="Facts come from tool results", category=RubricCategory.STRUCTURAL)])
+    return DialogueState(
+        mode=Mode.USER, seed=seed, scenario=Scenario(domain="parcel tracking"), tools=[ORDER_TOOL],
+        tasks=[task("Find out where order A1 is."), second], messages=messages, counters=counters,
+        stop_reason=StopReason.COMPLETED, reference_time="2026-04-02T08:30:00Z",
+        limits=Limits(history_window=history_window),
     )
 
 
@@ -181,3 +243,13 @@ def edge_state(*, seed: int = 13) -> DialogueState:
         tools=[ORDER_TOOL, CANCEL_TOOL, SEARCH_TOOL], tasks=[task(), task("Find where order B2 is.")], messages=messages,
         counters=counters, stop_reason=StopReason.COMPLETED, reference_time="2026-03-01T10:00:00Z",
     )
+
+
+def validation_rows(db: Path) -> list[dict[str, Any]]:
+    """The stored ``validations`` table, one dict per trajectory, in thread order."""
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(row) for row in conn.execute("SELECT * FROM validations ORDER BY thread_id")]
+    finally:
+        conn.close()
