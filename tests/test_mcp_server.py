@@ -8,8 +8,10 @@ import sys
 import pytest
 
 from dialogforge.mcp import McpConnection, McpServer, McpServerError, McpTransportError, list_tools_now
-from dialogforge.runs.mcp_backend import survey
+from dialogforge.runs.mcp_backend import backend_for_run, prepare_mcp, survey
 from dialogforge.config import GenerationSettings
+from dialogforge.graphs.state import DialogueState
+from dialogforge.records import Scenario
 from tests.support.mcp_servers import http_server, new_tag, server_command, wait_no_servers
 
 TOOLS = ["list_records", "get_record", "create_record", "close_record", "delete_record"]
@@ -42,6 +44,19 @@ def test_survey_turns_the_listing_into_seed_specs_and_samples_the_argument_free_
     assert reads == {"list_records", "get_record"}
     assert set(samples) == {"list_records"}  # get_record needs an id: not called
     assert '"records"' in samples["list_records"]
+
+
+def test_tasks_are_proposed_against_what_the_server_offers(http_url: str) -> None:
+    """The executor's task context (what ``propose_task`` shows the proposer as the world):
+    the server's tools, which of them only read, and what its reads answered at the start."""
+    settings = GenerationSettings(mcp_url=http_url, tool_exec="mcp")
+    backend, recorded, tools = prepare_mcp(settings, None)
+    assert backend is not None and backend.executes and recorded.tool_source.value == "seed"
+    context = backend.executor_for("t-00000").task_context(DialogueState(scenario=Scenario(domain="records")))["mcp_server"]
+    assert {t["name"]: t["reads_only"] for t in context["tools"]} == {
+        "list_records": True, "get_record": True, "create_record": False, "close_record": False, "delete_record": False}
+    assert context["transport"] == "http (shared)" and "list_records" in context["sample_results"]
+    assert backend.record()["server"] == http_url and backend.record()["renamed"] == {}
 
 
 async def test_answers_tool_errors_and_a_server_that_dies() -> None:
@@ -90,3 +105,12 @@ def test_a_server_that_cannot_start_is_one_error_naming_it(command: str, expecte
 def test_an_unreachable_url_is_one_error_naming_it() -> None:
     with pytest.raises(McpServerError, match=r"MCP server http://127\.0\.0\.1:9/mcp: ConnectError"):
         list_tools_now(McpServer.from_settings(None, "http://127.0.0.1:9/mcp"), timeout_s=10)
+
+
+def test_a_resumed_run_starts_its_stdio_server_where_the_run_began(tmp_path) -> None:
+    """``--mcp-server "python server.py"`` is relative to the directory the run started in:
+    the run config keeps it, so a resume from anywhere starts the same server."""
+    settings = GenerationSettings(mcp_server="python server.py", tool_exec="mcp")
+    backend = backend_for_run({"settings": settings.model_dump(mode="json"), "mcp": {"cwd": str(tmp_path)}})
+    assert backend is not None and backend.server.cwd == str(tmp_path)
+    assert backend.server.command == ("python", "server.py") and backend.server.per_trajectory
