@@ -25,7 +25,7 @@ from dialogforge.records import Mode
 from dialogforge.runs.fork import fork_trajectory
 from dialogforge.runs.reading import load_state
 from tests.support.checkpoints import checkpoint_count
-from tests.support.mcp_servers import http_server, new_tag, oracle_mismatches, server_command, wait_no_servers, writes_of
+from tests.support.mcp_servers import broken_server_command, http_server, new_tag, oracle_mismatches, server_command, wait_no_servers, writes_of
 from tests.support.paths import REPO
 
 BASE = ["generate", "--backend", "scripted", "--quiet", "--max-turns", "6", "--max-tasks", "2"]
@@ -125,12 +125,13 @@ def test_a_server_killed_mid_run_is_restarted_and_rebuilt_by_replay(run_cli, tmp
 @pytest.mark.parametrize("flags, reason", [
     (["--die-at", "1"], "Connection closed"),
     (["--slow", "30"], "timed out"),
-], ids=["always dies", "hangs"])
+    (None, "malformed reply"),
+], ids=["always dies", "hangs", "breaks the protocol"])
 def test_a_server_that_keeps_failing_fails_the_trajectory_with_its_reason(run_cli, tmp_path: Path, flags, reason) -> None:
     tag = new_tag()
     db = tmp_path / "run.db"
-    result = run_cli(*BASE, "--mcp-server", server_command(*flags, tag=tag), "--mcp-timeout", "3",
-                     "--n", "2", "--seed", "5", "--db", str(db))
+    command = server_command(*flags, tag=tag) if flags is not None else broken_server_command()
+    result = run_cli(*BASE, "--mcp-server", command, "--mcp-timeout", "3", "--n", "2", "--seed", "5", "--db", str(db))
     assert result.code == 0, result.err  # a failed trajectory, not a crashed run
     rows = _rows(run_cli, db)
     failed = [r for r in rows if r["status"] == "failed"]

@@ -12,7 +12,7 @@ from dialogforge.runs.mcp_backend import backend_for_run, prepare_mcp, survey
 from dialogforge.config import GenerationSettings
 from dialogforge.graphs.state import DialogueState
 from dialogforge.records import Scenario
-from tests.support.mcp_servers import http_server, new_tag, server_command, wait_no_servers
+from tests.support.mcp_servers import broken_server_command, http_server, new_tag, server_command, wait_no_servers
 
 TOOLS = ["list_records", "get_record", "create_record", "close_record", "delete_record"]
 
@@ -90,6 +90,21 @@ async def test_a_call_past_its_timeout_fails_as_a_transport_error_not_a_hang() -
     finally:
         await connection.aclose()
     assert wait_no_servers(tag) == []
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ([], "malformed reply at content: Input should be a valid list"),
+    (["--garbage"], "timed out"),  # the SDK skips a line that is not JSON-RPC; the call then times out
+], ids=["wrong shape", "not JSON"])
+async def test_a_reply_outside_the_protocol_is_a_transport_error(flags: list[str], expected: str) -> None:
+    connection = McpConnection(McpServer.from_settings(broken_server_command(*flags), None), timeout_s=3)
+    await connection.start()
+    try:
+        assert [t["name"] for t in await connection.list_tools()] == ["get_status"]
+        with pytest.raises(McpTransportError, match=expected):
+            await connection.call("get_status", {})
+    finally:
+        await connection.aclose()
 
 
 @pytest.mark.parametrize("command, expected", [

@@ -11,6 +11,7 @@ outside the protocol), which the executor retries or records.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TextIO
@@ -29,6 +30,15 @@ STARTUP_TIMEOUT_S = 60.0
 MAX_PAGES = 1000  # a server whose cursors never end is refused, not followed forever
 # Error codes that mean the conversation with the server broke, not that it answered.
 _TRANSPORT_CODES = frozenset({mcp_types.CONNECTION_CLOSED, mcp_types.REQUEST_TIMEOUT})
+
+
+def _quiet_sdk_logs() -> None:
+    """The SDK logs what it tolerates (a line that is not JSON-RPC, a failed read) to stderr,
+    where it would tear a progress panel; what matters reaches the trajectory's reason instead."""
+    logger = logging.getLogger("mcp")
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
+        logger.propagate = False
 
 
 @asynccontextmanager

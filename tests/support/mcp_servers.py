@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shlex
 import socket
 import subprocess
@@ -23,12 +22,18 @@ from dialogforge.records import Message, ToolSpec
 from dialogforge.tool_checks import first_violation
 
 SERVER_SCRIPT = Path(__file__).resolve().parent / "mcp_records_server.py"
+BROKEN_SCRIPT = Path(__file__).resolve().parent / "mcp_broken_server.py"
 
 
 def server_command(*flags: str, tag: str | None = None) -> str:
     """The ``--mcp-server`` value that starts the records server over stdio."""
     parts = [sys.executable, str(SERVER_SCRIPT), *flags, "--tag", tag or new_tag()]
     return shlex.join(parts)
+
+
+def broken_server_command(*flags: str) -> str:
+    """A stdio server that breaks the protocol on every call (tests/support/mcp_broken_server.py)."""
+    return shlex.join([sys.executable, str(BROKEN_SCRIPT), *flags])
 
 
 def new_tag() -> str:
@@ -129,8 +134,3 @@ def writes_of(state: DialogueState) -> int:
     """How many calls of tools that are not read-only the trajectory sent."""
     return len(recorded_calls(state.messages, {t.name: t for t in state.tools}))
 
-
-def env_with_repo() -> dict[str, str]:
-    from tests.support.paths import REPO
-
-    return {**os.environ, "PYTHONPATH": str(REPO)}
