@@ -33,6 +33,7 @@ class McpConnection:
         self._requests: asyncio.Queue[tuple[Callable[[Any], Awaitable[Any]], asyncio.Future[Any]] | None] = asyncio.Queue()
         self._owner: asyncio.Task[None] | None = None
         self._closed: BaseException | None = None  # why the session ended, once it has
+        self._sdk: Any = None  # dialogforge.mcp.sdk, imported by the owner task
         # A stdio server's stderr: kept out of the terminal (and a progress panel), quoted when it fails.
         self._errlog = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")
 
@@ -50,14 +51,10 @@ class McpConnection:
         return self._owner is not None and not self._owner.done() and self._closed is None
 
     async def call(self, name: str, arguments: dict[str, Any]) -> CallAnswer:
-        from dialogforge.mcp import sdk  # loaded by the owner already: no import cost here
-
-        return await self._request(lambda session: sdk.call_tool(session, name, arguments, self.timeout_s))
+        return await self._request(lambda session: self._sdk.call_tool(session, name, arguments, self.timeout_s))
 
     async def list_tools(self) -> list[dict[str, Any]]:
-        from dialogforge.mcp import sdk
-
-        return await self._request(lambda session: sdk.list_all_tools(session, self.timeout_s))
+        return await self._request(lambda session: self._sdk.list_all_tools(session, self.timeout_s))
 
     async def aclose(self) -> None:
         """Close the session (and stop a stdio server); safe to call twice, bounded in time."""
@@ -66,8 +63,8 @@ class McpConnection:
             self._requests.put_nowait(None)
             try:
                 await asyncio.wait_for(asyncio.shield(owner), timeout=10)
-            except (asyncio.TimeoutError, McpTransportError, McpServerError):
-                owner.cancel()
+            except asyncio.TimeoutError:
+                owner.cancel()  # the SDK's shutdown is bounded; this is the last resort
         self._fail_queued(McpTransportError("the connection is closed"))
         if not self._errlog.closed:
             self._errlog.close()
@@ -87,10 +84,11 @@ class McpConnection:
 
     async def _own(self, ready: asyncio.Future[None]) -> None:
         try:
-            from dialogforge.mcp import sdk  # the SDK's imports, paid by runs that use a server
-
             import anyio
 
+            from dialogforge.mcp import sdk  # the SDK's imports: paid only by runs that contact a server
+
+            self._sdk = sdk
             async with sdk.open_session(self.server, self._errlog, self.timeout_s) as session:
                 ready.set_result(None)
                 async with anyio.create_task_group() as group:
