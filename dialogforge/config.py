@@ -162,6 +162,11 @@ class GenerationSettings(Strict):
     tool_exec: ToolExec = ToolExec.SIMULATED
     domain_db: str | None = None  # the domain's SQLite database
     domain_tools: str | None = None  # its SQL tools; default <stem>.tools.json beside it, else drafted from the schema
+    # MCP: a server whose tools seed the run, and which answers the calls with tool_exec "mcp".
+    mcp_server: str | None = None  # stdio: the command that starts it (one process per trajectory)
+    mcp_url: str | None = None  # streamable HTTP: a running server, shared by every trajectory
+    mcp_pool: int = Field(default=4, ge=1)  # stdio servers running at once
+    mcp_timeout_s: float = Field(default=30.0, gt=0)  # per request (start-up, list, call)
 
 
 def config_hash(*parts: BaseModel) -> str:
