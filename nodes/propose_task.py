@@ -12,6 +12,7 @@ from langgraph.runtime import Runtime
 
 from dialogforge.config import Role
 from dialogforge.errors import ModelCallError, ToolBackendError
+from dialogforge.languages import task_instruction
 from dialogforge.models import generate_structured
 from dialogforge.graphs.context import GraphContext
 from dialogforge.graphs.state import DialogueState, ProposedTask
@@ -23,7 +24,8 @@ async def propose_task(state: DialogueState, runtime: Runtime[GraphContext]) -> 
     model = runtime.context.models[Role.TASK_PROPOSER]
     continuation = prompt_text("propose_task_continuation") if state.tasks else ""
     try:  # the context reads the Tool-Exec database, which can fail like any tool backend
-        messages = prompt_messages("propose_task", _context(state, runtime.context), continuation=continuation)
+        messages = prompt_messages("propose_task", _context(state, runtime.context), continuation=continuation,
+                                   language=task_instruction(state.language))
         proposal, usage = await generate_structured(model, ProposedTask, messages, seed=state.seed)
     except (ModelCallError, ToolBackendError) as exc:
         return failed(exc)

@@ -19,7 +19,7 @@ from dialogforge.graphs.context import GraphContext
 from dialogforge.graphs.state import DialogueState
 from dialogforge.records import Message, Mode, StopReason
 from dialogforge.nodes.outcome import charge, failed
-from dialogforge.nodes.prompting import render
+from dialogforge.nodes.prompting import agent_system_prompt
 
 
 async def run_agent(state: DialogueState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
@@ -27,7 +27,7 @@ async def run_agent(state: DialogueState, runtime: Runtime[GraphContext]) -> dic
     if counters.steps_this_request >= state.limits.max_tool_steps:
         return {"stop_reason": StopReason.MAX_TOOL_STEPS}
     model = runtime.context.models[Role.AGENT]
-    system = SystemMessage(render("run_agent", domain=state.scenario.domain, reference_time=state.reference_time))
+    system = SystemMessage(agent_system_prompt(state))
     history = to_langchain(visible_history(state.messages, state.limits.history_window))
     try:
         reply, usage = await generate_agent_turn(

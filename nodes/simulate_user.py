@@ -15,6 +15,7 @@ from langgraph.runtime import Runtime
 
 from dialogforge.config import Role
 from dialogforge.errors import ModelCallError
+from dialogforge.languages import user_instruction
 from dialogforge.models import generate_structured
 from dialogforge.graphs.context import GraphContext
 from dialogforge.graphs.state import DialogueState, UserTurn
@@ -71,7 +72,7 @@ def _prompt(state: DialogueState) -> list[BaseMessage]:
     """The conversation seen from the user's side: the assistant speaks to them."""
     task = state.tasks[-1]
     persona = f"\nYou are: {state.scenario.persona}" if state.scenario.persona else ""
-    messages: list[BaseMessage] = [SystemMessage(render("simulate_user", persona=persona))]
+    messages: list[BaseMessage] = [SystemMessage(render("simulate_user", persona=persona, language=user_instruction(state.language)))]
     tool_notes: list[str] = []
     for m in state.messages[-TRANSCRIPT_WINDOW:]:
         if m.role == "user":

@@ -40,7 +40,7 @@ from typing import Any, Callable
 
 from dialogforge.dataset.rules import call_violation
 from dialogforge.graphs.state import DialogueState
-from dialogforge.nodes.prompting import render
+from dialogforge.nodes.prompting import agent_system_prompt
 from dialogforge.records import Message, ToolCall
 
 Msg = dict[str, Any]
@@ -70,7 +70,7 @@ def system_prompt(state: DialogueState) -> str:
     """The system message the agent saw; a conversation that brought its own keeps that."""
     if state.messages and state.messages[0].role == "system":
         return state.messages[0].content
-    return render("run_agent", domain=state.scenario.domain, reference_time=state.reference_time).strip()
+    return agent_system_prompt(state).strip()
 
 
 def training_span(state: DialogueState) -> range:

@@ -5,6 +5,7 @@
 - Turn: user + assistant + tool messages per trajectory: mean and max.
 - Task: tasks per trajectory: mean and max.
 - Tokens per trajectory (all roles), and per role.
+- Languages, persona usage and cost (``dataset.mix``).
 Validity comes from the ``validations`` table (``dialogforge validate``).
 Trajectories are measured as their views: a capped one that completed a
 task counts up to its last completed task (``dataset.cut``), as exported.
@@ -22,8 +23,10 @@ from typing import Any
 
 from dialogforge.checkpoints.manifest import Status
 from dialogforge.dataset.corpus import iter_trajectories, manifest_rows, run_configs, source_of
+from dialogforge.dataset.mix import Mix, mix_lines
 from dialogforge.dataset.validations import JUDGED, NOT_JUDGED, UNJUDGED, judge_status, read_validations, skip_reason
 from dialogforge.graphs.state import DialogueState
+from dialogforge.pricing import recorded_pricing
 from dialogforge.records import Mode
 
 PIPELINE = {Mode.USER.value: "user-oriented", Mode.TASK.value: "task-oriented"}
@@ -83,9 +86,11 @@ class DatasetStats:
     tokens_by_role: dict[str, float]
     valid_only: bool = False
     cut: int = 0  # measured trajectories that were cut after their last completed task
+    mix: Mix = field(default_factory=Mix)
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            **self.mix.as_dict(),
             "trajectories": self.statuses,
             "valid_only": self.valid_only,
             "table1": [g.as_dict() for g in self.groups],
@@ -108,6 +113,11 @@ def collect_stats(db_path: str | Path, *, valid_only: bool = False) -> DatasetSt
     if valid_only:
         done = [row for row in done if _usable(validations.get(row["thread_id"]))]
     configs = run_configs(db_path, (row["run_id"] for row in done))
+    mix = Mix()
+    all_configs = run_configs(db_path, (row["run_id"] for row in rows))
+    mix.add_runs(all_configs)
+    mix.add_spend(rows, all_configs)
+    pricing = {run_id: recorded_pricing(config) for run_id, config in all_configs.items()}
     groups: dict[tuple[str, str], Group] = {}
     overall = Group("all", "all")
     role_tokens: Counter = Counter()
@@ -118,6 +128,7 @@ def collect_stats(db_path: str | Path, *, valid_only: bool = False) -> DatasetSt
         key = (state.mode.value, source_of(state, configs.get(trajectory.row["run_id"], {})))
         groups.setdefault(key, Group(*key)).add(state)
         overall.add(state)
+        mix.add(state, pricing.get(trajectory.row["run_id"]))
         for role, usage in state.counters.usage.items():
             role_tokens[role] += usage.total
     return DatasetStats(
@@ -129,6 +140,7 @@ def collect_stats(db_path: str | Path, *, valid_only: bool = False) -> DatasetSt
         tokens_by_role={role: round(total / overall.samples, 1) for role, total in sorted(role_tokens.items())} if overall.samples else {},
         valid_only=valid_only,
         cut=cut,
+        mix=mix,
     )
 
 
@@ -193,4 +205,5 @@ def table_text(stats: DatasetStats) -> str:
         lines.append("validity: not validated yet (run `dialogforge validate --db PATH`)")
     lines.append(f"tokens per trajectory: {stats.overall.tokens.cell()}; by role (mean): "
                  + (", ".join(f"{role} {n:g}" for role, n in stats.tokens_by_role.items()) or "-"))
-    return "\n".join(lines)
+    return "\n".join([*lines, *mix_lines(stats.mix)])
+
