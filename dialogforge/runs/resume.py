@@ -62,6 +62,7 @@ class ResumeResult:
     thread_ids: list[str] = field(default_factory=list)
     summary: RunSummary = field(default_factory=RunSummary)
     interrupted: bool = False
+    budget_usd: float | None = None  # the budget the (last) resumed run ran under
 
 
 @dataclass
@@ -162,6 +163,7 @@ def resume_run(
                 models = ModelSet.from_config(models_config, connections=plan.concurrency)
                 settings = plan.settings if budget_usd is None else plan.settings.model_copy(update={"budget_usd": budget_usd})
                 budget = run_budget(settings, models_config, db_rows(db_path, plan.run_id), plan.run_config)
+                result.budget_usd = settings.budget_usd
                 executor_for = executor_factory_for_run(db_path, plan.run_config, models)
                 summary, interrupted = asyncio.run(run_planned(
                     db_path, plan.jobs, models, executor_for, plan.concurrency, progress, handle_signals, budget,
@@ -192,6 +194,7 @@ def _resume_shards(db_path: str | Path, thread_ids: Iterable[str] | None, option
         if ids == []:
             continue
         part = resume_run(path, thread_ids=ids, **options)
+        result.budget_usd = part.budget_usd if part.budget_usd is not None else result.budget_usd
         result.thread_ids.extend(part.thread_ids)
         result.summary.merge(part.summary)
         if part.interrupted:
