@@ -14,7 +14,16 @@ it), each in a fresh database, and prints for every length:
 
     python benchmarks/storage_growth.py                       # 50 200 800 turns, our saver
     python benchmarks/storage_growth.py --turns 50 200 --stock   # also LangGraph's stock SqliteSaver
+    python benchmarks/storage_growth.py --branches 10 --turns 200   # and 10 in-place branches of it
     python benchmarks/storage_growth.py --json
+
+``--branches K`` then branches each trajectory in place K times, as a
+LangGraph user does (``update_state`` on a past user turn with a new seed,
+then ``invoke``), from user turns spread over its second half, and prints
+what the branches added: their new checkpoints, their bytes, bytes per new
+checkpoint against the first line's (about 1 = a branch costs its own new
+steps), the branches' bytes against K copies of the first line (what a
+branch into a new thread would cost at least), and ms/step on the branches.
 
 The stock saver re-stores every channel at every step (quadratic); past a
 few hundred turns it takes minutes and gigabytes, so ``--stock`` is opt-in.
@@ -41,7 +50,7 @@ if str(REPO) not in sys.path:
 import aiosqlite  # noqa: E402
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver  # noqa: E402
 
-from dialogforge.checkpoints.linear_saver import LinearSqliteSaver  # noqa: E402
+from dialogforge.checkpoints.sqlite import LinearSqliteSaver  # noqa: E402
 from dialogforge.checkpoints.serde import strict_serializer  # noqa: E402
 from dialogforge.channels import DELTA_CHANNELS  # noqa: E402
 from dialogforge.checkpoints.sqlite_file import connect  # noqa: E402
@@ -68,6 +77,19 @@ class Measurement:
     ms_per_step: float
     ms_per_step_last_tenth: float
     seconds: float
+
+
+@dataclass
+class BranchMeasurement:
+    turns: int
+    branches: int
+    new_checkpoints: int
+    branch_bytes: int  # what the database grew by
+    bytes_per_new_checkpoint: float
+    line_bytes_per_checkpoint: float  # the first line's, for comparison
+    step_cost_ratio: float  # bytes per new checkpoint / the first line's
+    copy_ratio: float  # branch bytes / (branches x the first line's bytes)
+    ms_per_step: float  # in the checkpointer, on the branches
 
 
 class _Timer:
@@ -163,6 +185,54 @@ def measure(turns: int, directory: Path, *, stock: bool = False, seed: int = 3) 
     )
 
 
+def measure_branches(turns: int, branches: int, directory: Path, *, seed: int = 3) -> tuple[Measurement, BranchMeasurement]:
+    """One trajectory of ``turns`` turns, then ``branches`` in-place branches of it."""
+    line = measure(turns, directory, seed=seed)
+    db = directory / f"linear-{turns}.db"
+    timer = asyncio.run(_branch(db, branches))
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        checkpoints = conn.execute("SELECT count(*) FROM cp_checkpoints").fetchone()[0]
+    finally:
+        conn.close()
+    grown, new = db.stat().st_size - line.db_bytes, checkpoints - line.checkpoints
+    per_line = line.db_bytes / line.checkpoints
+    return line, BranchMeasurement(
+        turns=turns, branches=branches, new_checkpoints=new, branch_bytes=grown,
+        bytes_per_new_checkpoint=round(grown / new, 1), line_bytes_per_checkpoint=round(per_line, 1),
+        step_cost_ratio=round(grown / new / per_line, 2), copy_ratio=round(grown / (branches * line.db_bytes), 3),
+        ms_per_step=round(1000 * statistics.median(timer.spans), 3),
+    )
+
+
+async def _branch(db: Path, branches: int) -> _Timer:
+    models = ModelSet.from_config(ModelsConfig(default=ModelConfig(backend="scripted")))
+    context = GraphContext(models=models, executor=SimulatedToolExecutor(models[Role.TOOL_SIMULATOR]))
+    timer = _Timer()
+    conn = connect(db)
+    try:
+        saver = TimedLinearSaver(conn, serde=strict_serializer(), delta_channels=DELTA_CHANNELS)
+        saver.timer = _Timer()
+        saver.setup()
+        graph = compile_graph(Mode.USER, saver)
+        # User turns, found from the raw checkpoints (a pending trigger of simulate_user), not from
+        # get_state_history, which rebuilds every state's whole message list.
+        turns = [t.config for t in saver.list({"configurable": {"thread_id": "t", "checkpoint_ns": ""}})
+                 if "branch:to:simulate_user" in t.checkpoint["channel_values"]]
+        turns.reverse()
+        half = turns[len(turns) // 2:]
+        for k in range(branches):
+            config = await graph.aupdate_state(half[(k * len(half)) // branches], {"seed": 1000 + k})
+            saver.timer = timer
+            await graph.ainvoke(None, {**config, "recursion_limit": RECURSION_LIMIT}, context=context)
+            saver.timer = _Timer()
+    finally:
+        conn.close()
+    await models.aclose()
+    return timer
+
+
 async def _run(db: Path, start: DialogueState, stock: bool) -> tuple[DialogueState, _Timer]:
     models = ModelSet.from_config(ModelsConfig(default=ModelConfig(backend="scripted")))
     context = GraphContext(models=models, executor=SimulatedToolExecutor(models[Role.TOOL_SIMULATOR]))
@@ -191,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--turns", type=int, nargs="+", default=[50, 200, 800])
     parser.add_argument("--stock", action="store_true", help="also measure LangGraph's stock SqliteSaver")
+    parser.add_argument("--branches", type=int, default=0, metavar="K", help="then branch each trajectory in place K times")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--keep", metavar="DIR", help="keep the databases in DIR")
     args = parser.parse_args(argv)
@@ -198,13 +269,25 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         directory = Path(args.keep) if args.keep else Path(scratch)
         directory.mkdir(parents=True, exist_ok=True)
+        branched = []
         for turns in args.turns:
             for stock in ([False, True] if args.stock else [False]):
-                results.append(measure(turns, directory, stock=stock))
+                if args.branches and not stock:
+                    line, branches = measure_branches(turns, args.branches, directory)
+                    results.append(line)
+                    branched.append(branches)
+                else:
+                    results.append(measure(turns, directory, stock=stock))
                 if not args.json:
                     _row(results[-1], header=len(results) == 1)
     if args.json:
-        print(json.dumps([asdict(r) for r in results], indent=1))
+        print(json.dumps([asdict(r) for r in results + branched], indent=1))
+    elif branched:
+        print(f"\n{'turns':>6}{'branches':>9}{'new ckpts':>10}{'bytes':>12}{'B/new ckpt':>11}{'B/line ckpt':>12}"
+              f"{'ratio':>7}{'vs copies':>10}{'ms/step':>9}")
+        for b in branched:
+            print(f"{b.turns:>6}{b.branches:>9}{b.new_checkpoints:>10}{b.branch_bytes:>12,}{b.bytes_per_new_checkpoint:>11.0f}"
+                  f"{b.line_bytes_per_checkpoint:>12.0f}{b.step_cost_ratio:>7.2f}{b.copy_ratio:>10.3f}{b.ms_per_step:>9.3f}")
     return 0
 
 

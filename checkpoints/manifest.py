@@ -61,6 +61,13 @@ _RUNS_COLUMNS = {
 }
 
 
+# Tool libraries (``dialogforge.inputs.tool_library``) a run's trajectories use, stored once per
+# database as JSON text: storage knows no library format. ``build_key`` names what a run built the
+# library from (its domain and seed tools), so a later run of the same domain reuses it; a library
+# given as a file has none.
+LIBRARY_COLUMNS = {"library_id": str, "name": str, "domain": str, "build_key": str, "created_at": str, "library": str}
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -148,6 +155,27 @@ class Manifest:
         with self.lock, self.conn:
             self.db["runs"].update(thread_id, {"status": Status.FAILED.value, "error": reason, "finished_at": now(),
                                                **(cost or {})}, alter=True)
+
+    def record_library(self, library_id: str, name: str, domain: str, build_key: str | None, text: str) -> None:
+        """Store a library once; the same library again is a no-op (its id is a digest of its content)."""
+        with self.lock, self.conn:
+            self.db["tool_libraries"].create(LIBRARY_COLUMNS, pk="library_id", if_not_exists=True)
+            self.db["tool_libraries"].insert({"library_id": library_id, "name": name, "domain": domain,
+                                              "build_key": build_key, "created_at": now(), "library": text}, ignore=True)
+
+    def libraries(self) -> list[dict[str, Any]]:
+        """Every stored library, oldest first (a database from before libraries has none)."""
+        if "tool_libraries" not in self.db.table_names():
+            return []
+        return list(self.db["tool_libraries"].rows_where(order_by="created_at, library_id"))
+
+    def library(self, library_id: str) -> dict[str, Any] | None:
+        if "tool_libraries" not in self.db.table_names():
+            return None
+        try:
+            return self.db["tool_libraries"].get(library_id)
+        except sqlite_utils.db.NotFoundError:
+            return None
 
     def rows(self, *, statuses: Iterable[str] | None = None) -> list[dict[str, Any]]:
         if statuses is None:

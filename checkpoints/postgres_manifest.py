@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 import sqlite_utils
 
-from dialogforge.checkpoints.manifest import _RUNS_COLUMNS, Finished, PlannedTrajectory, Status, finished_fields, now
+from dialogforge.checkpoints.manifest import _RUNS_COLUMNS, LIBRARY_COLUMNS, Finished, PlannedTrajectory, Status, finished_fields, now
 from dialogforge.pricing import Pricing
 from dialogforge.checkpoints.postgres_conn import connect_pg
 from dialogforge.checkpoints.urls import display_url
@@ -22,6 +22,7 @@ from dialogforge.errors import StoreError
 
 RUNS = "dialogforge_runs"
 RUN_CONFIGS = "dialogforge_run_configs"
+LIBRARIES = "dialogforge_tool_libraries"
 _SQL_TYPES = {str: "TEXT", int: "BIGINT", float: "DOUBLE PRECISION"}
 
 
@@ -37,6 +38,8 @@ def _schema() -> list[str]:
           for name, kind in _RUNS_COLUMNS.items() if name != "thread_id"),
         f"CREATE INDEX IF NOT EXISTS {RUNS}_status ON {RUNS} (status)",
         f"CREATE TABLE IF NOT EXISTS {RUN_CONFIGS} (run_id TEXT PRIMARY KEY, created_at TEXT, config TEXT)",
+        f"CREATE TABLE IF NOT EXISTS {LIBRARIES} ("
+        + ", ".join(f"{name} TEXT{' PRIMARY KEY' if name == 'library_id' else ''}" for name in LIBRARY_COLUMNS) + ")",
     ]
 
 
@@ -90,6 +93,30 @@ class PostgresManifest:
         sql = f"INSERT INTO {RUNS} ({', '.join(names)}) VALUES ({', '.join('%s' for _ in names)})"
         with self.lock, self.conn.transaction(), self.conn.cursor() as cur:
             cur.executemany(sql, [[row[n] for n in names] for row in rows])
+
+    def record_library(self, library_id: str, name: str, domain: str, build_key: str | None, text: str) -> None:
+        with self.lock:
+            self.conn.execute(
+                f"INSERT INTO {LIBRARIES} ({', '.join(LIBRARY_COLUMNS)}) VALUES (%s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (library_id) DO NOTHING",
+                (library_id, name, domain, build_key, now(), text),
+            )
+
+    def libraries(self) -> list[dict[str, Any]]:
+        with self.lock, self.conn.cursor() as cur:
+            if cur.execute("SELECT to_regclass(%s)", (LIBRARIES,)).fetchone()[0] is None:
+                return []  # a database from before tool libraries
+            cur.execute(f"SELECT * FROM {LIBRARIES} ORDER BY created_at, library_id")
+            names = [d.name for d in cur.description]
+            return [dict(zip(names, values)) for values in cur.fetchall()]
+
+    def library(self, library_id: str) -> dict[str, Any] | None:
+        with self.lock, self.conn.cursor() as cur:
+            if cur.execute("SELECT to_regclass(%s)", (LIBRARIES,)).fetchone()[0] is None:
+                return None
+            cur.execute(f"SELECT * FROM {LIBRARIES} WHERE library_id = %s", (library_id,))
+            values = cur.fetchone()
+            return None if values is None else dict(zip([d.name for d in cur.description], values))
 
     def _update(self, thread_id: str, fields: dict[str, Any]) -> None:
         assignments = ", ".join(f"{name} = %s" for name in fields)

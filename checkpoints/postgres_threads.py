@@ -1,8 +1,10 @@
 """Thread copies on PostgreSQL: what ``fork`` needs beyond LangGraph's stock Postgres saver.
 
-The same three operations our SQLite saver offers (``dialogforge.checkpoints.linear_saver``):
-a transaction, whether a thread exists, and a copy of a thread's history
-up to a checkpoint. The copy carries the whole ancestor chain with its
+The same operations our SQLite saver offers (``dialogforge.checkpoints.sqlite``):
+a transaction, whether a thread exists, a copy of a thread's history up to
+a checkpoint, and a thread read whole for ``history`` (every branch, and its
+leaves: LangGraph's own time travel grows a thread into a tree, which the
+stock saver stores as it is, its versions carrying a random suffix). The copy carries the whole ancestor chain with its
 writes (the message list, a ``DeltaChannel``, is rebuilt by replaying
 them) but not the fork point's own writes (the step the source took from
 it; the fork takes its own), and every stored channel value up to the fork
@@ -16,7 +18,7 @@ from typing import Any, Iterator
 
 from langgraph.checkpoint.postgres import PostgresSaver
 
-from dialogforge.checkpoints.linear_saver import StoredCheckpoint, StoredWrite
+from dialogforge.checkpoints.stored import StoredCheckpoint, StoredWrite
 from dialogforge.checkpoints.postgres_manifest import RUNS
 
 
@@ -82,14 +84,32 @@ class PostgresThreadSaver(PostgresSaver):
         ).fetchone()
         return dict(row["inline"] or {}) if row else {}
 
-    def lineage(self, thread_id: str, *, ns: str = "") -> list[StoredCheckpoint]:
-        """The thread's checkpoints from its first to its latest (``history``)."""
+    def thread_checkpoints(self, thread_id: str, *, ns: str = "") -> list[StoredCheckpoint]:
+        """Every checkpoint of the thread, every branch, oldest first, each with its true parent (``history``)."""
         tuples = list(self.list({"configurable": {"thread_id": thread_id, "checkpoint_ns": ns}}))
         return [
             StoredCheckpoint(t.checkpoint["id"], (t.parent_config or {}).get("configurable", {}).get("checkpoint_id"),
                              t.checkpoint, dict(t.metadata))
             for t in reversed(tuples)
         ]
+
+    def branched_threads(self, *, ns: str = "") -> set[str]:
+        """The threads with a branch inside them: more leaves than one (a line has one parent less
+        than it has checkpoints). One pass over the checkpoint table's keys."""
+        rows = self.conn.execute(
+            "SELECT thread_id FROM checkpoints WHERE checkpoint_ns = %s GROUP BY thread_id"
+            " HAVING count(*) - count(DISTINCT parent_checkpoint_id) > 1", (ns,),
+        ).fetchall()
+        return {row["thread_id"] for row in rows}
+
+    def leaves(self, thread_id: str, *, ns: str = "") -> list[str]:
+        """The ends of the thread's lines, newest (the head) first."""
+        rows = self.conn.execute(
+            "SELECT checkpoint_id, parent_checkpoint_id FROM checkpoints WHERE thread_id = %s AND checkpoint_ns = %s",
+            (thread_id, ns),
+        ).fetchall()
+        parents = {row["parent_checkpoint_id"] for row in rows}
+        return sorted((row["checkpoint_id"] for row in rows if row["checkpoint_id"] not in parents), reverse=True)
 
     def stored_writes(self, thread_id: str, *, ns: str = "") -> dict[str, list[StoredWrite]]:
         """Every write of the thread, by the checkpoint it was made from (``history``)."""

@@ -82,6 +82,17 @@ class ShardedManifest:
     def get(self, thread_id: str) -> dict[str, Any] | None:
         return next((row for part in self.parts if (row := part.get(thread_id)) is not None), None)
 
+    def libraries(self) -> list[dict[str, Any]]:
+        """Each library once: every shard keeps its own copy of the libraries its rows use."""
+        seen: dict[str, dict[str, Any]] = {}
+        for part in self.parts:
+            for row in part.libraries():
+                seen.setdefault(row["library_id"], row)
+        return sorted(seen.values(), key=lambda r: (r["created_at"] or "", r["library_id"]))
+
+    def library(self, library_id: str) -> dict[str, Any] | None:
+        return next((row for part in self.parts if (row := part.library(library_id)) is not None), None)
+
     def run_config(self, run_id: str) -> dict[str, Any]:
         for part in self.parts:
             try:

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import AsyncIterator, Iterator
 
 from dialogforge.channels import DELTA_CHANNELS
-from dialogforge.checkpoints.linear_saver import LinearSqliteSaver
+from dialogforge.checkpoints.sqlite import LinearSqliteSaver
 from dialogforge.checkpoints.serde import strict_serializer
 from dialogforge.checkpoints.sqlite_file import check_db_path, connect
 
 
 def new_saver(conn: sqlite3.Connection) -> LinearSqliteSaver:
-    """Our checkpointer (``dialogforge.checkpoints.linear_saver``): storage linear in dialogue length."""
+    """Our checkpointer (``dialogforge.checkpoints.sqlite``): storage linear in dialogue length."""
     saver = LinearSqliteSaver(conn, serde=strict_serializer(), delta_channels=DELTA_CHANNELS)
     saver.setup()
     return saver

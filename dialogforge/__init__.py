@@ -10,6 +10,8 @@ name each, the command line being a thin layer over the same functions.
     state = df.load_state("run.db", result.thread_ids[0])   # a DialogueState
     df.validate("run.db")
     df.export("run.db", "train.jsonl", "openai", valid_only=True)
+    library = df.build_tool_library("airline bookings", models, out="airline.json")  # tools prepared once
+    df.generate("lib.db", df.GenerationSettings(n=50), models, tool_libraries=[library])
 
 Names resolve on first use (PEP 562), so ``import dialogforge`` stays cheap
 and the command line's ``--help`` never loads LangGraph or the OpenAI SDK.
@@ -36,6 +38,11 @@ _FACE = {
     "fork": "dialogforge.runs.fork:fork_trajectory",
     "history": "dialogforge.runs.history:history",
     "load_state": "dialogforge.runs.reading:load_state",
+    # tool preparation, once per domain
+    "build_tool_library": "dialogforge.runs.tool_libraries:build_tool_library",
+    "load_tool_library": "dialogforge.inputs.tool_library:load_tool_library",
+    "write_tool_library": "dialogforge.inputs.tool_library:write_tool_library",
+    "ToolLibrary": "dialogforge.inputs.tool_library:ToolLibrary",
     # from trajectories to a dataset
     "validate": "dialogforge.dataset.validate:validate",
     "export": "dialogforge.dataset.export:export",
@@ -53,12 +60,15 @@ _FACE = {
     "ModelConfig": "dialogforge.config:ModelConfig",
     "Role": "dialogforge.config:Role",
     "Limits": "dialogforge.records:Limits",
+    "ToolSimulation": "dialogforge.records:ToolSimulation",
     "Mode": "dialogforge.records:Mode",
     "ToolExec": "dialogforge.records:ToolExec",
     "ToolSource": "dialogforge.records:ToolSource",
     "ToolSpec": "dialogforge.records:ToolSpec",
     "Message": "dialogforge.records:Message",
     "load_tools_file": "dialogforge.inputs.seed_tools:load_tools_file",
+    "world_of": "dialogforge.executors.world:world_of",
+    "estimate_tokens": "dialogforge.tokens:estimate_tokens",
     "DialogforgeError": "dialogforge.errors:DialogforgeError",
 }
 

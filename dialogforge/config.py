@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from dialogforge.errors import ConfigError
 from dialogforge.languages import normalize_tag
-from dialogforge.records import Limits, Mode, ToolExec, ToolSource
+from dialogforge.records import Limits, Mode, ToolExec, ToolSimulation, ToolSource
 
 
 class Role(StrEnum):
@@ -52,6 +52,13 @@ HttpClient = Literal["auto", "aiohttp", "httpx"]
 # JSON answers then go as llama.cpp's {"type": "json_object", "schema": ...}.
 # auto: plain for the embedded local model, native otherwise.
 ChatProtocol = Literal["auto", "native", "plain"]
+
+
+class ToolPrep(StrEnum):
+    """When a run without fixed tools prepares them."""
+
+    LIBRARY = "library"  # once per domain, before any trajectory starts: a tool library in the database
+    PER_TRAJECTORY = "per_trajectory"  # anew in every trajectory, after its task is proposed
 
 
 class Strict(BaseModel):
@@ -165,8 +172,16 @@ class GenerationSettings(Strict):
     domains: list[str] = Field(default_factory=lambda: ["customer support for an online store"])
     personas: list[str] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
+    simulation: ToolSimulation = Field(default_factory=ToolSimulation)  # the simulated tool backend
     tool_source: ToolSource = ToolSource.SYNTHESIZE
     tools_file: str | None = None
+    # Tools prepared once per domain (a tool library, stored in the run's database), or per trajectory.
+    tool_prep: ToolPrep = ToolPrep.LIBRARY
+    # Tool library files (or directories of them) to run against; recorded as given, the
+    # libraries themselves are stored in the database.
+    tool_libraries: list[str] = Field(default_factory=list)
+    # Tools per trajectory drawn from its library as a coherent subset; None: the whole library.
+    tool_subset: int | None = Field(default=None, ge=1)
     concurrency: int = Field(default=8, ge=1)
     # Tool-Exec: real SQL over a SQLite domain instead of the simulated world model.
     tool_exec: ToolExec = ToolExec.SIMULATED

@@ -21,6 +21,10 @@ from langgraph.runtime import RunControl
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C where ``resume`` has nothing to continue (e.g. while a run is planned); the message says what to do."""
+
+
 def resume_hint(db_path: object) -> str:
     return f"run `dialogforge resume --db {db_path}` to continue"
 

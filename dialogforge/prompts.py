@@ -1,7 +1,8 @@
 """Prompts are Markdown files beside the code that sends them; this module fills them in.
 
 Each role keeps its prompts in a ``prompts`` folder of its own package (the
-nodes in ``dialogforge.nodes.prompts``, the tool simulator in
+nodes in ``dialogforge.nodes.prompts``, tool preparation in
+``dialogforge.toolprep.prompts``, the tool simulator in
 ``dialogforge.executors.prompts``, the judge in ``dialogforge.dataset.prompts``),
 so a prompt change is a clean diff of one Markdown file. ``$name``
 placeholders (``string.Template``) keep JSON braces in prompts literal.

@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 JsonObject = dict[str, JsonValue]
 
@@ -98,6 +98,22 @@ class Limits(Strict):
     history_window: int = Field(default=80, ge=4)  # messages the agent sees
 
 
+class ToolSimulation(Strict):
+    """How the simulated tool backend behaves; kept in the state so forks and resumes behave alike.
+
+    ``context_tokens`` bounds the tool simulator's whole request (instructions
+    and context, estimated by ``dialogforge.tokens``): the default leaves half
+    of a 32k-context model for its reasoning and the result.
+    ``tool_error_rate`` is the share of valid calls that meet a transient
+    backend failure instead of an answer (0 disables). ``max_result_chars``
+    bounds one result as the agent reads it; a longer one is cut, visibly.
+    """
+
+    context_tokens: int = Field(default=16_000, ge=2_000)
+    tool_error_rate: float = Field(default=0.02, ge=0, le=0.5)
+    max_result_chars: int = Field(default=8_000, ge=200)
+
+
 # ---------------------------------------------------------------- tasks
 
 
@@ -174,6 +190,63 @@ class ToolSpec(Strict):
         return {"type": "function", "function": self.function.model_dump()}
 
 
+# ---------------------------------------------------------------- the simulated world
+
+
+class ToolErrorKind(StrEnum):
+    """Why a tool call failed, as its error result names it (``code``) and the counters count it."""
+
+    INVALID_CALL = "invalid_call"  # unknown tool, or arguments that break its schema: never executed
+    NOT_FOUND = "not_found"  # an id the world does not hold and the dialogue does not imply
+    CONFLICT = "conflict"  # clashes with the world's state: a double booking, a duplicate
+    INVALID_TRANSITION = "invalid_transition"  # a state change the entity's status forbids
+    UNAVAILABLE = "unavailable"  # a transient backend failure (``ToolSimulation.tool_error_rate``)
+    FAILED = "failed"  # Tool-Exec: the statement failed (a constraint, a limit)
+
+
+class EntityOp(Strict):
+    """What one tool call did to, or showed of, one entity of the system."""
+
+    # The simulated world is the fold of these over the trajectory's tool messages, in
+    # order (dialogforge.executors.world), so any checkpoint implies it. (The docstring
+    # above is what the tool simulator reads in its answer schema.)
+
+    op: Literal["create", "update", "delete", "read"] = Field(
+        description="create: a new entity; update: changed fields only; delete: removed; read: a record the result showed.")
+    kind: str = Field(min_length=1, description="The entity's type, singular snake_case: order, ticket, customer.")
+    id: str = Field(min_length=1, description="The entity's id, as the arguments or the result give it.")
+    fields: JsonObject = Field(
+        default_factory=dict,
+        description="create and read: the record's fields; update: only the fields that changed; delete: empty.")
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class LibraryRef(Strict):
+    """Which tool library a trajectory's tools come from (``dialogforge.inputs.tool_library``).
+
+    The trajectory's ``tools`` are exactly these library tools, in library
+    order, fixed from its first turn; the library itself is stored once in the
+    run's database, so a planned row need not repeat the specs.
+    """
+
+    id: str = Field(min_length=1)  # the library's content digest
+    name: str = ""
+    tools: list[str] = Field(default_factory=list)  # the whole library, or a coherent subset of it
+
+
+class GoalDigest(Strict):
+    """What a task proposer is told of the goals already proposed for the same library in
+    this run, kept small: how many, the latest few, and how often each tool was expected."""
+
+    count: int = Field(default=0, ge=0)
+    recent: list[str] = Field(default_factory=list)
+    tools_used: dict[str, int] = Field(default_factory=dict)
+
+
 # ---------------------------------------------------------------- messages
 
 
@@ -196,6 +269,8 @@ class Message(Strict):
     name: str | None = None
     is_error: bool = False
     task_index: int | None = None
+    # Tool messages of the simulated backend: what the call did to the world and what it read of it.
+    entity_ops: list[EntityOp] = Field(default_factory=list)
 
 
 def append_messages(current: list[Message], writes: Sequence[list[Message]]) -> list[Message]:
@@ -235,6 +310,7 @@ class Counters(Strict):
     assistant_turns: int = 0
     tool_calls: int = 0
     tool_errors: int = 0
+    tool_error_kinds: dict[str, int] = Field(default_factory=dict)  # tool_errors by ToolErrorKind value
     requests: int = 0  # user messages that asked the agent for something
     steps_this_request: int = 0  # agent tool rounds since the last user message
     step_counts: list[int] = Field(default_factory=list)  # tool rounds per finished request

@@ -4,7 +4,9 @@ START -> propose_task -> synthesize_tools -> simulate_user -> run_agent;
 run_agent -> execute_tools -> run_agent (the feedback edge) until the agent
 replies; the reply goes back to simulate_user (turn-by-turn feedback); a
 completed task goes back to propose_task for the next one. Task mode drops
-that last edge: the agent's answer ends the trajectory.
+that last edge: the agent's answer ends the trajectory. A trajectory over a
+tool library (``DialogueState.tool_library``) passes synthesize_tools without
+a change: its tools were prepared once for its domain, before the run.
 """
 
 from __future__ import annotations

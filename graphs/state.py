@@ -16,8 +16,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from dialogforge.records import (
-    Counters, Difficulty, JsonObject, Limits, Message, Mode, RubricItem, Scenario, SqlWrite, StopReason, Strict,
-    Task, TaskStatus, ToolExec, ToolSource, ToolSpec,
+    Counters, Difficulty, GoalDigest, JsonObject, LibraryRef, Limits, Message, Mode, RubricItem, Scenario, SqlWrite,
+    StopReason, Strict, Task, TaskStatus, ToolExec, ToolSimulation, ToolSource, ToolSpec,
 )
 from dialogforge.channels import DELTA_CHANNELS
 
@@ -34,15 +34,28 @@ class DialogueState(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     tool_source: ToolSource = ToolSource.SYNTHESIZE
     tools: list[ToolSpec] = Field(default_factory=list)
+    # Set when the tools come from a tool library: they are fixed from the first turn
+    # (tool synthesis adds nothing) and shared, byte for byte, with the library's other trajectories.
+    tool_library: LibraryRef | None = None
+    # The first task, proposed while the run was planned (so it could see the goals proposed
+    # before it for the same library); task proposal adopts it instead of asking again.
+    planned_task: Task | None = None
+    # The goals proposed for the same library in this run, for later task proposals.
+    library_goals: GoalDigest | None = None
     tasks: list[Task] = Field(default_factory=list)
     messages: Annotated[list[Message], DELTA_CHANNELS["messages"]] = Field(
         default_factory=list
     )
+    # The state the conversation started from (an imported BFCL entry's initial_config), as given.
+    # The simulated world's entities are not a field: they are the fold of the tool messages'
+    # ``entity_ops`` (dialogforge.executors.world), so every checkpoint implies its world.
     world: JsonObject = Field(default_factory=dict)
+    simulation: ToolSimulation = Field(default_factory=ToolSimulation)
     tool_exec: ToolExec = ToolExec.SIMULATED
     # Tool-Exec: the writes executed so far, in order. The trajectory's database
     # is the source database with these replayed, so a fork or a resume rebuilds it.
     sql_writes: list[SqlWrite] = Field(default_factory=list)
+    # The trajectory's "now": the agent, the user simulator and the tool simulator all get it.
     reference_time: str = "2026-01-15T09:00:00Z"
     # The BCP-47 tag the user and the agent write in (``--language``); None: unspecified (the prompts' English).
     language: str | None = None
@@ -79,6 +92,13 @@ class UserQuestions(Strict):
     questions: list[str] = Field(min_length=1, max_length=30)
 
 
+class LibraryQuestions(Strict):
+    """A tool library's user questions: the paper's 20-30 (in the schema, so a grammar-constrained
+    server knows), each one sentence."""
+
+    questions: list[Annotated[str, Field(min_length=3, max_length=160)]] = Field(min_length=20, max_length=30)
+
+
 class ToolDraft(Strict):
     name: str = Field(pattern=r"^(get|search|create|update|delete)_[a-z0-9_]{1,58}$")
     description: str = Field(min_length=1)
@@ -87,6 +107,16 @@ class ToolDraft(Strict):
 
 class ToolDrafts(Strict):
     tools: list[ToolDraft] = Field(max_length=30)
+
+
+class GapTool(ToolDraft):
+    reason: str = Field(min_length=1, description="Which requests the existing tools cannot serve without it.")
+
+
+class GapAnalysis(Strict):
+    """The gap analysis: complementary tools the set is missing, each with its reason (up to 10, or none)."""
+
+    tools: list[GapTool] = Field(max_length=10)
 
 
 class ResultSchema(Strict):

@@ -4,12 +4,15 @@ A call to an unknown tool, or with arguments that break the tool's schema,
 becomes a tool message with an error and the dialogue goes on: such turns
 are exactly the recoveries a tool-using model must learn. Valid calls go to
 the run's executor (an LLM world model or SQL), one after another so each
-sees the world as the previous one left it.
+sees the world as the previous one left it. Every error, the executor's too
+(not found, conflict, a transient failure...), is a tool message flagged
+``is_error`` and counted by kind.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -18,7 +21,7 @@ from dialogforge.config import Role
 from dialogforge.errors import ModelCallError, ToolBackendError
 from dialogforge.graphs.context import GraphContext
 from dialogforge.graphs.state import DialogueState
-from dialogforge.records import Message, TokenUsage, ToolCall, ToolSpec
+from dialogforge.records import Message, TokenUsage, ToolCall, ToolErrorKind, ToolSpec
 from dialogforge.nodes.outcome import charge, failed
 from dialogforge.executors.contract import ExecutionOutcome
 from dialogforge.tool_checks import first_violation
@@ -26,28 +29,31 @@ from dialogforge.tool_checks import first_violation
 
 async def execute_tools(state: DialogueState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
     specs = {tool.name: tool for tool in state.tools}
-    world = dict(state.world)
     writes = list(state.sql_writes)  # Tool-Exec: each call must see the writes before it
     usage = TokenUsage()
     replies: list[Message] = []
+    kinds: Counter[str] = Counter(state.counters.tool_error_kinds)
     for call in state.messages[-1].tool_calls:
+        # Each call sees the answers before it: the simulated world is the fold of the tool messages.
+        seen = state.model_copy(update={"messages": [*state.messages, *replies], "sql_writes": writes})
         try:
-            outcome = await _answer(state.model_copy(update={"world": world, "sql_writes": writes}), specs, call, runtime.context)
+            outcome = await _answer(seen, specs, call, runtime.context)
         except (ModelCallError, ToolBackendError) as exc:
             return failed(exc)
-        world.update(outcome.world_updates)
         if outcome.sql_write is not None:
             writes.append(outcome.sql_write)
+        if outcome.is_error:
+            kinds[(outcome.error_kind or ToolErrorKind.FAILED).value] += 1
         usage = usage.plus(outcome.usage)
         replies.append(Message(
             role="tool", content=outcome.content, tool_call_id=call.id, name=call.name,
-            is_error=outcome.is_error, task_index=len(state.tasks) - 1,
+            is_error=outcome.is_error, task_index=len(state.tasks) - 1, entity_ops=outcome.entity_ops,
         ))
     errors = sum(1 for r in replies if r.is_error)
-    counters = state.counters.model_copy(update={"tool_errors": state.counters.tool_errors + errors})
+    counters = state.counters.model_copy(update={
+        "tool_errors": state.counters.tool_errors + errors, "tool_error_kinds": dict(sorted(kinds.items())),
+    })
     update: dict[str, Any] = {"messages": replies, "counters": counters}
-    if world != state.world:
-        update["world"] = world
     if len(writes) != len(state.sql_writes):
         update["sql_writes"] = writes
     if usage.calls:
@@ -58,7 +64,8 @@ async def execute_tools(state: DialogueState, runtime: Runtime[GraphContext]) ->
 async def _answer(state: DialogueState, specs: dict[str, ToolSpec], call: ToolCall, context: GraphContext) -> ExecutionOutcome:
     problem = call_problem(specs, call)
     if problem:
-        return ExecutionOutcome(content=json.dumps({"error": problem}), is_error=True)
+        content = json.dumps({"error": problem, "code": ToolErrorKind.INVALID_CALL.value}, ensure_ascii=False)
+        return ExecutionOutcome(content=content, is_error=True, error_kind=ToolErrorKind.INVALID_CALL)
     return await context.executor.execute(state, specs[call.name], call)
 
 

@@ -84,6 +84,7 @@ def _prompt(state: DialogueState) -> list[BaseMessage]:
             tool_notes = []
     own_turns = sum(1 for m in state.messages if m.role == "user" and m.task_index == len(state.tasks) - 1)
     context = {
+        "current_time": state.reference_time,  # the same "now" the agent and the tool backend have
         "goal": task.goal,
         "subtasks": task.subtasks,
         "turns_on_this_goal": own_turns,

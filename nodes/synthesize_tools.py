@@ -1,10 +1,14 @@
-"""Tool synthesis: the domain tools a task needs, when no fixed tool set covers it.
+"""Tool synthesis per trajectory: the tools a task needs, when no tool library fixes them.
 
-Pipeline (PAPER.md): user questions -> tool specs -> gap analysis (up to 10
-complementary tools) -> result-schema prediction, with shared entities typed
-alike. Every generated spec is validated; an invalid one is regenerated once
-with its error fed back, then dropped, never passed on. With seed tools only
-(``ToolSource.SEED``) the node just fills in missing result schemas.
+A run normally prepares its tools once per domain, before any trajectory
+starts (a tool library, ``dialogforge.toolprep.library``): such a trajectory
+has ``tool_library`` set and this node adds nothing, so its tools are the
+same at every turn. Per-trajectory synthesis (``--tools-per-trajectory``)
+runs the same stages (``dialogforge.toolprep.stages``) here, conditioned on
+the active task: questions -> specs -> gap analysis for the task's missing
+tools -> result schemas, with shared entities typed alike. With seed tools
+only (``ToolSource.SEED``) the node just predicts the result schemas the
+seed file did not give; a seed tool's own schema, arrays included, is kept.
 """
 
 from __future__ import annotations
@@ -15,121 +19,56 @@ from langgraph.runtime import Runtime
 
 from dialogforge.config import Role
 from dialogforge.errors import ModelCallError
-from dialogforge.models import RoleModel, generate_structured
 from dialogforge.graphs.context import GraphContext
-from dialogforge.graphs.state import DialogueState, ResultSchemas, ToolDraft, ToolDrafts, UserQuestions
-from dialogforge.records import FunctionSpec, TokenUsage, ToolSource, ToolSpec
+from dialogforge.graphs.state import DialogueState
 from dialogforge.nodes.outcome import charge, failed
-from dialogforge.nodes.prompting import prompt_messages, prompt_text
-from dialogforge.tool_checks import harmonize_entity_types, schema_problem
-
-MAX_COMPLEMENTARY = 10
-MAX_TOOLS = 40
-
-class _Synthesis:
-    """One node call's worth of LLM stages, with their usage summed."""
-
-    def __init__(self, model: RoleModel, state: DialogueState):
-        self.model, self.state, self.usage = model, state, TokenUsage()
-
-    async def ask(self, schema: type, prompt: str, context: dict[str, Any], **values: str) -> Any:
-        value, usage = await generate_structured(
-            self.model, schema, prompt_messages(prompt, context, **values), seed=self.state.seed
-        )
-        self.usage = self.usage.plus(usage)
-        return value
-
-    def base_context(self) -> dict[str, Any]:
-        task = self.state.active_task
-        return {
-            "scenario": self.state.scenario.model_dump(mode="json"),
-            "task": task.model_dump(mode="json", include={"goal", "subtasks", "expected_tools"}) if task else None,
-        }
-
-    async def drafts(self, stage: str, context: dict[str, Any], existing: list[ToolSpec]) -> list[ToolSpec]:
-        instructions = prompt_text(f"draft_tools_stage_{stage}")
-        context = {**context, "stage": stage, "existing_tools": _summaries(existing)}
-        answer: ToolDrafts = await self.ask(ToolDrafts, "draft_tools", context, stage_instructions=instructions)
-        taken = {t.name for t in existing}
-        good, bad = _split_valid(answer.tools, taken)
-        if bad:
-            retry_context = {**context, "fix_these": [{"tool": d.model_dump(), "problem": p} for d, p in bad]}
-            fixed: ToolDrafts = await self.ask(
-                ToolDrafts, "draft_tools", retry_context,
-                stage_instructions=prompt_text("draft_tools_stage_fix"),
-            )
-            good += _split_valid(fixed.tools, taken | {g.name for g in good})[0]
-        limit = MAX_COMPLEMENTARY if stage == "gap" else MAX_TOOLS
-        return [_spec_of(d) for d in good][:limit]
-
-    async def with_result_schemas(self, tools: list[ToolSpec]) -> list[ToolSpec]:
-        needing = [t for t in tools if not t.result_schema.get("properties") and t.sql is None]
-        if not needing:
-            return tools
-        context = {"tools": [{"name": t.name, "description": t.function.description, "parameters": t.function.parameters} for t in needing]}
-        answer: ResultSchemas = await self.ask(ResultSchemas, "predict_result_schemas", context)
-        predicted = {s.tool_name: s.result_schema for s in answer.schemas if _is_result_schema(s.result_schema)}
-        return [t.model_copy(update={"result_schema": predicted[t.name]}) if t.name in predicted else t for t in tools]
+from dialogforge.records import ToolSource, ToolSpec
+from dialogforge.tool_checks import harmonize, needs_result_schema
+from dialogforge.toolprep.stages import MAX_TOOLS, ToolStages
 
 
 async def synthesize_tools(state: DialogueState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
+    if state.tool_library is not None:
+        return {}  # a library's tools are fixed from the first turn
     model = runtime.context.models[Role.TOOL_SYNTHESIZER]
-    synthesis = _Synthesis(model, state)
+    stages = ToolStages(model, state.seed)
+    own = [t.name for t in state.tools if t.source == "seed" and not needs_result_schema(t)]
     try:
-        tools = await _extend(synthesis, state)
-        tools = await synthesis.with_result_schemas(tools)
+        tools = await _extend(stages, state)
+        tools = (await stages.result_schemas(tools))[0]
     except ModelCallError as exc:
         return failed(exc)
-    if synthesis.usage.calls == 0:
+    if stages.usage.calls == 0:
         return {}
-    tools = harmonize_entity_types(tools)
-    return {"tools": tools, **charge(state, state.counters, model.role, synthesis.usage)}
+    tools = harmonize(tools, own)[0]
+    return {"tools": tools, **charge(state, state.counters, model.role, stages.usage)}
 
 
-async def _extend(synthesis: _Synthesis, state: DialogueState) -> list[ToolSpec]:
+async def _extend(stages: ToolStages, state: DialogueState) -> list[ToolSpec]:
     tools = list(state.tools)
     if state.tool_source is ToolSource.SEED or len(tools) >= MAX_TOOLS:
         return tools
-    context = synthesis.base_context()
+    context = _context(state)
     if not tools:
-        questions: UserQuestions = await synthesis.ask(UserQuestions, "generate_questions", context)
-        tools = await synthesis.drafts("draft", {**context, "questions": questions.questions}, [])
-        return tools + await synthesis.drafts("gap", {**context, "missing_tools": []}, tools)
+        questions = await stages.questions(context)
+        tools = await stages.drafts({**context, "questions": questions}, [])
+        return tools + [spec for spec, _ in await stages.gap(context, tools, _missing_for_task(state, tools))]
     missing = _missing_for_task(state, tools)
     first_extension = state.tool_source is ToolSource.SEED_PLUS and not any(t.source == "synthesized" for t in tools)
     if missing or first_extension:
-        tools = tools + await synthesis.drafts("gap", {**context, "missing_tools": missing}, tools)
+        tools = tools + [spec for spec, _ in await stages.gap(context, tools, missing)]
     return tools[:MAX_TOOLS]
+
+
+def _context(state: DialogueState) -> dict[str, Any]:
+    task = state.active_task
+    return {
+        "scenario": state.scenario.model_dump(mode="json"),
+        "task": task.model_dump(mode="json", include={"goal", "subtasks", "expected_tools"}) if task else None,
+    }
 
 
 def _missing_for_task(state: DialogueState, tools: list[ToolSpec]) -> list[str]:
     task = state.active_task
     names = {t.name for t in tools}
     return [name for name in (task.expected_tools if task else []) if name not in names]
-
-
-def _split_valid(drafts: list[ToolDraft], taken: set[str]) -> tuple[list[ToolDraft], list[tuple[ToolDraft, str]]]:
-    good: list[ToolDraft] = []
-    bad: list[tuple[ToolDraft, str]] = []
-    for draft in drafts:
-        if draft.name in taken or draft.name in {g.name for g in good}:
-            continue  # a duplicate adds nothing; not worth a retry
-        problem = schema_problem(draft.parameters)
-        if problem:
-            bad.append((draft, problem))
-        else:
-            good.append(draft)
-    return good, bad
-
-
-def _is_result_schema(schema: dict[str, Any]) -> bool:
-    problem = schema_problem(schema)
-    return problem is None
-
-
-def _summaries(tools: list[ToolSpec]) -> list[dict[str, str]]:
-    return [{"name": t.name, "description": t.function.description[:200]} for t in tools]
-
-
-def _spec_of(draft: ToolDraft) -> ToolSpec:
-    return ToolSpec(function=FunctionSpec(name=draft.name, description=draft.description, parameters=draft.parameters))

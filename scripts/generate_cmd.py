@@ -6,10 +6,11 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from dialogforge.config import ToolPrep
 from dialogforge.errors import ConfigError
-from dialogforge.records import Limits, Mode, ToolExec, ToolSource
+from dialogforge.records import Limits, Mode, ToolExec, ToolSimulation, ToolSource
 from dialogforge.cli.model_options import add_model_options, config_file_from, models_config_from, running_models
-from dialogforge.cli.options import add_db, positive_float, positive_int
+from dialogforge.cli.options import add_db, positive_float, positive_int, share
 from dialogforge.cli.ray_options import add_executor_options, check_executor_args, generate_on_ray
 from dialogforge.cli.showcase import SHOW_UP_TO, show_what_was_made
 
@@ -41,6 +42,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--license", metavar="ID", help="the dataset's license for the card of an hf export (e.g. apache-2.0)")
     parser.add_argument("--tools", metavar="FILE", help="seed tools: OpenAI tools JSON or BFCL func-doc JSONL")
     parser.add_argument("--synthesize-more", action="store_true", help="with --tools: also synthesize complementary tools")
+    parser.add_argument("--tool-library", action="append", metavar="FILE|DIR",
+                        help="run against a tool library (from `dialogforge tools build`); repeat, or give a directory "
+                             "of them: each trajectory gets one, and its domain")
+    parser.add_argument("--tool-subset", type=positive_int, metavar="N",
+                        help="give each trajectory N tools of its library that share entities (ids), drawn from its "
+                             "seed (default: the whole library)")
+    parser.add_argument("--tools-per-trajectory", action="store_true",
+                        help="synthesize tools anew in every trajectory after its task is proposed, instead of one "
+                             "tool library per domain built before the run starts (the default)")
     parser.add_argument("--tool-exec", choices=[t.value for t in ToolExec],
                         help="what answers tool calls: simulated (an LLM world model, default) or sql (real SQL over --domain-db)")
     parser.add_argument("--domain-db", metavar="FILE", help="Tool-Exec: the domain's SQLite database (implies --tool-exec sql); "
@@ -52,6 +62,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-tasks", type=positive_int, help=f"max tasks per trajectory (default {Limits().max_tasks})")
     parser.add_argument("--token-budget", type=positive_int, help=f"stop a trajectory after this many tokens, all roles (default {Limits().token_budget})")
     parser.add_argument("--concurrency", type=positive_int, help="trajectories in flight (default 8)")
+    simulated = parser.add_argument_group("the simulated tool backend")
+    simulated.add_argument("--tool-error-rate", type=share, metavar="P",
+                           help=f"share of valid calls that meet a transient backend failure, at most 0.5; 0 disables "
+                                f"(default {ToolSimulation().tool_error_rate})")
+    simulated.add_argument("--tool-context-tokens", type=positive_int, metavar="N",
+                           help=f"the tool simulator's request budget, in estimated tokens (default {ToolSimulation().context_tokens})")
+    simulated.add_argument("--max-result-chars", type=positive_int, metavar="N",
+                           help=f"longest simulated result the agent reads; a longer one is cut, with a note "
+                                f"(default {ToolSimulation().max_result_chars})")
     parser.add_argument("--from-conversations", metavar="FILE",
                         help="start from existing conversations, one per JSONL line: OpenAI-style {\"messages\", \"tools\"?} "
                              "or BFCL multi-turn entries; --n takes the first N (default all)")
@@ -75,6 +94,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def settings_from(args: argparse.Namespace, base: GenerationSettings) -> GenerationSettings:
     """The config file's generation section, overridden by the flags actually given."""
+    from pydantic import ValidationError
+
     from dialogforge.config import GenerationSettings
     from dialogforge.inputs.seed_files import load_seeds, seed_languages
     from dialogforge.languages import normalize_tag
@@ -82,12 +103,18 @@ def settings_from(args: argparse.Namespace, base: GenerationSettings) -> Generat
     limit_flags = {"max_user_turns": args.max_turns, "max_tool_steps": args.max_tool_steps,
                    "max_tasks": args.max_tasks, "token_budget": args.token_budget}
     limits = base.limits.model_copy(update={k: v for k, v in limit_flags.items() if v is not None})
+    simulation_flags = {"tool_error_rate": getattr(args, "tool_error_rate", None),
+                        "context_tokens": getattr(args, "tool_context_tokens", None),
+                        "max_result_chars": getattr(args, "max_result_chars", None)}
+    simulation = {**base.simulation.model_dump(), **{k: v for k, v in simulation_flags.items() if v is not None}}
     flags = {"mode": Mode(args.mode) if args.mode else None, "n": args.n, "seed": args.seed,
              "domains": args.domain, "personas": args.persona, "tools_file": args.tools,
              "language": getattr(args, "language", None), "sample_personas": getattr(args, "personas", None),
              "budget_usd": getattr(args, "budget_usd", None), "license": getattr(args, "license", None),
              "concurrency": args.concurrency, "domain_db": args.domain_db, "domain_tools": args.domain_tools,
-             "tool_exec": ToolExec(args.tool_exec) if args.tool_exec else ToolExec.SQL if args.domain_db else None}
+             "tool_exec": ToolExec(args.tool_exec) if args.tool_exec else ToolExec.SQL if args.domain_db else None,
+             "tool_libraries": getattr(args, "tool_library", None), "tool_subset": getattr(args, "tool_subset", None),
+             "tool_prep": ToolPrep.PER_TRAJECTORY if getattr(args, "tools_per_trajectory", False) else None}
     if getattr(args, "domains_file", None):
         seeds = load_seeds(args.domains_file, "domain")
         flags.update(domains=[s.text for s in seeds], domain_languages=seed_languages(args.domains_file, seeds, "domain"))
@@ -104,7 +131,12 @@ def settings_from(args: argparse.Namespace, base: GenerationSettings) -> Generat
     source = ToolSource.SEED_PLUS if args.synthesize_more else settings.tool_source
     if (settings.tools_file or getattr(args, "tools_dir", None)) and source is ToolSource.SYNTHESIZE:
         source = ToolSource.SEED
-    return GenerationSettings.model_validate({**settings.model_dump(), "limits": limits.model_dump(), "tool_source": source})
+    try:
+        return GenerationSettings.model_validate({**settings.model_dump(), "limits": limits.model_dump(),
+                                                  "simulation": simulation, "tool_source": source})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise ConfigError(f"invalid flag value: {'.'.join(map(str, error['loc']))}: {error['msg']}") from exc
 
 
 def run(args: argparse.Namespace) -> int:
@@ -128,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("give --tools or --tools-dir, not both")
     tools = load_tools_file(settings.tools_file) if settings.tools_file else None
     tool_sets = load_tool_sets(args.tools_dir) if args.tools_dir else None
+    libraries = _tool_libraries(args, settings)
     starts = _conversation_starts(args, settings, tools)
     if starts is not None:
         settings = settings.model_copy(update={"n": len(starts)})
@@ -139,11 +172,11 @@ def run(args: argparse.Namespace) -> int:
     with running_models(models, args.gguf) as models_config:
         check_endpoints(models_config)
         if args.executor == "ray":
-            run_id, thread_ids, s = generate_on_ray(args, settings, models_config, tools, tool_sets, starts)
+            run_id, thread_ids, s = generate_on_ray(args, settings, models_config, tools, tool_sets, starts, libraries)
             interrupted = False
         else:
             progress = None if args.quiet else make_progress(args.progress, sys.stderr, interval_s=args.progress_interval)
-            result = generate(args.db, settings, models_config, tools, tool_sets=tool_sets,
+            result = generate(args.db, settings, models_config, tools, tool_sets=tool_sets, tool_libraries=libraries,
                               progress=progress, handle_signals=True, initial_states=starts)
             run_id, thread_ids, s, interrupted = result.run_id, result.thread_ids, result.summary, result.interrupted
     print(f"run {run_id}: {s.done} done, {s.failed} failed, stored in {args.db}")
@@ -178,6 +211,20 @@ def _language_note(settings: GenerationSettings) -> None:
     for tag in sorted(t for t in tags if not detectable(t)):
         sys.stderr.write(f"dialogforge: note: the language check cannot identify {tag}; `validate` will not check "
                          "the language of its turns\n")
+
+
+def _tool_libraries(args: argparse.Namespace, settings: GenerationSettings) -> list | None:
+    """``--tool-library``: every library loaded and checked before anything starts; what contradicts it is refused."""
+    from dialogforge.inputs.tool_library import load_tool_libraries
+
+    if not settings.tool_libraries:
+        return None
+    given = [flag for flag, value in (("--domain", args.domain), ("--domains-file", args.domains_file),
+                                      ("--synthesize-more", args.synthesize_more),
+                                      ("--tools-per-trajectory", args.tools_per_trajectory)) if value]
+    if given:
+        raise ConfigError(f"--tool-library brings its own domain and tools; drop {given[0]}")
+    return load_tool_libraries(settings.tool_libraries)
 
 
 def _conversation_starts(args: argparse.Namespace, settings: GenerationSettings, tools: list | None) -> list | None:

@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     except DialogforgeError as exc:
         sys.stderr.write(f"dialogforge: error: {exc}\n")
         return 2
-    except KeyboardInterrupt:
-        sys.stderr.write("dialogforge: interrupted; `dialogforge resume --db PATH` continues the run\n")
+    except KeyboardInterrupt as exc:
+        said = str(exc) if exc.args else "interrupted; `dialogforge resume --db PATH` continues the run"
+        sys.stderr.write(f"dialogforge: {said}\n")
         return 130

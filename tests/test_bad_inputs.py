@@ -98,7 +98,8 @@ def test_a_bad_input_gives_one_line_exit_2_and_writes_nothing(case, tmp_path, go
 # One case of each kind of input as a real process (start-up, exit code, stderr as a user sees them).
 AS_PROCESS = ["config unknown key", "tools not JSON", "BFCL bad second line", "seed tools dir with a bad file", "judge role with an unknown backend",
               "conversation with an unknown role", "--n 0", "export a truncated database", "stats of a corrupt database",
-              "generate into a database with another runs table"]
+              "generate into a database with another runs table", "tool library with a tool named against the rules",
+              "tools check: a gap addition naming no tool"]
 
 
 def _subprocess_run(run_cli):  # the process runner
@@ -119,7 +120,8 @@ def test_soak_every_bad_input_refused_by_the_cli_process(case, tmp_path, good_db
 def test_the_corpus_is_big_and_covers_every_kind_of_input():
     assert len(CASES) >= 30 and set(AS_PROCESS) <= {c["name"] for c in CASES}
     flags = {a for c in CASES for a in c["args"]}
-    for flag in ("--config", "--tools", "--tools-dir", "--domains-file", "--personas-file", "--from-conversations"):
+    for flag in ("--config", "--tools", "--tools-dir", "--domains-file", "--personas-file", "--from-conversations",
+                 "--tool-library"):
         assert flag in flags, flag
     used = {Path(a.replace("{in}/", "")).parts[0] for c in CASES for a in c["args"] if a.startswith("{in}/")}
     unused = {p.name for p in CORPUS.iterdir() if p.name != "cases.toml"} - used - {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import operator
 from datetime import datetime, timezone
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 
 import ormsgpack
 from langchain_core.messages import HumanMessage
@@ -17,6 +17,7 @@ from langgraph.checkpoint.base import Checkpoint, empty_checkpoint
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import START, StateGraph
+from typing_extensions import TypedDict
 
 from dialogforge.compat import langgraph as lg
 from dialogforge.compat.openai_chat import ReasoningChatOpenAI
@@ -148,3 +149,25 @@ def test_chat_openai_private_error_translators_and_responses_switch_exist():
 
     assert callable(openai_chat._handle_openai_api_error) and callable(openai_chat._handle_openai_bad_request)
     assert _chat()._use_responses_api({"model": "m", "messages": []}) is False
+
+
+def _append(old: list, new: list) -> list:
+    return [*old, *new]
+
+
+class _Log(TypedDict):
+    log: Annotated[list, DeltaChannel(_append, snapshot_frequency=1)]
+
+
+def test_delta_snapshot_is_what_langgraph_checkpoints_for_a_delta_channel_and_restores_from():
+    """The SQLite saver recognises LangGraph's periodic message snapshots by this class, and
+    hands back one it rebuilt as ``lg.DeltaSnapshot(list)``: both must be what LangGraph uses."""
+    graph = StateGraph(_Log)
+    graph.add_node("say", lambda state: {"log": ["said"]})
+    graph.add_edge(START, "say")
+    saver = InMemorySaver()
+    config = {"configurable": {"thread_id": "t"}}
+    final = graph.compile(checkpointer=saver).invoke({"log": ["hi"]}, config)
+    stored = saver.get_tuple(config).checkpoint["channel_values"]["log"]
+    assert isinstance(stored, lg.DeltaSnapshot) and stored.value == final["log"]
+    assert DeltaChannel(_append).from_checkpoint(lg.DeltaSnapshot(["a", "b"])).value == ["a", "b"]

@@ -199,3 +199,62 @@ def test_forks_are_created_all_or_none(tmp_path, monkeypatch):
     monkeypatch.setattr(fork_module, "_put_fork_point", real)
     assert len(fork_trajectory(db, source, point, FORKS, run=False).thread_ids) == FORKS
     assert [r["thread_id"] for r in _forks_of(db, source)] == [f"{source}-f{k}" for k in (1, 2, 3)]
+
+
+def _branch_command(db: Path, thread: str, point: str) -> list[str]:
+    return [sys.executable, "-m", "tests.support.branching", str(db), thread, point]
+
+
+def kill_branch_in_place(tmp_path: Path, *, kills: int, rng_seed: int) -> dict[str, int]:
+    """Kill -9 a LangGraph replay running inside a generated thread; between kills, everything
+    reads back, and ``resume`` (once the branch exists) or the replay again (before) goes on.
+    The thread ends as an uninterrupted branch does, its first line untouched."""
+    base = tmp_path / "base.db"
+    thread = small_run(base, n=1, seed=rng_seed, max_turns=12, max_tasks=3)[0]
+    point = _fork_point(base, thread)
+    first_end = states(base, [thread])[0]
+    reference_db, killed_db = tmp_path / "reference.db", tmp_path / "killed.db"
+    shutil.copy(base, reference_db)
+    shutil.copy(base, killed_db)
+    subprocess.run(_branch_command(reference_db, thread, point), cwd=REPO, env=_env(), check=True, timeout=300)
+    reference = states(reference_db, [thread])[0]
+    rng = random.Random(rng_seed)
+    landed = {"mid-run": 0, "by time": 0, "finished": 0}
+    for _ in range(kills):
+        branched = len(history(killed_db, thread)) > len(history(base, thread))
+        command = _cli("resume", "--db", str(killed_db), "--quiet") if branched else _branch_command(killed_db, thread, point)
+        proc = subprocess.Popen(command, cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        landed[kill_at_random(proc, killed_db, rng, by_time=0.3, seconds=(0.3, 2.0), checkpoints=30)] += 1
+        assert integrity(killed_db) == "ok"
+        rows = manifest_rows(killed_db)
+        assert [r["thread_id"] for r in rows] == [thread]
+        entries = history(killed_db, thread)  # every branch reads back
+        assert {e.checkpoint_id for e in history(base, thread)} <= {e.checkpoint_id for e in entries}
+        leaves = [e.ends for e in entries if e.ends]
+        for leaf_state in states(killed_db, leaves):
+            assert dialogue_problem(leaf_state.messages, finished=False) is None
+    if len(history(killed_db, thread)) == len(history(base, thread)):
+        subprocess.run(_branch_command(killed_db, thread, point), cwd=REPO, env=_env(), check=True, timeout=300)
+    done = subprocess.run(_cli("resume", "--db", str(killed_db), "--quiet"), cwd=REPO, env=_env(),
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    head, = states(killed_db, [thread])
+    assert head.model_dump_json() == reference.model_dump_json(), "the resumed branch differs from an uninterrupted one"
+    old_leaf = next(e.ends for e in history(killed_db, thread) if e.ends and e.ends != thread
+                    and e.messages == len(first_end.messages) and e.step == history(base, thread)[-1].step)
+    assert states(killed_db, [old_leaf])[0].model_dump_json() == first_end.model_dump_json()
+    assert manifest_rows(killed_db)[0]["status"] == "done" and integrity(killed_db) == "ok"
+    return landed
+
+
+def test_kill_nine_during_an_in_place_branch_then_resume(tmp_path):
+    landed = kill_branch_in_place(tmp_path, kills=3, rng_seed=31)
+    print(f"\ncrash in-place branch: {landed}")
+    assert landed["mid-run"] + landed["by time"] >= 2, landed
+
+
+@pytest.mark.soak
+def test_soak_kill_nine_during_an_in_place_branch(tmp_path):
+    landed = kill_branch_in_place(tmp_path, kills=10, rng_seed=32)
+    print(f"\nSOAK crash in-place branch: {landed}")
+    assert landed["mid-run"] + landed["by time"] >= 7, landed

@@ -166,9 +166,9 @@ def test_a_rolled_back_transaction_forgets_the_names_it_created(tmp_path):
     saver = new_saver(conn)
     with pytest.raises(OSError):
         with saver.transaction():
-            saver._name_id(0, "thread-made-then-rolled-back", create=True)
+            saver.names.id(0, "thread-made-then-rolled-back", create=True)
             raise OSError(errno.ENOSPC, "database or disk is full")
-    name_id = saver._name_id(0, "thread-made-then-rolled-back", create=True)
+    name_id = saver.names.id(0, "thread-made-then-rolled-back", create=True)
     assert conn.execute("SELECT name FROM cp_names WHERE id = ?", (name_id,)).fetchone() == ("thread-made-then-rolled-back",)
     conn.close()
 

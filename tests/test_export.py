@@ -43,7 +43,7 @@ def scripted_db(tmp_path_factory):
     """A scripted run of 8 user-mode trajectories, validated with the scripted judge."""
     db = tmp_path_factory.mktemp("run") / "run.db"
     models = ModelsConfig(default=ModelConfig(backend="scripted"))
-    generate(db, GenerationSettings(n=8, seed=5), models)
+    generate(db, GenerationSettings(n=8, seed=6), models)  # a seed whose run the scripted judge partly rejects
     judge = get_model(Role.JUDGE, models)
     validate(db, judge_model_for=lambda run_id: judge)
     return db

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import dialogforge.models.call as call
-from dialogforge.config import GenerationSettings, ModelConfig, ModelsConfig
+from dialogforge.config import GenerationSettings, ModelConfig, ModelsConfig, ToolPrep
 from dialogforge.testing.faults import TRANSPORT_FAULTS, FaultConfig, FaultKind
 from dialogforge.testing.scripted_model import ScriptedChatModel
 from dialogforge.testing.stub_server import StubServer
@@ -60,11 +60,11 @@ def fast_backoff(monkeypatch):
     monkeypatch.setattr(call, "BASE_DELAY_S", 0.01)
 
 
-def _one_trajectory(tmp_path: Path, server: StubServer | None) -> tuple[dict, object]:
+def _one_trajectory(tmp_path: Path, server: StubServer | None, tool_prep: ToolPrep = ToolPrep.LIBRARY) -> tuple[dict, object]:
     models = ModelsConfig(default=ModelConfig(backend="scripted")) if server is None else ModelsConfig(
         default=ModelConfig(backend="openai", base_url=server.base_url, timeout_s=0.5, max_retries=1, max_parse_retries=1))
     db = tmp_path / f"run{time.monotonic_ns()}.db"
-    generate(db, GenerationSettings(n=1, seed=1, concurrency=1, limits=LIMITS), models)
+    generate(db, GenerationSettings(n=1, seed=1, concurrency=1, limits=LIMITS, tool_prep=tool_prep), models)
     (row,) = manifest_rows(db)
     (state,) = states(db, [row["thread_id"]])
     assert integrity(db) == "ok"
@@ -109,9 +109,24 @@ def test_one_fault_on_the_agent_call_is_absorbed(tmp_path, fast_backoff, clean_d
 @pytest.mark.parametrize("kind", list(FaultKind), ids=lambda k: k.value)
 def test_a_persistent_fault_fails_the_trajectory_with_its_reason(tmp_path, fast_backoff, kind):
     with _stub() as server:
-        server.fail_next(kind, 50, when=is_structured_call)  # the task proposer's first call, and its retries
+        server.fail_next(kind, 50, when=is_structured_call)  # the tool library's first call (planning), and its retries
         started = time.monotonic()
         row, state = _one_trajectory(tmp_path, server)
+        elapsed = time.monotonic() - started
+    assert row["status"] == "failed" and row["stop_reason"] == "error"
+    assert re.match(rf"tool_synthesizer: ({FAILURE_REASONS[kind]})", row["error"]), row["error"]
+    assert "building the tool library for" in row["error"]
+    assert PRECISE_REASON.match(row["error"])
+    assert state.error == row["error"]
+    assert elapsed < 10, "bounded retries, short timeouts: a failure is quick"
+
+
+@pytest.mark.parametrize("kind", [FaultKind.SERVER_ERROR, FaultKind.SCHEMA_INVALID], ids=lambda k: k.value)
+def test_a_persistent_fault_on_per_trajectory_tools_fails_at_the_task_proposer(tmp_path, fast_backoff, kind):
+    with _stub() as server:
+        server.fail_next(kind, 50, when=is_structured_call)  # the task proposer's first call, and its retries
+        started = time.monotonic()
+        row, state = _one_trajectory(tmp_path, server, ToolPrep.PER_TRAJECTORY)
         elapsed = time.monotonic() - started
     assert row["status"] == "failed" and row["stop_reason"] == "error"
     assert re.match(rf"task_proposer: ({FAILURE_REASONS[kind]})", row["error"]), row["error"]

@@ -25,6 +25,7 @@ from dialogforge.testing.scripted_model import ScriptedChatModel
 from dialogforge.testing.stub_server import StubServer
 from dialogforge.runs.generate import generate
 from dialogforge.records import Limits
+from tests.support.kills import manifest_started
 from tests.support.paths import REPO
 
 N, SEED, CONCURRENCY = 8, 13, 4
@@ -39,8 +40,14 @@ def _start_generate(db: Path, url: str) -> subprocess.Popen:
     )
 
 
-def _wait_for_calls(server: StubServer, calls: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+def _wait_for_calls(server: StubServer, calls: int, proc: subprocess.Popen, db: Path, timeout: float = 60) -> None:
+    """``calls`` calls after the run was planned (tool libraries and first tasks take calls of their own)."""
     deadline = time.monotonic() + timeout
+    while not manifest_started(db):  # read-only: a reader creating tables would lock the writer out
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the run was never planned"
+        time.sleep(0.05)
+    calls += server.stats()["calls"]
     while server.stats()["calls"] < calls:
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "no calls reached the stub server"
@@ -74,7 +81,7 @@ def _dialogues(db: Path) -> dict[str, list]:
 def _interrupted_then_resumed(tmp_path: Path, server: StubServer, signals: int, after_calls: int) -> tuple[Path, subprocess.CompletedProcess]:
     db = tmp_path / "run.db"
     proc = _start_generate(db, server.base_url)
-    _wait_for_calls(server, after_calls, proc)
+    _wait_for_calls(server, after_calls, proc, db)
     proc.send_signal(signal.SIGINT)
     if signals == 2:
         time.sleep(0.1)
@@ -116,6 +123,20 @@ def test_ctrl_c_drains_then_resume_completes_every_dialogue_unchanged(tmp_path):
         models = ModelsConfig(default=ModelConfig(backend="openai", base_url=server.base_url))
         generate(clean, GenerationSettings(n=N, seed=SEED, concurrency=CONCURRENCY, limits=Limits(max_tasks=2)), models)
     assert _dialogues(db) == _dialogues(clean)
+
+
+def test_ctrl_c_while_tool_libraries_are_built_plans_nothing_and_keeps_what_was_built(tmp_path):
+    with StubServer(lambda r: ScriptedChatModel(), latency_s=0.3) as server:
+        db = tmp_path / "run.db"
+        proc = _start_generate(db, server.base_url)
+        deadline = time.monotonic() + 60
+        while server.stats()["calls"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1].startswith("dialogforge: interrupted while preparing tool libraries"), err
+    assert not manifest_started(db)  # nothing half-planned for resume to trip on
 
 
 def test_second_ctrl_c_stops_at_once_and_stays_resumable(tmp_path):

@@ -35,14 +35,15 @@ def test_the_wheel_installs_only_dialogforge_and_works_outside_the_checkout(tmp_
     assert {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")} == {"dialogforge"}
     for shipped in ("dialogforge/nodes/prompts/simulate_user.md", "dialogforge/executors/prompts/simulate_tool.md",
                     "dialogforge/viewer/static/index.html", "dialogforge/sqltools/examples/bookstore/schema.sql",
-                    "dialogforge/cli/main.py", "dialogforge/graphs/builder.py", "dialogforge/checkpoints/serde.py"):
+                    "dialogforge/cli/main.py", "dialogforge/graphs/builder.py", "dialogforge/checkpoints/serde.py",
+                    "dialogforge/toolprep/prompts/draft_tools.md"):
         assert shipped in names, shipped
     target = tmp_path / "site"
     installed = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
                                capture_output=True, text=True, timeout=300)
     assert installed.returncode == 0, installed.stderr[-2000:]
     probe = ("import dialogforge.graphs.builder as b, dialogforge.cli.main as m, dialogforge.nodes.prompting as p; "
-             "print(b.__file__); print(p.prompt_text('draft_tools_stage_fix')[:20]); import importlib.util as u; "
+             "print(b.__file__); print(p.prompt_text('propose_task_continuation')[:20]); import importlib.util as u; "
              "print([n for n in ('graphs', 'nodes', 'checkpoints', 'scripts') if u.find_spec(n)])")
     proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(target)},
                           capture_output=True, text=True, timeout=120)
@@ -64,7 +65,7 @@ def test_no_top_level_packages_but_dialogforge_are_importable_outside_the_checko
 
 def test_the_database_check_knows_every_table_the_saver_makes():
     """``sqlite_file`` lists the saver's tables itself (so ``list`` need not load LangGraph): they must agree."""
-    from dialogforge.checkpoints.linear_saver import TABLES
+    from dialogforge.checkpoints.sqlite import TABLES
     from dialogforge.checkpoints.sqlite_file import OUR_TABLES
 
     assert set(TABLES) <= OUR_TABLES

@@ -2,9 +2,13 @@
 
 import json
 
-from dialogforge.config import Role
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+
+from dialogforge.config import ModelConfig, Role
 from dialogforge.graphs.state import DialogueState
-from dialogforge.records import Message, Mode, Scenario, StopReason, TaskStatus, ToolCall, ToolSource
+from dialogforge.models import RoleModel
+from dialogforge.records import FunctionSpec, LibraryRef, Message, Mode, Scenario, StopReason, TaskStatus, ToolCall, ToolSource, ToolSpec
 from dialogforge.nodes.execute_tools import execute_tools
 from dialogforge.nodes.propose_task import propose_task
 from dialogforge.nodes.run_agent import run_agent
@@ -104,8 +108,8 @@ async def test_agent_stops_at_the_tool_step_cap():
     assert (await run_agent(state, runtime_with()))["stop_reason"] is StopReason.MAX_TOOL_STEPS
 
 
-def _after_calls(*calls: ToolCall) -> DialogueState:
-    return state_with_task(messages=[Message(role="user", content="hi"), Message(role="assistant", tool_calls=list(calls))])
+def _after_calls(*calls: ToolCall, said: str = "Hi, where is my order A1?") -> DialogueState:
+    return state_with_task(messages=[Message(role="user", content=said), Message(role="assistant", tool_calls=list(calls))])
 
 
 async def test_invalid_arguments_become_a_tool_error_and_the_dialogue_goes_on():
@@ -132,6 +136,16 @@ async def test_valid_calls_get_results_that_match_the_result_schema():
     result = json.loads(reply.content)
     assert first_violation(order_tool().result_schema, result) is None
     assert result["order_id"] == "A1"  # arguments carried into the result
+    assert [(op.op, op.kind, op.id) for op in reply.entity_ops] == [("read", "order", "A1")]  # what the lookup showed
+
+
+async def test_an_id_nobody_gave_is_not_found_and_counted_by_kind():
+    state = _after_calls(ToolCall(id="a", name="get_order", arguments={"order_id": "ZZ-404"}))
+    update = await execute_tools(state, runtime_with())
+    (reply,) = update["messages"]
+    assert reply.is_error and json.loads(reply.content)["code"] == "not_found" and "ZZ-404" in reply.content
+    assert reply.entity_ops == []
+    assert update["counters"].tool_errors == 1 and update["counters"].tool_error_kinds == {"not_found": 1}
 
 
 async def test_tool_simulator_failure_fails_the_trajectory_with_a_reason():
@@ -165,3 +179,67 @@ def test_a_schema_requiring_an_undefined_parameter_is_refused():
     assert schema_problem({"type": "object", "properties": {}, "required": ["item_id"]}) == \
         "required parameter 'item_id' is not among its properties"
     assert schema_problem({"type": "object", "properties": {"item_id": {"type": "string"}}, "required": ["item_id"]}) is None
+
+
+# --- tool synthesis per trajectory, and trajectories over a tool library ---
+
+
+def _seed(name: str, result_schema: dict) -> ToolSpec:
+    params = {"type": "object", "properties": {"order_id": {"type": "integer"}}, "required": ["order_id"]}
+    return ToolSpec(function=FunctionSpec(name=name, parameters=params), result_schema=result_schema, source="seed")
+
+
+async def test_a_seed_result_schema_that_is_an_array_is_kept_and_a_missing_one_predicted():
+    listing = {"type": "array", "items": {"type": "object", "properties": {"order_id": {"type": "integer"}}}}
+    state = state_with_task(tools=[_seed("list_orders", listing), _seed("get_order", {"type": "object"})],
+                            tool_source=ToolSource.SEED)
+    tools = {t.name: t for t in (await synthesize_tools(state, runtime_with()))["tools"]}
+    assert tools["list_orders"].result_schema == listing  # the seed's own, never re-predicted
+    assert tools["get_order"].result_schema.get("properties")
+    assert tools["get_order"].function == state.tools[1].function
+
+
+async def test_synthesized_tools_take_the_seed_tools_entity_types():
+    state = state_with_task(tools=[_seed("list_orders", {"type": "array", "items": {"type": "object"}})],
+                            tool_source=ToolSource.SEED_PLUS, scenario=Scenario(domain="online orders"))
+    task = state.tasks[0].model_copy(update={"expected_tools": ["get_order", "update_order"]})
+    update = await synthesize_tools(state.model_copy(update={"tasks": [task]}), runtime_with())
+    added = [t for t in update["tools"] if t.source == "synthesized"]
+    assert {"get_order", "update_order"} <= {t.name for t in added}  # the task's missing tools, asked for first
+    for tool in added:
+        for schema in (tool.function.parameters, tool.result_schema):
+            for name, sub in (schema.get("properties") or {}).items():
+                if name == "order_id":
+                    assert sub["type"] == "integer", (tool.name, schema)  # the seed's type wins
+
+
+async def test_the_first_gap_analysis_asks_for_the_tasks_missing_tools():
+    task = state_with_task().tasks[0].model_copy(update={"expected_tools": ["search_flight", "delete_flight"]})
+    state = state_with_task(tools=[], tool_source=ToolSource.SYNTHESIZE, tasks=[task],
+                            scenario=Scenario(domain="airline bookings"))
+    update = await synthesize_tools(state, runtime_with())
+    assert {"search_flight", "delete_flight"} <= {t.name for t in update["tools"]}
+
+
+async def test_a_library_trajectory_keeps_its_tools_and_adopts_its_planned_task():
+    planned = state_with_task().tasks[0]
+    state = DialogueState(scenario=Scenario(domain="online store"), tools=[order_tool()], seed=3, planned_task=planned,
+                          tool_library=LibraryRef(id="abc", name="store", tools=["get_order"]))
+    assert await synthesize_tools(state.model_copy(update={"tasks": [planned]}), runtime_with()) == {}
+    update = await propose_task(state, runtime_with())
+    assert update["tasks"] == [planned] and update["planned_task"] is None
+    assert update["counters"].usage["task_proposer"].calls == 0  # counted when it was planned
+
+
+async def test_with_a_fixed_tool_set_an_expected_tool_outside_it_is_sent_back():
+    wrong = {"goal": "The user wants to track order A1.", "subtasks": ["track it"], "rubric": [{"criterion": "tracked"}],
+             "expected_tools": ["get_tracking"]}
+    right = {**wrong, "expected_tools": ["get_order"]}
+    chat = GenericFakeChatModel(messages=iter([AIMessage(json.dumps(wrong)), AIMessage(json.dumps(right))]))
+    models = scripted_set()
+    models.models[Role.TASK_PROPOSER] = RoleModel(role=Role.TASK_PROPOSER, config=ModelConfig(backend="scripted"), chat=chat)
+    state = DialogueState(scenario=Scenario(domain="online store"), tools=[order_tool()], seed=3,
+                          tool_library=LibraryRef(id="abc", name="store", tools=["get_order"]))
+    update = await propose_task(state, runtime_with(models))
+    assert update["tasks"][0].expected_tools == ["get_order"]
+    assert update["counters"].usage["task_proposer"].calls == 2

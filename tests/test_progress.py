@@ -35,8 +35,11 @@ def test_plain_mode_prints_parseable_lines_that_add_up(tmp_path, run_cli):
     result = run_cli("generate", "--backend", "scripted", "--n", "10", "--seed", "4", "--concurrency", "3",
                      "--db", str(db), "--progress", "plain", "--progress-interval", "0.2")
     assert result.code == 0, result.err
-    lines = [LINE.match(line) for line in result.err.splitlines()]
-    assert lines and all(lines), result.err  # stderr holds summary lines and nothing else
+    err = result.err.splitlines()
+    notes = [line for line in err if not line.startswith("[")]  # planning says what it prepares, before the run
+    assert err[: len(notes)] == notes and all(n.startswith(("tool libraries: ", "planning: ")) for n in notes), result.err
+    lines = [LINE.match(line) for line in err[len(notes):]]
+    assert lines and all(lines), result.err  # then summary lines and nothing else
     assert len(lines) >= 2  # periodic lines, then the closing one
     values = [{k: v for k, v in m.groupdict().items()} for m in lines]
     for earlier, later in zip(values, values[1:]):

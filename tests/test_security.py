@@ -197,12 +197,13 @@ def test_the_cli_refuses_a_crafted_row_with_one_line(tmp_path, clean_db, canary,
 
 
 class SurrogateArguments(ScriptedChatModel):
-    """The scripted agent, but its first tool call's first string argument ends in a lone surrogate."""
+    """The scripted agent, but the first tool call of each request has a first string argument ending in a lone surrogate."""
 
     async def _agenerate(self, messages, stop=None, run_manager=None, **kwargs):
         result = await super()._agenerate(messages, stop=stop, run_manager=run_manager, **kwargs)
         reply = result.generations[0].message
-        if kwargs.get("tools") and not kwargs.get("response_format") and reply.tool_calls and len(messages) <= 3:
+        if kwargs.get("tools") and not kwargs.get("response_format") and reply.tool_calls \
+                and not any(m.type == "tool" for m in messages):
             call = reply.tool_calls[0]
             key = next((k for k, v in call["args"].items() if isinstance(v, str)), "note")
             call["args"] = {**call["args"], key: str(call["args"].get(key, "")) + "\ud800"}

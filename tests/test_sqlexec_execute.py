@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from dialogforge.sqltools import ExecLimits, SqlDomain, TrajectoryDatabase, execute_tool, load_sql_domain
 from dialogforge.sqltools.build import build_example
 from dialogforge.records import FunctionSpec, SqlBinding, SqlKind, ToolSpec
+from dialogforge.tool_checks import first_violation
 
 
 @pytest.fixture
@@ -60,11 +62,15 @@ def test_rows_past_the_cap_are_cut_with_a_note(telecom: SqlDomain, tmp_path: Pat
     spec = telecom.tool("search_bills")
     limits = ExecLimits(max_rows=2)
     with telecom.open_trajectory(tmp_path / "w", "k", [], limits=limits) as db:
-        capped = execute_tool(db, spec, {"customer_id": 3}).result
-        exact = execute_tool(db, spec, {"customer_id": 1}).result
-    assert capped["truncated"] is True and capped["total_rows"] == 3
-    assert [bill["period"] for bill in capped["rows"]] == ["2025-12", "2025-11"]
-    assert isinstance(exact, list) and len(exact) == 2  # at the cap: the plain list
+        capped = execute_tool(db, spec, {"customer_id": 3})
+        exact = execute_tool(db, spec, {"customer_id": 1})
+    # Still the list of rows the result schema promises, with the count of all rows beside it.
+    assert first_violation(spec.result_schema, capped.result) is None and capped.total_rows == 3
+    assert [bill["period"] for bill in capped.result] == ["2025-12", "2025-11"]
+    assert capped.content().endswith("\n[result truncated: 2 of 3 rows shown; narrow the query to see the rest]")
+    assert json.loads(capped.content().split("\n[")[0]) == capped.result
+    assert isinstance(exact.result, list) and len(exact.result) == 2 and exact.total_rows is None  # at the cap: no note
+    assert json.loads(exact.content()) == exact.result
 
 
 def test_a_runaway_query_is_aborted_as_a_tool_error(tmp_path: Path) -> None:

@@ -120,3 +120,23 @@ def test_stats_cli_errors(fixed_db, tmp_path, run_cli):
     assert bad_report.code == 2 and "not a directory" in bad_report.err and bad_report.out == ""
     ok = run_cli("stats", "--db", str(fixed_db), "--report", str(tmp_path / "r"))
     assert ok.code == 0 and "user-oriented" in ok.out and (tmp_path / "r" / "report.md").exists()
+
+
+def test_tool_errors_are_counted_by_kind_from_the_cli_flag_to_the_stats(tmp_path, run_cli):
+    db = tmp_path / "e.db"
+    made = run_cli("generate", "--backend", "scripted", "--n", "6", "--seed", "4", "--tool-error-rate", "0.3",
+                   "--max-result-chars", "4000", "--db", str(db), "--quiet")
+    assert made.code == 0, made.err
+    stats = run_cli("stats", "--db", str(db), "--json")
+    assert stats.code == 0, stats.err
+    errors = stats.json()["tool_errors"]
+    manifest = Manifest(db)
+    states = [load_state(db, row["thread_id"]) for row in manifest.rows()]
+    manifest.close()
+    assert all(s.simulation.tool_error_rate == 0.3 and s.simulation.max_result_chars == 4000 for s in states)
+    flagged = [m for s in states for m in s.messages if m.role == "tool" and m.is_error]
+    assert errors["errors"] == len(flagged) and errors["calls"] == sum(s.counters.tool_calls for s in states)
+    assert sum(errors["by_kind"].values()) == len(flagged) and errors["by_kind"]["unavailable"] > 0
+    assert "tool errors:" in run_cli("stats", "--db", str(db)).out
+    bad = run_cli("generate", "--backend", "scripted", "--tool-error-rate", "0.8", "--db", str(tmp_path / "bad.db"))
+    assert bad.code == 2 and "tool_error_rate" in bad.err and not (tmp_path / "bad.db").exists()

@@ -12,7 +12,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from dialogforge.checkpoints.copy_thread import copy_thread
 from dialogforge.checkpoints.encoding import pack_typed
-from dialogforge.checkpoints.linear_saver import DERIVED, BranchInThreadError
+from dialogforge.checkpoints.sqlite import DERIVED
 from dialogforge.runs.reading import load_state
 from dialogforge.checkpoints.serde import UnsafeCheckpointError, strict_serializer
 from dialogforge.checkpoints.sqlite_savers import open_async_saver, open_saver
@@ -96,9 +96,10 @@ def test_a_crafted_row_is_not_revived(tmp_path):
     assert not marker.exists()
 
 
-def test_a_branch_inside_a_thread_is_refused_and_the_line_stays_intact(tmp_path):
-    """Versions are unique along one line of checkpoints; running a second line inside the same
-    thread would overwrite values the first one reads, so the saver refuses (fork instead)."""
+def test_a_branch_inside_a_thread_runs_and_the_line_stays_intact(tmp_path):
+    """Replaying from a past checkpoint (LangGraph's time travel) re-uses the line's version
+    numbers for other values; the branch runs to its end, becomes the thread's head, and every
+    state of the first line still reads back as it was."""
     db = tmp_path / "run.db"
     thread = small_run(db, n=1, max_turns=4)[0]
     with open_saver(db) as saver:
@@ -106,9 +107,21 @@ def test_a_branch_inside_a_thread_is_refused_and_the_line_stays_intact(tmp_path)
         history = list(graph.get_state_history({"configurable": {"thread_id": thread}}))
         end = history[0]
         old = next(s for s in history[len(history) // 2:] if s.next == ("run_agent",))
-        with pytest.raises(BranchInThreadError, match="branch into a new thread"):
-            asyncio.run(graph.ainvoke(None, old.config, context=_context()))
+        asyncio.run(graph.ainvoke(None, old.config, context=_context()))
         assert graph.get_state(end.config).values == end.values
+        after = {s.config["configurable"]["checkpoint_id"]: s for s in graph.get_state_history({"configurable": {"thread_id": thread}})}
+        assert len(after) > len(history)
+        for before in history:
+            again = after[before.config["configurable"]["checkpoint_id"]]
+            assert (again.values, again.next, again.parent_config) == (before.values, before.next, before.parent_config)
+        head = graph.get_state({"configurable": {"thread_id": thread}})
+        assert head.config["configurable"]["checkpoint_id"] == max(after) and not head.next
+        line, at = [], head
+        while at.parent_config is not None:
+            line.append(at.parent_config["configurable"]["checkpoint_id"])
+            at = after[line[-1]]
+        assert old.config["configurable"]["checkpoint_id"] in line
+        assert end.config["configurable"]["checkpoint_id"] not in line
 
 
 def test_copy_thread_whole_and_up_to_a_checkpoint(tmp_path):
@@ -131,3 +144,32 @@ def test_copy_thread_whole_and_up_to_a_checkpoint(tmp_path):
         copy_thread(db, "nope", "other")
     with pytest.raises(NotFoundError, match="no checkpoint"):
         copy_thread(db, thread, "other", "not-a-checkpoint")
+
+
+def test_prune_and_delete_for_runs_keep_what_stays_readable(tmp_path):
+    """``prune`` keeps each thread's latest checkpoint, readable on its own (its message list was
+    rebuilt from ancestors' writes); ``delete_for_runs`` removes one run's branch and leaves the
+    rest of the thread reading as before."""
+    import uuid
+
+    db = tmp_path / "run.db"
+    first, second = small_run(db, n=2, max_turns=5)
+    kept = load_state(db, second)
+    with open_saver(db) as saver:
+        graph = compile_graph(Mode.USER, saver)
+        before = {s.config["configurable"]["checkpoint_id"]: s for s in graph.get_state_history({"configurable": {"thread_id": first}})}
+        point = next(s for s in sorted(before.values(), key=lambda s: s.config["configurable"]["checkpoint_id"])[10:]
+                     if s.next == ("simulate_user",))
+        run_id = str(uuid.uuid4())
+        branch = graph.update_state(point.config, {"seed": 41})
+        asyncio.run(graph.ainvoke(None, {**branch, "run_id": run_id, "recursion_limit": 100_000}, context=_context()))
+        assert len(list(saver.list({"configurable": {"thread_id": first}}))) > len(before)
+        saver.delete_for_runs([run_id])
+        after = {s.config["configurable"]["checkpoint_id"]: s for s in graph.get_state_history({"configurable": {"thread_id": first}})}
+        assert set(before) < set(after)  # the update itself was not part of the run
+        assert all(s.metadata.get("run_id") != run_id for s in after.values())
+        for checkpoint_id, snapshot in before.items():
+            assert (after[checkpoint_id].values, after[checkpoint_id].next) == (snapshot.values, snapshot.next)
+        saver.prune([second])
+        assert len(list(saver.list({"configurable": {"thread_id": second}}))) == 1
+    assert load_state(db, second) == kept

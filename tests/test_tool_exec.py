@@ -28,6 +28,7 @@ from dialogforge.runs.tool_backends import domain_for, domain_record, executor_f
 from dialogforge.executors.sql import SqlToolExecutor, remove_worlds, worlds_dir
 from dialogforge.nodes.execute_tools import execute_tools
 from dialogforge.nodes.propose_task import propose_task
+from dialogforge.tool_checks import first_violation
 from tests.support.builders import scripted_set
 from tests.support.sql import build_notes_domain, query_copy, sha256
 
@@ -113,8 +114,10 @@ async def test_sql_errors_and_no_op_writes_are_not_logged(bookstore: SqlDomain, 
 
 async def test_a_row_cap_truncates_with_a_note(bookstore: SqlDomain, tmp_path: Path) -> None:
     executor = SqlToolExecutor(bookstore, tmp_path / "w", "t1", limits=ExecLimits(max_rows=2))
-    result = json.loads((await run(executor, sql_state(bookstore), "search_books")).content)
-    assert result["truncated"] is True and len(result["rows"]) == 2 and result["total_rows"] == 15
+    content = (await run(executor, sql_state(bookstore), "search_books")).content
+    rows, marker = content.split("\n", 1)
+    assert first_violation(bookstore.tool("search_books").result_schema, json.loads(rows)) is None  # the promised shape
+    assert len(json.loads(rows)) == 2 and marker == "[result truncated: 2 of 15 rows shown; narrow the query to see the rest]"
 
 
 async def test_the_node_logs_writes_in_order_and_later_calls_see_earlier_ones(bookstore: SqlDomain, tmp_path: Path) -> None:

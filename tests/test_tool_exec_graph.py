@@ -118,8 +118,8 @@ def test_injection_payloads_as_arguments_are_data(tmp_path: Path, scripted_model
     for row in rows(run_db):
         state = load_state(run_db, row["thread_id"])
         check_against_oracle(state, domain, tmp_path / "oracle", row["thread_id"])
-        sent |= {value for m in state.messages for c in m.tool_calls  # a deliberately broken call may carry a non-string
-                 if isinstance(value := c.arguments.get("body") or c.arguments.get("text"), str)}
+        values = (c.arguments.get("body") or c.arguments.get("text") for m in state.messages for c in m.tool_calls)
+        sent |= {v for v in values if isinstance(v, str)}  # a deliberately broken call may carry an object instead
         rebuilt = tmp_path / "rebuilt"
         with domain.open_trajectory(rebuilt, row["thread_id"], state.sql_writes) as db:
             path = db.path

@@ -1,7 +1,8 @@
 """Reading a database's trajectories one at a time, with what every consumer needs beside the state.
 
-Only the public reading functions of ``dialogforge.checkpoints`` are used (``Manifest``
-rows and ``load_state``), so storage internals can change underneath. States
+Only the public reading functions are used (``Manifest`` rows, expanded to
+one per leaf of a thread branched in place, and ``load_state``), so storage
+internals can change underneath. States
 are yielded one by one and never collected: an export of ten thousand
 trajectories holds one state at a time.
 
@@ -22,6 +23,7 @@ from typing import Any, Iterable, Iterator
 import sqlite_utils
 
 from dialogforge.checkpoints.manifest import Status
+from dialogforge.runs.branches import with_branches
 from dialogforge.runs.reading import load_state
 from dialogforge.checkpoints.store_kinds import open_manifest
 from dialogforge.dataset.cut import Cut, cut_capped
@@ -55,11 +57,15 @@ class Trajectory:
 
 
 def manifest_rows(db_path: str | Path, statuses: Iterable[str] = FINISHED) -> list[dict[str, Any]]:
+    """The trajectories with these statuses: manifest rows, and one row per other leaf of a
+    thread branched in place (``dialogforge.runs.branches``: one sample per leaf)."""
     manifest = open_manifest(db_path)
     try:
-        return manifest.rows(statuses=list(statuses))
+        rows = with_branches(db_path, manifest.rows())
     finally:
         manifest.close()
+    wanted = set(statuses)
+    return [row for row in rows if row["status"] in wanted]
 
 
 def run_configs(db_path: str | Path, run_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -110,9 +116,12 @@ def fingerprint(state: DialogueState) -> str:
 
 
 def source_of(state: DialogueState, run_config: dict[str, Any]) -> str:
-    """Where the tools came from, as the paper's Table 1 groups it: a seed file, synthesis, or SQL."""
+    """Where the tools came from, as the paper's Table 1 groups it: a seed file, synthesis, SQL,
+    or a tool library the run was given (by its name, as the paper names "tau2 tools")."""
     if state.tool_exec is ToolExec.SQL or any(tool.sql is not None for tool in state.tools):
         return "sql"
+    if state.tool_library is not None and run_config.get("tool_libraries_given"):
+        return f"library {state.tool_library.name}"
     if state.tool_source is ToolSource.SYNTHESIZE:
         return "synthesized"
     tools_file = (run_config.get("settings") or {}).get("tools_file")

@@ -5,6 +5,11 @@
 - Turn: user + assistant + tool messages per trajectory: mean and max.
 - Task: tasks per trajectory: mean and max.
 - Tokens per trajectory (all roles), and per role.
+- Tool errors: the share of tool calls answered with an error, by kind
+  (``ToolErrorKind``: invalid calls, not found, conflicts, invalid
+  transitions, transient failures, failed SQL).
+- Per tool library: how many of its tools the dataset exercises, and how
+  often each is called (a library nobody's calls reach is a library wasted).
 - Languages, persona usage and cost (``dataset.mix``).
 Validity comes from the ``validations`` table (``dialogforge validate``).
 Trajectories are measured as their views: a capped one that completed a
@@ -28,8 +33,10 @@ from dialogforge.dataset.validations import JUDGED, NOT_JUDGED, UNJUDGED, judge_
 from dialogforge.graphs.state import DialogueState
 from dialogforge.pricing import recorded_pricing
 from dialogforge.records import Mode
+from dialogforge.runs.tool_libraries import load_stored_libraries
 
 PIPELINE = {Mode.USER.value: "user-oriented", Mode.TASK.value: "task-oriented"}
+LIBRARY_LINES = 8  # libraries the text form lists; --json has every one
 
 
 @dataclass
@@ -77,6 +84,34 @@ class Group:
 
 
 @dataclass
+class LibraryUse:
+    """How a dataset exercises one tool library."""
+
+    id: str
+    name: str
+    domain: str = ""
+    tools: list[str] = field(default_factory=list)  # the library's, in its order
+    trajectories: int = 0
+    calls: Counter = field(default_factory=Counter)
+
+    def add(self, state: DialogueState) -> None:
+        self.trajectories += 1
+        self.calls.update(c.name for m in state.messages for c in m.tool_calls)
+
+    def as_dict(self) -> dict[str, Any]:
+        calls = {name: self.calls.get(name, 0) for name in self.tools}
+        return {"id": self.id, "name": self.name, "domain": self.domain, "tools": len(self.tools),
+                "exercised": sum(1 for n in calls.values() if n), "trajectories": self.trajectories, "calls": calls}
+
+    def line(self) -> str:
+        used = sorted(((n, name) for name, n in self.as_dict()["calls"].items() if n), reverse=True)
+        unused = [name for name in self.tools if not self.calls.get(name)]
+        text = (f"  {self.name} ({self.domain}): {len(used)}/{len(self.tools)} tools exercised over "
+                f"{self.trajectories} trajectories; calls: " + (", ".join(f"{name} {n}" for n, name in used) or "none"))
+        return text + (f"; unused: {', '.join(unused)}" if unused else "")
+
+
+@dataclass
 class DatasetStats:
     statuses: dict[str, int]
     groups: list[Group]
@@ -84,9 +119,11 @@ class DatasetStats:
     validity: dict[str, Any]
     failure_reasons: dict[str, int]
     tokens_by_role: dict[str, float]
+    tool_errors: dict[str, Any] = field(default_factory=dict)
     valid_only: bool = False
     cut: int = 0  # measured trajectories that were cut after their last completed task
     mix: Mix = field(default_factory=Mix)
+    libraries: list[LibraryUse] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -99,6 +136,8 @@ class DatasetStats:
             "failure_reasons": self.failure_reasons,
             "tokens_by_role": self.tokens_by_role,
             "cut": self.cut,
+            "tool_errors": self.tool_errors,
+            "tool_libraries": [use.as_dict() for use in self.libraries],
         }
 
     def to_json(self) -> str:
@@ -122,6 +161,8 @@ def collect_stats(db_path: str | Path, *, valid_only: bool = False) -> DatasetSt
     overall = Group("all", "all")
     role_tokens: Counter = Counter()
     cut = 0
+    errors = ToolErrorTally()
+    uses: dict[str, LibraryUse] = {}
     for trajectory in iter_trajectories(db_path, done):
         state = trajectory.state
         cut += trajectory.cut is not None
@@ -129,6 +170,10 @@ def collect_stats(db_path: str | Path, *, valid_only: bool = False) -> DatasetSt
         groups.setdefault(key, Group(*key)).add(state)
         overall.add(state)
         mix.add(state, pricing.get(trajectory.row["run_id"]))
+        errors.add(state)
+        if state.tool_library is not None:
+            ref = state.tool_library
+            uses.setdefault(ref.id, LibraryUse(ref.id, ref.name)).add(state)
         for role, usage in state.counters.usage.items():
             role_tokens[role] += usage.total
     return DatasetStats(
@@ -138,10 +183,39 @@ def collect_stats(db_path: str | Path, *, valid_only: bool = False) -> DatasetSt
         validity=validity(validations),
         failure_reasons=failure_reasons(validations),
         tokens_by_role={role: round(total / overall.samples, 1) for role, total in sorted(role_tokens.items())} if overall.samples else {},
+        tool_errors=errors.as_dict(),
         valid_only=valid_only,
         cut=cut,
         mix=mix,
+        libraries=_with_library_tools(db_path, uses),
     )
+
+
+@dataclass
+class ToolErrorTally:
+    calls: int = 0
+    errors: int = 0
+    kinds: Counter = field(default_factory=Counter)
+
+    def add(self, state: DialogueState) -> None:
+        counters = state.counters
+        self.calls += counters.tool_calls
+        self.errors += counters.tool_errors
+        self.kinds.update(counters.tool_error_kinds)
+        unclassified = counters.tool_errors - sum(counters.tool_error_kinds.values())
+        if unclassified > 0:  # imported conversations, and runs from before errors had kinds
+            self.kinds["unclassified"] += unclassified
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"calls": self.calls, "errors": self.errors,
+                "rate": round(self.errors / self.calls, 4) if self.calls else None, "by_kind": dict(self.kinds.most_common())}
+
+
+def _with_library_tools(db_path: str | Path, uses: dict[str, LibraryUse]) -> list[LibraryUse]:
+    """Each library's whole tool list (a trajectory may hold a subset), from the database."""
+    for library_id, library in load_stored_libraries(db_path, set(uses)).items():
+        uses[library_id].tools, uses[library_id].domain = library.tool_names(), library.domain
+    return sorted(uses.values(), key=lambda use: (use.name, use.id))
 
 
 def _usable(validation: dict[str, Any] | None) -> bool:
@@ -203,7 +277,15 @@ def table_text(stats: DatasetStats) -> str:
             lines.append("failure reasons: " + ", ".join(f"{k} {n}" for k, n in stats.failure_reasons.items()))
     else:
         lines.append("validity: not validated yet (run `dialogforge validate --db PATH`)")
+    e = stats.tool_errors
+    if e.get("calls"):
+        lines.append(f"tool errors: {e['errors']}/{e['calls']} calls ({e['rate']:.1%}): "
+                     + (", ".join(f"{kind} {n}" for kind, n in e["by_kind"].items()) or "none"))
     lines.append(f"tokens per trajectory: {stats.overall.tokens.cell()}; by role (mean): "
                  + (", ".join(f"{role} {n:g}" for role, n in stats.tokens_by_role.items()) or "-"))
+    if stats.libraries:
+        lines.append("tool libraries (tools the dataset calls, and how often):")
+        lines += [use.line() for use in stats.libraries[:LIBRARY_LINES]]
+        if len(stats.libraries) > LIBRARY_LINES:
+            lines.append(f"  ... and {len(stats.libraries) - LIBRARY_LINES} more libraries (--json lists them all)")
     return "\n".join([*lines, *mix_lines(stats.mix)])
-

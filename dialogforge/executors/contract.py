@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from dialogforge.records import JsonObject, Message, SqlWrite, TokenUsage, ToolCall, ToolSpec
+from dialogforge.records import EntityOp, JsonObject, Message, SqlWrite, TokenUsage, ToolCall, ToolErrorKind, ToolSimulation, ToolSpec
 
 
 class Trajectory(Protocol):
@@ -22,17 +22,20 @@ class Trajectory(Protocol):
     """
 
     seed: int
-    world: JsonObject
-    messages: list[Message]
+    world: JsonObject  # the state the conversation started from (an imported one's), if any
+    messages: list[Message]  # up to and including the answers given so far in this tool round
     reference_time: str
     sql_writes: list[SqlWrite]
+    simulation: ToolSimulation
 
 
 @dataclass
 class ExecutionOutcome:
     content: str  # what the tool message says (JSON text for results)
     is_error: bool = False
-    world_updates: JsonObject = field(default_factory=dict)
+    error_kind: ToolErrorKind | None = None
+    # The simulated world: what the call created, updated, deleted or read (kept on the tool message).
+    entity_ops: list[EntityOp] = field(default_factory=list)
     usage: TokenUsage = field(default_factory=TokenUsage)
     # Tool-Exec: a call that changed data, for the trajectory's write log.
     sql_write: SqlWrite | None = None

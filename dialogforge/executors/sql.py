@@ -22,7 +22,7 @@ from pydantic import JsonValue
 from dialogforge.errors import ToolBackendError
 from dialogforge.sqltools import ExecLimits, ExecOutcome, SqlDomain, SqlExecError, execute_tool, remove_copy, sample_rows
 from dialogforge.sqltools.writes import source_digest
-from dialogforge.records import SqlWrite, ToolCall, ToolSpec
+from dialogforge.records import SqlWrite, ToolCall, ToolErrorKind, ToolSpec
 from dialogforge.executors.contract import ExecutionOutcome, Trajectory
 
 SAMPLE_ROWS_PER_TABLE = 3
@@ -86,7 +86,8 @@ class SqlToolExecutor:
         # sqlite3 connections belong to the thread that opened them: open and
         # execute in the same worker thread, off the event loop.
         outcome = await asyncio.to_thread(self.run_call, tuple(state.sql_writes), spec, dict(call.arguments))
-        return ExecutionOutcome(content=outcome.content(), is_error=outcome.is_error, sql_write=outcome.write)
+        kind = ToolErrorKind.FAILED if outcome.is_error else None
+        return ExecutionOutcome(content=outcome.content(), is_error=outcome.is_error, error_kind=kind, sql_write=outcome.write)
 
     def run_call(self, write_log: Sequence[SqlWrite], spec: ToolSpec, arguments: dict[str, JsonValue]) -> ExecOutcome:
         """Bring this trajectory's copy to ``write_log``, then run one call (synchronous)."""

@@ -16,17 +16,21 @@ from dialogforge.checkpoints.shards import is_sharded, shard_dir, shard_path
 from dialogforge.checkpoints.store_kinds import check_store, driver_lock, open_manifest, prepare_store
 from dialogforge.config import GenerationSettings, ModelsConfig, Role, config_hash
 from dialogforge.errors import ConfigError
-from dialogforge.interrupt import GracefulInterrupt
+from dialogforge.interrupt import GracefulInterrupt, Interrupted
 from dialogforge.models import ModelSet
 from dialogforge.progress import ProgressSink
 from dialogforge.inputs.seed_files import ToolSet
+from dialogforge.inputs.tool_library import ToolLibrary, load_tool_libraries
 from dialogforge.runs.budget import RunBudget, run_budget
 from dialogforge.runs.engine import Job, RunSummary, job_for, run_jobs
+from dialogforge.runs.first_tasks import plan_first_tasks
 from dialogforge.runs.personas import sampled_settings
-from dialogforge.runs.planning import initial_state, new_run_id, tool_set_index
+from dialogforge.runs.planning import initial_state, library_index, new_run_id, tool_set_index, with_library
+from dialogforge.runs.tool_libraries import builds_libraries, libraries_for_domains, store_libraries
 from dialogforge.graphs.state import DialogueState
-from dialogforge.records import ToolSpec
+from dialogforge.records import StopReason, ToolExec, ToolSpec
 from dialogforge.runs.tool_backends import domain_record, executor_factory, prepare_tool_exec
+from dialogforge.executors.simulated import SimulatedToolExecutor
 from dialogforge.executors.sql import remove_worlds
 
 
@@ -59,19 +63,23 @@ def generate(
     seed_tools: list[ToolSpec] | None = None,
     *,
     tool_sets: list[ToolSet] | None = None,
+    tool_libraries: list[ToolLibrary] | None = None,
     progress: ProgressSink | None = None,
     handle_signals: bool = False,
     initial_states: list[DialogueState] | None = None,
 ) -> GenerationResult:
     """``tool_sets``: one seed tool set per trajectory, sampled from ``settings.seed``
-    (instead of ``seed_tools`` for all). ``handle_signals``: Ctrl-C / SIGTERM drain
+    (instead of ``seed_tools`` for all). ``tool_libraries``: run against these tool
+    libraries (``dialogforge.inputs.tool_library``), one per trajectory, sampled the same
+    way; without them (and without fixed tools) the run builds one per domain
+    (``dialogforge.runs.tool_libraries``). ``handle_signals``: Ctrl-C / SIGTERM drain
     the run (see ``dialogforge.interrupt``) instead of raising ``KeyboardInterrupt``.
     ``initial_states``: start from these states (imported conversations, see
     ``dialogforge.inputs.conversations``) instead of planning ``settings.n`` new ones."""
     models = ModelSet.from_config(models_config, connections=settings.concurrency)  # a bad config fails before any write
     run_budget(settings, models_config)  # a budget without prices fails before any write
     plan = plan_generation(db_path, settings, models_config, seed_tools, tool_sets=tool_sets,
-                           initial_states=initial_states)
+                           tool_libraries=tool_libraries, initial_states=initial_states, progress=progress)
     budget = run_budget(plan.settings, models_config, run_config=plan.config)
     executor_for = executor_factory(db_path, models, plan.domain)
     with driver_lock(db_path):
@@ -90,12 +98,16 @@ def plan_generation(
     seed_tools: list[ToolSpec] | None = None,
     *,
     tool_sets: list[ToolSet] | None = None,
+    tool_libraries: list[ToolLibrary] | None = None,
     initial_states: list[DialogueState] | None = None,
     shards: int | None = None,
+    progress: ProgressSink | None = None,
 ) -> PlannedRun:
     """Plan ``settings.n`` trajectories and record them (``pending``) in one transaction.
     ``generate`` runs the plan here; ``dialogforge.runs.ray_run`` runs it on Ray workers. ``shards``:
-    record round-robin into that many SQLite shards (``dialogforge.checkpoints.shards``), one per worker."""
+    record round-robin into that many SQLite shards (``dialogforge.checkpoints.shards``), one per worker.
+    Tool libraries are prepared (or looked up) first, and their trajectories' first tasks proposed
+    (``dialogforge.runs.first_tasks``): everything a trajectory starts from is fixed here."""
     check_store(db_path, must_exist=False)
     _check_layout(db_path, shards)
     # Tool-Exec: the SQL domain is loaded and validated before anything is written.
@@ -103,6 +115,10 @@ def plan_generation(
     if domain is not None and (is_postgres_url(db_path) or shards):
         raise ConfigError("--tool-exec sql keeps each trajectory's world beside one SQLite --db; "
                           "it cannot run on a postgresql:// --db or with --executor ray")
+    if settings.tool_libraries and not tool_libraries:  # named in the settings (a config file): read them here
+        tool_libraries = load_tool_libraries(settings.tool_libraries)
+    build = builds_libraries(settings, seed_tools, bool(tool_sets) or initial_states is not None)
+    _check_libraries(settings, seed_tools, tool_sets, tool_libraries, initial_states, build)
     # --personas N: sampled once, here, and recorded with the run (resume never plans again)
     settings, sampling = sampled_settings(settings, models_config)
     run_id = new_run_id()
@@ -115,17 +131,30 @@ def plan_generation(
         states = [initial_state(settings, i, chosen[i]) for i in range(settings.n)]
     else:
         states = [initial_state(settings, i, tools) for i in range(settings.n)]
-    # With one shared seed tool list the run config holds it; with tool sets each row keeps its own.
-    exclude = None if tool_sets or initial_states is not None else {"tools"}
+    targets = [shard_path(db_path, i) for i in range(shards)] if shards else [db_path]
+    if shards:
+        shard_dir(db_path).mkdir(exist_ok=True)
+    for target in targets:
+        prepare_store(target)
+    try:
+        with driver_lock(db_path):  # one driver builds a domain's library, not two at once
+            states = asyncio.run(_prepare_tools(targets, settings, models_config, states, tools, tool_libraries,
+                                                build, progress))
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted while preparing tool libraries and first tasks: nothing was planned; the "
+                          f"libraries built so far are kept in {db_path}, so the same generate again reuses them") from None
+    # One shared seed tool list lives in the run config, a library's tools in the database; rows keep the rest.
+    shared_seeds = not (tool_sets or initial_states is not None)
     planned = [
         PlannedTrajectory(
             thread_id=f"{run_id}-{i:05d}", run_id=run_id, seed=s.seed, mode=s.mode.value,
             domain=s.scenario.domain, config_hash=digest, tool_exec=s.tool_exec.value,
             language=s.language, persona=s.scenario.persona,
-            initial_state=s.model_dump_json(exclude=exclude),
+            initial_state=s.model_dump_json(exclude={"tools"} if shared_seeds or s.tool_library else None),
         )
         for i, s in enumerate(states)
     ]
+    libraries = sorted({s.tool_library.id for s in states if s.tool_library is not None})
     config = {
         "settings": settings.model_dump(mode="json"),
         "models": models_config.model_dump(mode="json"),
@@ -133,12 +162,10 @@ def plan_generation(
         **({"domain": domain_record(domain)} if domain is not None else {}),
         **({"tool_sets": [t.name for t in tool_sets]} if tool_sets else {}),
         **({"persona_sampling": sampling.record(models_config.for_role(Role.PERSONA_SAMPLER).model)} if sampling else {}),
+        **({"tool_libraries": libraries} if libraries else {}),
+        **({"tool_libraries_given": True} if tool_libraries else {}),
     }
-    targets = [shard_path(db_path, i) for i in range(shards)] if shards else [db_path]
-    if shards:
-        shard_dir(db_path).mkdir(exist_ok=True)
     for i, target in enumerate(targets):
-        prepare_store(target)
         manifest = open_manifest(target, create=True)
         try:
             manifest.record_run_and_planned(run_id, config, planned[i::len(targets)])
@@ -146,6 +173,50 @@ def plan_generation(
             manifest.close()
     jobs = [job_for(p.thread_id, s) for p, s in zip(planned, states)]
     return PlannedRun(run_id, [p.thread_id for p in planned], jobs, settings, domain, targets if shards else None, config)
+
+
+def _check_libraries(settings: GenerationSettings, seed_tools: list[ToolSpec] | None, tool_sets: list[ToolSet] | None,
+                     tool_libraries: list[ToolLibrary] | None, initial_states: list[DialogueState] | None,
+                     build: bool) -> None:
+    """Tool libraries bring their own tools and domain: nothing else may say what the tools are."""
+    if not tool_libraries:
+        if settings.tool_subset is not None and not build:
+            raise ConfigError("--tool-subset draws tools from a tool library; this run has none "
+                              "(it has --tools-per-trajectory, --tools, --tools-dir, --from-conversations or --tool-exec sql)")
+        return
+    clash = ("--tool-exec sql" if settings.tool_exec is ToolExec.SQL else "--tools" if seed_tools
+             else "--tools-dir" if tool_sets else "--from-conversations" if initial_states is not None else None)
+    if clash:
+        raise ConfigError(f"--tool-library brings its own tools; it cannot be combined with {clash}")
+
+
+async def _prepare_tools(
+    targets: list[Path | str], settings: GenerationSettings, models_config: ModelsConfig, states: list[DialogueState],
+    seed_tools: list[ToolSpec], tool_libraries: list[ToolLibrary] | None, build: bool, progress: ProgressSink | None,
+) -> list[DialogueState]:
+    """Each library trajectory with its library's tools and first task. A trajectory whose domain's
+    library could not be built starts stopped, with the reason: the run records it as failed."""
+    if not tool_libraries and not build:
+        return states
+    notify = progress.note if progress is not None else None
+    models = ModelSet.from_config(models_config, connections=settings.concurrency)
+    try:
+        if tool_libraries:
+            await asyncio.to_thread(store_libraries, targets, tool_libraries)
+            chosen = [tool_libraries[library_index(settings.seed, i, len(tool_libraries))] for i in range(len(states))]
+        else:
+            found = await libraries_for_domains(
+                targets, [s.scenario.domain for s in states], seed_tools, models[Role.TOOL_SYNTHESIZER],
+                seed=settings.seed, concurrency=settings.concurrency, notify=notify)
+            chosen = [found.by_domain.get(s.scenario.domain) for s in states]
+            states = [s if lib is not None else s.model_copy(update={
+                "stop_reason": StopReason.ERROR, "error": found.failed[s.scenario.domain]}) for s, lib in zip(states, chosen)]
+        states = [with_library(s, lib, settings.tool_subset) if lib is not None else s for s, lib in zip(states, chosen)]
+        executor = SimulatedToolExecutor(models[Role.TOOL_SIMULATOR])
+        states = await plan_first_tasks(states, models, executor, concurrency=settings.concurrency, notify=notify)
+    finally:
+        await models.aclose()
+    return states
 
 
 def _check_layout(db_path: str | Path, shards: int | None) -> None:

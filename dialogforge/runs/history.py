@@ -1,10 +1,17 @@
 """Every checkpoint of a trajectory, oldest first: where a user can fork from.
 
 One pass over the stored checkpoints and writes replays the dialogue
-(checkpoint k's state is checkpoint k-1's plus the writes made from it), so
+(checkpoint k's state is its parent's plus the writes made from it), so
 listing a long trajectory costs one read of it, not one state load per
 checkpoint. A fork's history starts with the checkpoints it inherited from
 its source (copied with it), marked ``inherited``.
+
+A thread branched in place (LangGraph's replay or ``update_state`` on a past
+checkpoint) is a tree: every branch is listed, each checkpoint with its true
+parent, ``branch`` off the head's line, and each leaf says which trajectory
+``ends`` there (``dialogforge.runs.branches``). A branch's first checkpoint
+is read whole (its parent's writes belong to another line); the replay goes
+on from it.
 """
 
 from __future__ import annotations
@@ -14,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from dialogforge.checkpoints.shards import thread_store
+from dialogforge.checkpoints.stored import StoredCheckpoint
 from dialogforge.checkpoints.store_kinds import open_manifest, store_errors, store_saver
 from dialogforge.compat.langgraph import node_of_task_path
 from dialogforge.errors import NotFoundError
 from dialogforge.graphs.builder import compile_graph
 from dialogforge.records import Counters, Message, Mode, Task
+from dialogforge.runs.branches import leaf_trajectory_id, split_trajectory_id
 
 PREVIEW_CHARS = 120
 
@@ -36,13 +45,16 @@ class HistoryEntry:
     preview: str  # what this step added, in one line
     created_at: str
     inherited: bool  # copied from the source trajectory (a fork's shared history)
+    branch: bool  # off the line of the thread's head: a branch made in place (LangGraph's time travel)
+    ends: str | None  # the trajectory that ends here: the thread id at its head, THREAD@ID at another leaf
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def history(db_path: str | Path, thread_id: str) -> list[HistoryEntry]:
-    """The trajectory's checkpoints, oldest first."""
+    """The trajectory's checkpoints, every branch of its thread, oldest first."""
+    thread_id, _ = split_trajectory_id(thread_id)
     db_path = thread_store(db_path, thread_id)
     with store_errors(db_path):
         return _history(db_path, thread_id)
@@ -51,21 +63,31 @@ def history(db_path: str | Path, thread_id: str) -> list[HistoryEntry]:
 def _history(db_path: str | Path, thread_id: str) -> list[HistoryEntry]:
     row = _manifest_row(db_path, thread_id)
     with store_saver(db_path) as saver:
-        lineage = saver.lineage(thread_id)
-        if not lineage:
+        tree = _Tree(saver.thread_checkpoints(thread_id))
+        if not tree.order:
             raise NotFoundError(f"{db_path}: trajectory {thread_id!r} has no checkpoints yet (status {row['status']})")
         writes = saver.stored_writes(thread_id)
         graph = compile_graph(Mode(row.get("mode") or Mode.USER.value), saver)
-        inherited_until = _inherited_until(row, lineage)
+        inherited = _inherited(row, tree)
+        head_line = set(tree.line(tree.leaves[0]))
+        ends = {leaf: thread_id if k == 0 else leaf_trajectory_id(thread_id, leaf) for k, leaf in enumerate(tree.leaves)}
+        replays = _Replays(tree)
         entries: list[HistoryEntry] = []
-        replay = _Replay()
-        if lineage[0].metadata.get("source") != "input":  # a start written whole (an imported conversation)
-            replay.start_from(graph.get_state(_config(thread_id, lineage[0].checkpoint_id)).values)
-        parent_writes: list = []
-        for position, stored in enumerate(lineage):
+        for stored in tree.order:
             metadata = stored.metadata
             source = str(metadata.get("source", ""))
-            added = replay.apply(parent_writes)
+            parent = stored.parent_id if stored.parent_id in tree.by_id else None
+            parent_writes = writes.get(parent, []) if parent is not None and tree.consumes(stored) else []
+            if parent is not None and tree.consumes(stored):
+                replay = replays.take(parent)
+                added = replay.apply(parent_writes)
+            else:  # a start, or a branch's first checkpoint: its own state, read whole
+                before = replays.peek(parent) if parent is not None else None
+                replay = _Replay()
+                if source != "input":
+                    replay.start_from(graph.get_state(_config(thread_id, stored.checkpoint_id)).values)
+                added = replay.added_since(before)
+            replays.keep(stored.checkpoint_id, replay)
             own_writes = writes.get(stored.checkpoint_id, [])
             entries.append(HistoryEntry(
                 checkpoint_id=stored.checkpoint_id,
@@ -76,11 +98,12 @@ def _history(db_path: str | Path, thread_id: str) -> list[HistoryEntry]:
                 next=_next(graph, thread_id, stored.checkpoint_id, own_writes),
                 user_turn=replay.counters.user_turns,
                 messages=len(replay.messages),
-                preview=_preview(source, added, replay, metadata),
+                preview=_preview(source, added, replay, metadata, stored.parent_id),
                 created_at=str(stored.checkpoint.get("ts", "")),
-                inherited=position <= inherited_until,
+                inherited=stored.checkpoint_id in inherited,
+                branch=stored.checkpoint_id not in head_line,
+                ends=ends.get(stored.checkpoint_id),
             ))
-            parent_writes = own_writes
     return entries
 
 
@@ -95,15 +118,76 @@ def _manifest_row(db_path: str | Path, thread_id: str) -> dict[str, Any]:
     return row
 
 
-def _inherited_until(row: dict[str, Any], lineage: list) -> int:
-    """Index of the fork point in a fork's lineage (everything up to it was copied); -1 otherwise."""
+def _inherited(row: dict[str, Any], tree: _Tree) -> set[str]:
+    """A fork's copied history: its fork point and the fork point's ancestors (empty otherwise)."""
     fork_checkpoint = row.get("fork_checkpoint_id")
-    if not row.get("parent_thread_id") or not fork_checkpoint:
-        return -1
-    for position, stored in enumerate(lineage):
-        if stored.checkpoint_id == fork_checkpoint:
-            return position
-    return -1
+    if not row.get("parent_thread_id") or fork_checkpoint not in tree.by_id:
+        return set()
+    return set(tree.line(fork_checkpoint))
+
+
+class _Tree:
+    """A thread's checkpoints as a tree: one line, unless LangGraph's time travel branched it."""
+
+    def __init__(self, stored: list[StoredCheckpoint]) -> None:
+        self.order = stored  # oldest first: a parent before its children
+        self.by_id = {c.checkpoint_id: c for c in stored}
+        self.children: dict[str, list[StoredCheckpoint]] = {}
+        for c in stored:
+            if c.parent_id in self.by_id:
+                self.children.setdefault(c.parent_id, []).append(c)
+        self.leaves = [c.checkpoint_id for c in reversed(stored) if c.checkpoint_id not in self.children]
+
+    def consumes(self, stored: StoredCheckpoint) -> bool:
+        """Whether this checkpoint is what its parent's writes made (the step ran on from there).
+        A branch's first checkpoint (a replay's fork, an update) is not: the writes are another line's."""
+        if stored.metadata.get("source") != "loop":
+            return False
+        return sum(c.metadata.get("source") == "loop" for c in self.children[stored.parent_id]) == 1
+
+    def line(self, checkpoint_id: str) -> list[str]:
+        """The checkpoint and its ancestors, newest first (a corrupted loop ends the walk)."""
+        line, at, seen = [], checkpoint_id, set()
+        while at in self.by_id and at not in seen:
+            seen.add(at)
+            line.append(at)
+            at = self.by_id[at].parent_id
+        return line
+
+
+class _Replays:
+    """The replay at each checkpoint whose children are still to come: one object along a line,
+    a copy for each further child at a branch point."""
+
+    def __init__(self, tree: _Tree) -> None:
+        self.tree = tree
+        self._at: dict[str, _Replay] = {}
+        self._left: dict[str, int] = {}
+
+    def keep(self, checkpoint_id: str, replay: _Replay) -> None:
+        children = len(self.tree.children.get(checkpoint_id, []))
+        if children:
+            self._at[checkpoint_id], self._left[checkpoint_id] = replay, children
+
+    def peek(self, checkpoint_id: str) -> _Replay | None:
+        found = self._at.get(checkpoint_id)
+        self._release(checkpoint_id)
+        return found
+
+    def take(self, checkpoint_id: str) -> _Replay:
+        found = self._at[checkpoint_id]
+        return found if self._release(checkpoint_id) else found.copy()
+
+    def _release(self, checkpoint_id: str) -> bool:
+        """Count one child off; True once it was the last (then the replay is the child's to advance)."""
+        if checkpoint_id not in self._left:
+            return False
+        self._left[checkpoint_id] -= 1
+        if self._left[checkpoint_id] > 0:
+            return False
+        del self._left[checkpoint_id]
+        self._at.pop(checkpoint_id, None)
+        return True
 
 
 class _Replay:
@@ -121,6 +205,23 @@ class _Replay:
         self.counters = values.get("counters") or Counters()
         self.tasks = list(values.get("tasks") or [])
         self.tools = list(values.get("tools") or [])
+
+    def copy(self) -> _Replay:
+        twin = _Replay()
+        twin.messages, twin.counters, twin.tasks, twin.tools = list(self.messages), self.counters, list(self.tasks), list(self.tools)
+        twin.stop_reason = self.stop_reason
+        return twin
+
+    def added_since(self, before: _Replay | None) -> dict[str, Any]:
+        """What this state has beyond ``before`` (a branch's first checkpoint against its parent)."""
+        if before is None:
+            return {}
+        added: dict[str, Any] = {}
+        if self.messages[: len(before.messages)] == before.messages and len(self.messages) > len(before.messages):
+            added["messages"] = self.messages[len(before.messages):]
+        if len(self.tasks) > len(before.tasks):
+            added["task"] = self.tasks[-1]
+        return added
 
     def apply(self, writes: list) -> dict[str, Any]:
         added: dict[str, Any] = {}
@@ -165,16 +266,21 @@ def _config(thread_id: str, checkpoint_id: str) -> dict[str, Any]:
     return {"configurable": {"thread_id": thread_id, "checkpoint_ns": "", "checkpoint_id": checkpoint_id}}
 
 
-def _preview(source: str, added: dict[str, Any], replay: _Replay, metadata: dict[str, Any]) -> str:
-    if source == "fork":
-        origin = metadata.get("fork") or {}
+def _preview(source: str, added: dict[str, Any], replay: _Replay, metadata: dict[str, Any], parent: str | None) -> str:
+    if source == "fork" and "fork" in metadata:
+        origin = metadata["fork"]
         return _clip(f"fork of {origin.get('thread_id', '?')} at {origin.get('checkpoint_id', '?')}"
                      f" (seed {origin.get('seed', '?')})")
+    if source == "fork":  # LangGraph's replay from a past checkpoint: a branch in the thread
+        return f"branch: replay from {parent}"
     if source == "input":
         return "start"
-    if source == "update" and metadata.get("step") == 0:
+    if source == "update" and metadata.get("step") == 0 and parent is None:
         task = replay.tasks[-1].goal if replay.tasks else None
         return _clip("start from an imported conversation" + (f"; task: {task}" if task else ""))
+    if source == "update":
+        return _clip(f"branch: state updated at {parent}" + (
+            f"; {_message_preview(added['messages'][-1])}" if added.get("messages") else ""))
     if added.get("messages"):
         return _message_preview(added["messages"][-1])
     if "task" in added:

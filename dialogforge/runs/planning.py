@@ -6,7 +6,9 @@ language, so the same ``--seed`` always plans the same dialogues. Personas
 sampled for the run (``--personas N``) are dealt evenly instead: trajectory
 i gets the (i mod N)-th of a seeded shuffle, so no persona is used twice
 before every other has been used once. Imported conversations
-(``dialogforge.inputs.conversations``) become starting states here too.
+(``dialogforge.inputs.conversations``) become starting states here too, and a
+tool library's trajectories get its tools here (``with_library``): all of
+them, or a coherent subset drawn from a stream of the trajectory's own.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import uuid
 from dialogforge.config import GenerationSettings
 from dialogforge.graphs.state import DialogueState
 from dialogforge.inputs.conversations import DOMAIN_CHARS, ImportedConversation
-from dialogforge.records import Counters, Difficulty, Mode, Scenario, ToolSource, ToolSpec
+from dialogforge.inputs.tool_library import ToolLibrary, coherent_subset
+from dialogforge.records import Counters, Difficulty, LibraryRef, Mode, Scenario, ToolSource, ToolSpec
 
 
 def trajectory_seed(run_seed: int, index: int) -> int:
@@ -46,7 +49,7 @@ def initial_state(settings: GenerationSettings, index: int, tools: list[ToolSpec
     reference = f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T{rng.randint(8, 19):02d}:{rng.choice(['00', '15', '30', '45'])}:00Z"
     source = settings.tool_source if tools else ToolSource.SYNTHESIZE
     return DialogueState(
-        mode=settings.mode, seed=seed, scenario=scenario, limits=settings.limits,
+        mode=settings.mode, seed=seed, scenario=scenario, limits=settings.limits, simulation=settings.simulation,
         tool_source=source, tools=tools, reference_time=reference, tool_exec=settings.tool_exec,
         language=language_of(settings, scenario),
     )
@@ -90,6 +93,28 @@ def tool_set_index(run_seed: int, index: int, sets: int) -> int:
     own, so adding tool sets leaves every other per-trajectory choice unchanged."""
     digest = hashlib.sha256(f"{run_seed}:{index}:tool-set".encode()).digest()
     return int.from_bytes(digest[:8], "big") % sets
+
+
+def library_index(run_seed: int, index: int, libraries: int) -> int:
+    """Which of ``libraries`` given tool libraries trajectory ``index`` runs against (a stream of its own)."""
+    digest = hashlib.sha256(f"{run_seed}:{index}:tool-library".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % libraries
+
+
+def with_library(state: DialogueState, library: ToolLibrary, subset: int | None) -> DialogueState:
+    """``state`` running against ``library``: its domain, and the library's own spec objects (all of
+    them, or ``subset`` that share entities, drawn from the trajectory's seed), fixed from turn one."""
+    names = library.tool_names()
+    if subset is not None and subset < len(names):
+        names = coherent_subset(library, subset, random.Random(f"{state.seed}:tool-subset"))
+    seeds = any(t.source == "seed" for t in library.tools)
+    synthesized = any(t.source == "synthesized" for t in library.tools)
+    source = ToolSource.SEED_PLUS if seeds and synthesized else ToolSource.SEED if seeds else ToolSource.SYNTHESIZE
+    return state.model_copy(update={
+        "scenario": state.scenario.model_copy(update={"domain": library.domain}),
+        "tools": library.tools_named(names), "tool_source": source,
+        "tool_library": LibraryRef(id=library.id, name=library.name, tools=names),
+    })
 
 
 def graph_input(state: DialogueState) -> dict:

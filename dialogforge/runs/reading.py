@@ -1,4 +1,9 @@
-"""Reading trajectories back: the state of a thread at its latest checkpoint."""
+"""Reading trajectories back: the state of a thread at its head, or of one of its leaves.
+
+A trajectory id is a thread id (its head, the newest checkpoint, as
+LangGraph reads a thread) or ``THREAD@CHECKPOINT``, another leaf of a
+thread that was branched in place (``dialogforge.runs.branches``).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,11 @@ from dialogforge.graphs.builder import compile_graph
 from dialogforge.graphs.state import DialogueState
 from dialogforge.pricing import Pricing, recorded_pricing
 from dialogforge.records import Mode
+from dialogforge.runs.branches import split_trajectory_id
 
 
 def load_state(db_path: str | Path, thread_id: str) -> DialogueState:
+    thread_id, checkpoint_id = split_trajectory_id(thread_id)
     db_path = thread_store(db_path, thread_id)
     manifest = open_manifest(db_path)
     try:
@@ -22,9 +29,14 @@ def load_state(db_path: str | Path, thread_id: str) -> DialogueState:
         manifest.close()
     if row is None:
         raise NotFoundError(f"{db_path}: no trajectory {thread_id!r} (see `dialogforge list`)")
+    configurable = {"thread_id": thread_id}
+    if checkpoint_id is not None:
+        configurable.update(checkpoint_ns="", checkpoint_id=checkpoint_id)
     with store_saver(db_path) as saver:
         graph = compile_graph(Mode(row["mode"]), saver)
-        snapshot = graph.get_state({"configurable": {"thread_id": thread_id}})
+        snapshot = graph.get_state({"configurable": configurable})
+    if checkpoint_id is not None and snapshot.config["configurable"].get("checkpoint_id") != checkpoint_id:
+        raise NotFoundError(f"{db_path}: trajectory {thread_id!r} has no checkpoint {checkpoint_id!r}")
     if not snapshot.values:
         raise NotFoundError(f"{db_path}: trajectory {thread_id!r} has not started yet")
     return DialogueState.model_validate(snapshot.values)

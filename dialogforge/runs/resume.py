@@ -8,8 +8,9 @@ recorded default model, the concurrency flag the recorded concurrency. Keys
 are never recorded, only the names of the variables holding them, so they
 come from the environment again.
 
-A row with a checkpoint continues from it (the engine never restarts a
-started thread); a row without one starts from the state recorded in the
+A row with a checkpoint continues from its thread's head, the newest
+checkpoint (the engine never restarts a started thread; a thread branched in
+place whose head is unfinished counts as unfinished); a row without one starts from the state recorded in the
 manifest (``initial_state``), so a kill between planning and starting loses
 nothing either.
 """
@@ -35,11 +36,14 @@ from dialogforge.errors import ConfigError, NotFoundError
 from dialogforge.models import ModelSet
 from dialogforge.progress import ProgressSink
 from dialogforge.runs.budget import db_rows, run_budget
+from dialogforge.runs.branches import with_branches
 from dialogforge.runs.engine import Job, RunSummary, job_for
 from dialogforge.runs.generate import run_planned
 from dialogforge.graphs.state import DialogueState
 from dialogforge.records import Mode, ToolSpec
 from dialogforge.runs.tool_backends import executor_factory_for_run
+from dialogforge.runs.tool_libraries import load_stored_libraries
+from dialogforge.inputs.tool_library import ToolLibrary, ToolLibraryError
 
 UNFINISHED = (Status.PENDING.value, Status.RUNNING.value)
 
@@ -80,7 +84,9 @@ class RunPlan:
 def unfinished_rows(db_path: str | Path, thread_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
     manifest = open_manifest(db_path)
     try:
-        rows = manifest.rows(statuses=UNFINISHED)
+        # A finished thread whose head is a newer, unfinished branch (LangGraph's time travel,
+        # killed or not run on) continues from that head too.
+        rows = [r for r in with_branches(db_path, manifest.rows()) if r["status"] in UNFINISHED]
         if thread_ids is not None:
             wanted = list(thread_ids)
             known = {r["thread_id"] for r in manifest.rows()}
@@ -122,12 +128,13 @@ def _plan_resume(db_path: str | Path, overrides: ModelOverrides, concurrency: in
         config = configs[run_id]
         settings = _recorded_settings(db_path, run_id, config)
         seed_tools = [ToolSpec.model_validate(t) for t in config.get("seed_tools") or []]
+        libraries = load_stored_libraries(db_path, set(config.get("tool_libraries") or []))
         plans.append(RunPlan(
             run_id=run_id,
             models_config=_models_config(db_path, run_id, config, overrides),
             run_config=config,
             concurrency=concurrency or settings.concurrency,
-            jobs=[_job(row, seed_tools) for row in run_rows],
+            jobs=[_job(row, seed_tools, libraries) for row in run_rows],
             settings=settings,
         ))
     return plans
@@ -239,15 +246,19 @@ def _models_config(db_path: str | Path, run_id: str, config: dict[str, Any], ove
     return models
 
 
-def _job(row: dict[str, Any], seed_tools: list[ToolSpec]) -> Job:
-    """How a row continues: from its checkpoint (the engine checks), else from its recorded start."""
+def _job(row: dict[str, Any], seed_tools: list[ToolSpec], libraries: dict[str, ToolLibrary]) -> Job:
+    """How a row continues: from its checkpoint (the engine checks), else from its recorded start
+    (its tools: its library's, as the database holds it, or the run's shared seed tools)."""
     mode = Mode(row.get("mode") or Mode.USER.value)
     try:
         data = json.loads(row.get("initial_state") or "{}")
-        if "tools" not in data:  # one shared seed tool list lives in the run config
-            data["tools"] = [t.model_dump(mode="json") for t in seed_tools]
-        state = DialogueState.model_validate(data)
-    except (json.JSONDecodeError, ValidationError):
+        state = DialogueState.model_validate({**data, "tools": data.get("tools") or []})
+        if "tools" not in data and state.tool_library is not None:
+            library = libraries[state.tool_library.id]
+            state = state.model_copy(update={"tools": library.tools_named(state.tool_library.tools)})
+        elif "tools" not in data:  # one shared seed tool list lives in the run config
+            state = state.model_copy(update={"tools": list(seed_tools)})
+    except (json.JSONDecodeError, ValidationError, KeyError, ToolLibraryError):
         return Job(row["thread_id"], mode, None)  # only a checkpoint can continue it; else it fails with a reason
     job = job_for(row["thread_id"], state)
     job.mode = mode

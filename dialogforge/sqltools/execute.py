@@ -32,12 +32,21 @@ class ExecOutcome(BaseModel):
     is_error: bool = False
     error: str | None = None
     write: SqlWrite | None = None
+    # A SELECT past the row cap: how many rows matched in all (``result`` holds the first ones).
+    total_rows: int | None = None
 
     def content(self) -> str:
-        """The tool message text: the JSON result, or the error."""
+        """The tool message text: the JSON result, or the error.
+
+        A capped SELECT is still the list of rows its result schema promises;
+        a marker line after it says how many rows matched.
+        """
         if self.is_error:
             return f"Error: {self.error}"
-        return json.dumps(self.result, ensure_ascii=False)
+        text = json.dumps(self.result, ensure_ascii=False)
+        if self.total_rows is not None and isinstance(self.result, list):
+            text += f"\n[result truncated: {len(self.result)} of {self.total_rows} rows shown; narrow the query to see the rest]"
+        return text
 
 
 def execute_tool(db: TrajectoryDatabase, spec: ToolSpec, arguments: dict[str, JsonValue]) -> ExecOutcome:
@@ -60,12 +69,10 @@ def execute_tool(db: TrajectoryDatabase, spec: ToolSpec, arguments: dict[str, Js
 
 
 def _select(db: TrajectoryDatabase, spec: ToolSpec, params: dict) -> ExecOutcome:
-    """Rows as a list of objects; past the row cap, the first rows plus a note."""
+    """Rows as a list of objects; past the row cap, the first rows (and the count of all)."""
     found = db.select(spec.sql, params)  # type: ignore[arg-type]  # checked by the caller
     rows = row_objects(found.columns, found.rows)
-    if found.total <= len(rows):
-        return ExecOutcome(result=rows)
-    return ExecOutcome(result={"rows": rows, "truncated": True, "total_rows": found.total})
+    return ExecOutcome(result=rows, total_rows=found.total if found.total > len(rows) else None)
 
 
 def _write(db: TrajectoryDatabase, spec: ToolSpec, params: dict, arguments: dict[str, JsonValue]) -> ExecOutcome:

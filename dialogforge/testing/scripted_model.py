@@ -23,6 +23,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from dialogforge.testing.json_instances import break_arguments, instance_of
 from dialogforge.testing.scripted_plain import plain_agent_step
 from dialogforge.testing.scripted_roles import ROLE_BY_SCHEMA, humanize
+from dialogforge.tool_checks import first_violation
 
 _CONTEXT_BLOCK = re.compile(r"```json\s*(\{.*?\})\s*```", re.DOTALL)
 _SCHEMA_NAME = re.compile(r"JSON object for the schema `(\w+)`")
@@ -130,7 +131,7 @@ def _agent_step(messages: list[BaseMessage], tools: list[dict[str, Any]], rng: r
     stable = random.Random(f"{seed}|{request}")  # the plan must not change between rounds
     target = bullets + stable.randint(0, 1) if bullets else stable.choice([0, 1, 1, 2, 2, 3])
     if rounds_done < target:
-        return _call_tools(request, tools, rng, invalid_rate)
+        return _call_tools(request, tools, rng, invalid_rate, messages)
     results = [str(m.content)[:160] for m in since if isinstance(m, ToolMessage)]
     summary = f" Here is what I found: {results[-1]}" if results else ""
     reasoning = f"The user asked: {request[:120]!r}. I made {rounds_done} tool round(s); time to answer."
@@ -140,19 +141,72 @@ def _agent_step(messages: list[BaseMessage], tools: list[dict[str, Any]], rng: r
     )
 
 
-def _call_tools(request: str, tools: list[dict[str, Any]], rng: random.Random, invalid_rate: float) -> AIMessage:
+def _call_tools(request: str, tools: list[dict[str, Any]], rng: random.Random, invalid_rate: float,
+                messages: list[BaseMessage]) -> AIMessage:
+    """Calls for the request. Like a real agent it mostly uses ids that earlier results showed,
+    invents one now and then (which an honest backend does not find), and once in a while
+    repeats an earlier call (a re-check, or a double submit)."""
     functions = [t["function"] for t in tools if isinstance(t, dict) and "function" in t]
     relevant = [f for f in functions if humanize(f["name"]) in request] or functions
+    seen = _seen_values(messages)
+    earlier = [c for m in messages if isinstance(m, AIMessage) for c in m.tool_calls
+               if any(f["name"] == c["name"] for f in functions)]
     calls = []
     for _ in range(2 if rng.random() < 0.2 else 1):
-        fn = rng.choice(relevant)
+        if earlier and rng.random() < 0.05:
+            again = rng.choice(earlier)
+            calls.append({"id": f"call_{rng.randrange(16**8):08x}", "name": again["name"], "args": again["args"], "type": "tool_call"})
+            continue
+        fn = _look_first(rng.choice(relevant), functions, seen, rng)
         schema = fn.get("parameters") or {"type": "object"}
-        args = instance_of(schema, rng)
+        hints = {}
+        for name, prop in (schema.get("properties") or {}).items():
+            fitting = [v for v in seen.get(name, []) if first_violation(prop, v) is None] if name.endswith("_id") else []
+            if fitting and rng.random() < 0.8:
+                hints[name] = rng.choice(fitting)
+        args = instance_of(schema, rng, hints=hints)
         if rng.random() < invalid_rate:
             args = break_arguments(args, schema, rng)
         calls.append({"id": f"call_{rng.randrange(16**8):08x}", "name": fn["name"], "args": args, "type": "tool_call"})
     names = ", ".join(c["name"] for c in calls)
     return AIMessage(content="", tool_calls=calls, additional_kwargs={"reasoning_content": f"I should call {names} to make progress on: {request[:100]!r}."})
+
+
+def _look_first(fn: dict[str, Any], functions: list[dict[str, Any]], seen: dict[str, list[Any]], rng: random.Random) -> dict[str, Any]:
+    """A call that needs an id nothing has shown yet becomes, mostly, a search or create of that kind."""
+    required = (fn.get("parameters") or {}).get("required") or []
+    missing = [name for name in required if name.endswith("_id") and not seen.get(name)]
+    if not missing or rng.random() >= 0.7:
+        return fn
+    noun = missing[0][: -len("_id")]
+    finders = [f for f in functions if f["name"] in (f"search_{noun}", f"create_{noun}")]
+    return rng.choice(finders) if finders else fn
+
+
+def _seen_values(messages: list[BaseMessage]) -> dict[str, list[Any]]:
+    """Values by key in the JSON of earlier tool results (ids to reuse), oldest first."""
+    seen: dict[str, list[Any]] = {}
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(item, (str, int)) and not isinstance(item, bool) and item not in seen.setdefault(key, []):
+                    seen[key].append(item)
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    for message in messages:
+        if isinstance(message, ToolMessage):
+            text = str(message.content)
+            start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
+            if start >= 0:
+                try:
+                    walk(json.JSONDecoder().raw_decode(text[start:])[0])
+                except ValueError:
+                    pass
+    return seen
 
 
 def _usage(messages: list[BaseMessage], reply: AIMessage) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import random
 import re
 from typing import Any
 
-from dialogforge.testing.json_instances import instance_of
+from dialogforge.testing.scripted_backend import tool_result
 
 _STOP = {"a", "an", "the", "for", "of", "and", "in", "on", "to", "with", "online", "service", "services"}
 _VERBS = ["get", "search", "create", "update", "delete"]
@@ -39,7 +39,11 @@ def propose_task(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     count = {"easy": (1, 2), "medium": (2, 3), "hard": (3, 5)}.get(difficulty, (2, 3))
     n = rng.randint(*count)
     earlier = len(ctx.get("previous_tasks") or [])
-    if tools:
+    used = (ctx.get("goals_already_proposed") or {}).get("tools_used") or {}
+    if tools and used:  # other users' goals already use some tools: favour the others
+        chosen = rng.choices(tools, weights=[1.0 / (1 + used.get(name, 0)) for name in tools], k=n)
+        subtasks = [f"{humanize(name)} for the {rng.choice(['current', 'latest', 'pending'])} case" for name in chosen]
+    elif tools:
         chosen = [rng.choice(tools) for _ in range(n)]
         subtasks = [f"{humanize(name)} for the {rng.choice(['current', 'latest', 'pending'])} case" for name in chosen]
     else:
@@ -58,13 +62,17 @@ def propose_task(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
 # ------------------------------------------------------------ tool synthesizer
 
 
+def _domain(ctx: dict[str, Any]) -> str:
+    """Tool preparation's domain: the library's (``domain``) or the trajectory's scenario."""
+    return str(ctx.get("domain") or (ctx.get("scenario") or {}).get("domain") or "records")
+
+
 def user_questions(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
-    nouns = domain_nouns(str((ctx.get("scenario") or {}).get("domain", "records")))
-    questions = [
-        f"Can you {verb} my {rng.choice(nouns)} {rng.choice(['details', 'status', 'history', 'settings'])}?"
-        for verb in rng.choices(["check", "find", "change", "open", "cancel", "list"], k=rng.randint(20, 24))
-    ]
-    return {"questions": questions}
+    nouns = domain_nouns(_domain(ctx))
+    combos = [(verb, noun, what) for verb in ["check", "find", "change", "open", "cancel", "list"] for noun in nouns
+              for what in ["details", "status", "history", "settings", "options", "schedule"]]
+    rng.shuffle(combos)
+    return {"questions": [f"Can you {verb} my {noun} {what}?" for verb, noun, what in combos[: rng.randint(20, 24)]]}
 
 
 def _parameters(verb: str, noun: str) -> dict[str, Any]:
@@ -80,22 +88,35 @@ def _parameters(verb: str, noun: str) -> dict[str, Any]:
 
 def tool_drafts(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     existing = {t.get("name") for t in ctx.get("existing_tools") or [] if isinstance(t, dict)}
-    wanted = [w for w in ctx.get("missing_tools") or [] if w not in existing]
-    nouns = domain_nouns(str((ctx.get("scenario") or {}).get("domain", "records")))
+    fixing = [f["tool"]["name"] for f in ctx.get("fix_these") or [] if isinstance(f, dict) and isinstance(f.get("tool"), dict)]
+    wanted = fixing or [w for w in ctx.get("missing_tools") or [] if w not in existing]
+    nouns = domain_nouns(_domain(ctx))
     if not wanted:
         pool = [f"{v}_{n}" for n in nouns for v in _VERBS]
         rng.shuffle(pool)
         size = rng.randint(5, 7) if ctx.get("stage") == "draft" else rng.randint(1, 3)
         wanted = [name for name in pool if name not in existing][:size]
+        if ctx.get("stage") == "draft" and rng.random() < 0.2:
+            wanted.append("get_current_time")  # a trivial helper tool preparation must refuse
     drafts = []
     for name in wanted:
         verb, _, noun = name.partition("_")
         verb = verb if verb in _VERBS else "get"
         params = _parameters(verb, noun or "record")
-        if rng.random() < 0.08:
-            params = {"type": "objekt", "properties": []}  # a broken schema the node must catch
+        if rng.random() < 0.08 and not fixing:
+            params = {"type": "objekt", "properties": []}  # a broken schema tool preparation must catch (and have fixed)
         drafts.append({"name": name, "description": f"{verb.capitalize()} {noun} records in the system.", "parameters": params})
     return {"tools": drafts}
+
+
+def gap_analysis(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """The gap stage's drafts, each with the reason the gap analysis gives for it."""
+    tools = tool_drafts(ctx, rng)["tools"]
+    asked = set(ctx.get("missing_tools") or [])
+    for tool in tools:
+        why = "the task needs it" if tool["name"] in asked else f"no existing tool can {humanize(tool['name'])}"
+        tool["reason"] = f"{why}: requests like these go unserved without it."
+    return {"tools": tools}
 
 
 def result_schemas(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
@@ -163,19 +184,7 @@ def personas(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     return {"personas": fresh[: max(1, int(ctx.get("count") or 1))] or pool[:1]}
 
 
-# ------------------------------------------------------------ tool simulator and judge
-
-
-def tool_result(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
-    arguments = ctx.get("arguments") or {}
-    schema = ctx.get("result_schema") or {"type": "object"}
-    result = instance_of(schema, rng, hints=arguments if isinstance(arguments, dict) else {})
-    name = str(ctx.get("tool", "tool"))
-    verb, _, noun = name.partition("_")
-    updates = {}
-    if verb in {"create", "update", "delete"}:
-        updates[noun or name] = {"last_action": verb, "arguments": arguments}
-    return {"result": result, "world_updates": updates}
+# ------------------------------------------------------------ judge (the tool simulator: scripted_backend)
 
 
 def judgment(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
@@ -231,7 +240,9 @@ def task_judgment(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
 ROLE_BY_SCHEMA = {
     "ProposedTask": propose_task,
     "UserQuestions": user_questions,
+    "LibraryQuestions": user_questions,
     "ToolDrafts": tool_drafts,
+    "GapAnalysis": gap_analysis,
     "ResultSchemas": result_schemas,
     "UserTurn": user_turn,
     "SampledPersonas": personas,

@@ -69,10 +69,12 @@ class ServerOptions:
 class StubApp:
     """The request handlers, holding the model factory, options and fault injector."""
 
-    def __init__(self, model_factory: ModelFactory, options: ServerOptions, injector: FaultInjector) -> None:
+    def __init__(self, model_factory: ModelFactory, options: ServerOptions, injector: FaultInjector,
+                 recorded: list[dict] | None = None) -> None:
         self.model_factory = model_factory
         self.options = options
         self.injector = injector
+        self.recorded = recorded  # every chat request body, in arrival order, when a list is given
         self._ids = itertools.count(1)
 
     def build(self) -> web.Application:
@@ -92,6 +94,8 @@ class StubApp:
                 body = await request.json()
                 if not isinstance(body, dict):
                     raise Rejected("the request body must be a JSON object")
+                if self.recorded is not None:
+                    self.recorded.append(body)
                 messages = to_langchain_messages(body.get("messages"))
                 check_capabilities(body, self.options)
             except (Rejected, json.JSONDecodeError) as exc:
@@ -186,15 +190,19 @@ class StubServer:
 
     ``options`` are ``ServerOptions`` fields: ``latency_s``,
     ``supports_json_schema``, ``supports_tools``, ``json_object_schema_field``,
-    ``supports_stream``, ``reasoning_field``, ``model_names``.
+    ``supports_stream``, ``reasoning_field``, ``model_names``. With
+    ``record_requests=True``, ``requests`` holds every chat request body as
+    received (what a role actually sent, on the wire).
     """
 
     def __init__(
-        self, model_factory: ModelFactory, *, host: str = "127.0.0.1", port: int = 0, faults: FaultConfig | None = None, **options: Any
+        self, model_factory: ModelFactory, *, host: str = "127.0.0.1", port: int = 0, faults: FaultConfig | None = None,
+        record_requests: bool = False, **options: Any,
     ) -> None:
         self.options = ServerOptions(**options)
         self.faults = FaultInjector(faults)
-        self._app = StubApp(model_factory, self.options, self.faults)
+        self.requests: list[dict] = []
+        self._app = StubApp(model_factory, self.options, self.faults, self.requests if record_requests else None)
         self._host, self.port = host, port
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

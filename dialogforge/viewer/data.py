@@ -19,6 +19,7 @@ from dialogforge.viewer.validity import validity_by_thread
 from dialogforge.graphs.builder import compile_graph
 from dialogforge.graphs.state import DialogueState
 from dialogforge.records import Mode
+from dialogforge.runs.branches import split_trajectory_id, with_branches
 
 LIST_FIELDS = (
     "thread_id", "run_id", "mode", "status", "stop_reason", "error", "domain", "seed",
@@ -28,9 +29,10 @@ LIST_FIELDS = (
 
 
 def _manifest_rows(manifest: Manifest) -> dict[str, dict[str, Any]]:
-    """Every row without the bulky ``initial_state``, keyed by thread id, in creation order."""
+    """Every row without the bulky ``initial_state``, keyed by trajectory id, in creation order;
+    each other leaf of a thread branched in place is a row of its own (``runs.branches``)."""
     rows = manifest.db["runs"].rows_where(select=", ".join(LIST_FIELDS), order_by="created_at, thread_id")
-    return {row["thread_id"]: row for row in rows}
+    return {row["thread_id"]: row for row in with_branches(manifest.path, rows)}
 
 
 def _with_validity(row: dict[str, Any], validity: dict[str, dict[str, Any]] | None, *, details: bool = False) -> dict[str, Any]:
@@ -96,10 +98,12 @@ def trajectory_view(db_path: str | Path, thread_id: str) -> dict[str, Any]:
             return graphs[Mode(r.get("mode") or Mode.USER.value)]
 
         graph = graph_for(row)
-        snapshot = graph.get_state({"configurable": {"thread_id": thread_id}})
+        thread, leaf = split_trajectory_id(thread_id)
+        at = {"checkpoint_ns": "", "checkpoint_id": leaf} if leaf else {}
+        snapshot = graph.get_state({"configurable": {"thread_id": thread, **at}})
         state = DialogueState.model_validate(snapshot.values).model_dump(mode="json") if snapshot.values else None
         fork_point, forks_here = _fork_points(graph_for, rows, thread_id, row)
-        checkpoints = checkpoint_list(db_path, graph, thread_id) if state is not None else []
+        checkpoints = checkpoint_list(db_path, graph, thread) if state is not None else []
     return {
         "db": str(db_path),
         "thread_id": thread_id,

@@ -1,6 +1,7 @@
 """The fork tree of a trajectory, from the manifest's lineage columns.
 
-Every fork row names its ``parent_thread_id`` and the ``fork_checkpoint_id``
+Every fork row (and every other leaf of a thread branched in place, ``runs.branches``)
+names its ``parent_thread_id`` and the ``fork_checkpoint_id``
 it branched from, so the whole family is a tree rooted at the first
 ancestor that has no parent. Bounded, so a corrupted (cyclic) lineage
 cannot hang the viewer.

@@ -45,3 +45,9 @@ def state_with_task(**updates) -> DialogueState:
                 rubric=[RubricItem(criterion="order checked")])
     base = DialogueState(scenario=Scenario(domain="online store"), tools=[order_tool()], tasks=[task], seed=3)
     return base.model_copy(update=updates)
+
+
+def scripted_context() -> GraphContext:
+    """What the dialogue graph runs with in tests: the scripted models and the simulated tool executor."""
+    models = scripted_set()
+    return GraphContext(models=models, executor=SimulatedToolExecutor(models[Role.TOOL_SIMULATOR]))

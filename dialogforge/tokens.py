@@ -1,0 +1,58 @@
+"""How many tokens a prompt takes, estimated without a tokenizer.
+
+Context budgets (the tool simulator's memory today; the agent's and the user
+simulator's later) must be counted before a request is sent, for whatever
+model serves it, with nothing downloaded at run time: no vocabulary ships
+with dialogforge. So text is split the way BPE tokenizers pre-split it
+(letter runs, digit runs of up to three, punctuation runs, whitespace) and
+each piece is charged what such tokenizers typically spend on it:
+
+- a run of ASCII letters: one token per 8 letters, rounded up (common words
+  are one token; long or rare ones split);
+- a run of up to 3 digits: one token;
+- a run of punctuation: one token per 2 characters, rounded up (``{"``,
+  ``":``, ``",`` are single tokens in JSON);
+- a run of other letters (accents, Cyrillic, CJK...): one token per character;
+- whitespace: free when it is one space before a word (it merges into the
+  word's token), else one token per run (newlines and indentation).
+
+Measured against OpenAI's cl100k_base on this project's prompts (JSON
+context blocks and English instructions), the estimate lands within about
+15% of the exact count (2-4% over on the tool simulator's requests) and above
+it more often than below, so a budget counted with it is rarely overrun (``benchmarks/tool_simulator_context.py``
+prints both where a cl100k tokenizer is installed). Each chat message adds
+``MESSAGE_OVERHEAD`` tokens for its role and delimiters.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Iterable
+
+MESSAGE_OVERHEAD = 4
+
+# Every match of this pattern is one token, so one C-speed pass counts them (budgets are counted
+# on every simulated call, over requests of tens of thousands of characters).
+_TOKEN = re.compile("|".join((
+    r"[A-Za-z]{1,8}",  # ASCII letters, up to 8 to a token
+    r"\d{1,3}",  # digits, up to 3
+    r"[^\W\d_A-Za-z]",  # any other letter, one each
+    r"(?:[^\w\s]|_){1,2}",  # punctuation, up to 2
+    r"\s{2,}|[^\S ]| $",  # whitespace runs, but for a single space before a word (it merges into the word)
+)))
+
+
+def estimate_tokens(text: str) -> int:
+    """The estimated token count of ``text`` (0 for the empty string)."""
+    return len(_TOKEN.findall(text))
+
+
+def estimate_json_tokens(value: Any) -> int:
+    """Tokens of ``value`` as compact JSON text (what a context block costs for it, near enough)."""
+    return estimate_tokens(json.dumps(value, ensure_ascii=False, separators=(", ", ": ")))
+
+
+def estimate_messages_tokens(contents: Iterable[str]) -> int:
+    """Tokens of a chat request's messages, given their text contents."""
+    return sum(estimate_tokens(text) + MESSAGE_OVERHEAD for text in contents)

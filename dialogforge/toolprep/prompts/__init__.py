@@ -1,0 +1,1 @@
+"""Tool preparation prompts: questions, drafts, gap analysis, result schemas."""
