@@ -197,6 +197,11 @@ class GenerationSettings(Strict):
     budget_usd: float | None = Field(default=None, gt=0)
     # The dataset's license, for the card an hf export writes (an SPDX-like id, e.g. apache-2.0, cc-by-4.0).
     license: str | None = Field(default=None, min_length=1, max_length=64)
+    # MCP: a server whose tools seed the run, and which answers the calls with tool_exec "mcp".
+    mcp_server: str | None = None  # stdio: the command that starts it (one process per trajectory)
+    mcp_url: str | None = None  # streamable HTTP: a running server, shared by every trajectory
+    mcp_pool: int = Field(default=4, ge=1)  # stdio servers running at once
+    mcp_timeout_s: float = Field(default=30.0, gt=0)  # per request (start-up, list, call)
 
     @field_validator("language")
     @classmethod

@@ -150,10 +150,11 @@ class SqlKind(StrEnum):
 
 
 class ToolExec(StrEnum):
-    """What answers tool calls: an LLM world model, or real SQL (the paper's Tool-Exec)."""
+    """What answers tool calls: an LLM world model, real SQL (the paper's Tool-Exec), or a real MCP server."""
 
     SIMULATED = "simulated"
     SQL = "sql"
+    MCP = "mcp"
 
 
 class SqlWrite(Strict):
@@ -172,6 +173,50 @@ class SqlBinding(Strict):
     statement: str = Field(min_length=1)
 
 
+class McpBinding(Strict):
+    """What an MCP tool list said about a tool beyond its OpenAI shape.
+
+    ``name`` is the server's own name (``tools/call`` needs it; the spec's
+    name may be a sanitized one). ``read_only`` is ``annotations.readOnlyHint``:
+    only calls of tools that are not read-only are replayed to rebuild a
+    server's state. The hints are the server's claims, kept as given (None:
+    not said; MCP's defaults then are "not read-only" and "destructive").
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    title: str | None = None
+    read_only: bool | None = None
+    destructive: bool | None = None
+    idempotent: bool | None = None
+    open_world: bool | None = None
+
+    @property
+    def replayed(self) -> bool:
+        """Whether a call may have changed the server's state (MCP: not read-only unless it says so)."""
+        return self.read_only is not True
+
+
+class McpDivergence(Strict):
+    """A replayed call whose answer differs from the one the trajectory recorded.
+
+    Rebuilding a per-trajectory MCP server replays the trajectory's recorded
+    non-read-only calls in order; a different answer means the server's state
+    may now differ from what the dialogue shows. It is kept, never hidden.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    position: int = Field(ge=0)  # which replayed call (0 = the first) of this rebuild
+    tool: str
+    arguments: JsonObject = Field(default_factory=dict)
+    recorded: str
+    replayed: str
+    recorded_error: bool = False
+    replayed_error: bool = False
+
+
 class ToolSpec(Strict):
     """An OpenAI function tool plus the JSON Schema of what it returns."""
 
@@ -180,6 +225,9 @@ class ToolSpec(Strict):
     result_schema: JsonObject = Field(default_factory=lambda: {"type": "object"})
     source: Literal["seed", "synthesized"] = "synthesized"
     sql: SqlBinding | None = None
+    # A tool read from an MCP tool list or server. Left out of dumps when absent, so every other
+    # tool serializes as it always did (validation fingerprints, config hashes stay put).
+    mcp: McpBinding | None = Field(default=None, exclude_if=lambda value: value is None)
 
     @property
     def name(self) -> str:

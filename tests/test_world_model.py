@@ -194,7 +194,8 @@ def test_a_fork_starts_from_the_world_at_its_checkpoint(tmp_path):
         generate(db, settings, stub_models(server.base_url))
         (row,) = manifest_rows(db)
         (source,) = states(db, [row["thread_id"]])
-        points = [e for e in history(db, row["thread_id"]) if e.next == ["execute_tools"]]
+        points = [e for e in history(db, row["thread_id"]) if e.next == ["execute_tools"]
+                  and world_of(source.messages[: e.messages]).entities]  # a world to start from
         point = points[len(points) // 2]
         server.requests.clear()
         forked = fork_trajectory(db, row["thread_id"], point.checkpoint_id, n=1)  # runs with the run's recorded models
