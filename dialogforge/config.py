@@ -98,6 +98,10 @@ class ModelConfig(Strict):
     requests_per_second: float | None = Field(default=None, gt=0)
     http_client: HttpClient = "auto"
     chat_protocol: ChatProtocol = "auto"
+    # The assistant-message field the agent's earlier reasoning of a tool loop goes back in
+    # (interleaved thinking): "reasoning_content" (vLLM, SGLang, DeepSeek), "reasoning"
+    # (OpenRouter), or "none" for an endpoint that refuses it.
+    reasoning_field: str = Field(default="reasoning_content", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
     @field_validator("base_url")
     @classmethod
@@ -105,6 +109,10 @@ class ModelConfig(Strict):
         if isinstance(value, list) and not value:
             raise ValueError("the endpoint list is empty; give at least one URL")
         return value
+
+    def sent_reasoning_field(self) -> str | None:
+        """The field earlier reasoning is sent in, or None when it is not sent."""
+        return None if self.reasoning_field == "none" else self.reasoning_field
 
     def plain_chat(self) -> bool:
         return self.chat_protocol == "plain" or (self.chat_protocol == "auto" and self.backend == "local")

@@ -30,6 +30,9 @@ def prompt_messages(name: str, context: dict[str, Any], **values: str) -> list[B
 
 
 def agent_system_prompt(state: DialogueState) -> str:
-    """The agent's system prompt, as it was sent: what exports and the judge show as the agent's instructions."""
+    """The agent's system prompt, as it was sent: what exports and the judge show as the agent's
+    instructions. A conversation that brought its own system message keeps that."""
+    if state.messages and state.messages[0].role == "system":
+        return state.messages[0].content
     return render("run_agent", domain=state.scenario.domain, reference_time=state.reference_time,
-                  language=agent_instruction(state.language))
+                  language=agent_instruction(state.language)).strip()

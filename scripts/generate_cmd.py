@@ -70,6 +70,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-tasks", type=positive_int, help=f"max tasks per trajectory (default {Limits().max_tasks})")
     parser.add_argument("--token-budget", type=positive_int, help=f"stop a trajectory after this many tokens, all roles (default {Limits().token_budget})")
     parser.add_argument("--concurrency", type=positive_int, help="trajectories in flight (default 8)")
+    context = parser.add_argument_group("context budgets (estimated tokens of one whole request; the tool simulator's: --tool-context-tokens)")
+    context.add_argument("--agent-context-tokens", type=positive_int, metavar="N",
+                         help=f"the agent's request budget; past it the oldest exchanges leave its window "
+                              f"(default {Limits().agent_context_tokens})")
+    context.add_argument("--user-context-tokens", type=positive_int, metavar="N",
+                         help=f"the user simulator's request budget (default {Limits().user_context_tokens})")
     simulated = parser.add_argument_group("the simulated tool backend")
     simulated.add_argument("--tool-error-rate", type=share, metavar="P",
                            help=f"share of valid calls that meet a transient backend failure, at most 0.5; 0 disables "
@@ -109,7 +115,9 @@ def settings_from(args: argparse.Namespace, base: GenerationSettings) -> Generat
     from dialogforge.languages import normalize_tag
 
     limit_flags = {"max_user_turns": args.max_turns, "max_tool_steps": args.max_tool_steps,
-                   "max_tasks": args.max_tasks, "token_budget": args.token_budget}
+                   "max_tasks": args.max_tasks, "token_budget": args.token_budget,
+                   "agent_context_tokens": getattr(args, "agent_context_tokens", None),
+                   "user_context_tokens": getattr(args, "user_context_tokens", None)}
     limits = base.limits.model_copy(update={k: v for k, v in limit_flags.items() if v is not None})
     simulation_flags = {"tool_error_rate": getattr(args, "tool_error_rate", None),
                         "context_tokens": getattr(args, "tool_context_tokens", None),

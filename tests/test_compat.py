@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Annotated, Any
 
 import ormsgpack
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langgraph.channels.delta import DeltaChannel
 from langgraph.checkpoint.base import Checkpoint, empty_checkpoint
 from langgraph.checkpoint.memory import InMemorySaver
@@ -130,6 +130,20 @@ def test_chat_openai_payload_hook_lets_bulky_fields_travel_in_extra_body():
     payload = _chat()._get_request_payload([HumanMessage("hi")])
     assert payload["messages"] == []
     assert payload["extra_body"]["messages"] == [{"role": "user", "content": "hi"}]
+
+
+def test_chat_openai_makes_one_request_dict_per_message_in_order_so_reasoning_goes_back_on_its_turn():
+    call = {"id": "c1", "name": "get_order", "args": {"order_id": "A1"}, "type": "tool_call"}
+    messages = [SystemMessage("sys"), HumanMessage("hi"),
+                AIMessage("", tool_calls=[call], additional_kwargs={"reasoning_content": "look it up"}),
+                ToolMessage("{}", tool_call_id="c1"), AIMessage("done")]
+    wire = _chat()._get_request_payload(messages)["extra_body"]["messages"]
+    assert [m["role"] for m in wire] == ["system", "user", "assistant", "tool", "assistant"]
+    assert wire[2]["reasoning_content"] == "look it up" and "reasoning_content" not in wire[4]
+    renamed = ReasoningChatOpenAI(model="m", api_key="x", base_url="http://127.0.0.1:9/v1", reasoning_field="reasoning")
+    assert renamed._get_request_payload(messages)["extra_body"]["messages"][2]["reasoning"] == "look it up"
+    silent = ReasoningChatOpenAI(model="m", api_key="x", base_url="http://127.0.0.1:9/v1", reasoning_field=None)
+    assert not any("reasoning" in key for m in silent._get_request_payload(messages)["extra_body"]["messages"] for key in m)
 
 
 def test_chat_openai_builds_its_result_from_a_plain_dict_and_we_keep_reasoning():

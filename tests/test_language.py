@@ -107,7 +107,7 @@ def test_each_role_is_told_the_language_and_nothing_changes_without_one():
         "propose_task", continuation="", language=task_instruction("de"))
     plain = good_state()
     assert agent_system_prompt(plain) == render("run_agent", domain=plain.scenario.domain,
-                                                reference_time=plain.reference_time, language="")
+                                                reference_time=plain.reference_time, language="").strip()
     assert "language" not in agent_system_prompt(plain).lower()
     assert language_name("pt-BR") == "Brazilian Portuguese (pt-BR)"
 

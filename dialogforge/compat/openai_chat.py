@@ -1,7 +1,9 @@
 """ChatOpenAI internals dialogforge relies on (see ``dialogforge.compat``).
 
 ``ReasoningChatOpenAI`` overrides three private hooks of ``ChatOpenAI``:
-``_get_request_payload`` (the request's bulky fields travel in ``extra_body``),
+``_get_request_payload`` (the request's bulky fields travel in ``extra_body``;
+assistant messages get their reasoning back, in the endpoint's field, since
+ChatOpenAI's conversion drops it and relies on one request dict per message),
 ``_agenerate`` (the raw JSON reply goes straight to ``_create_chat_result``)
 and ``_create_chat_result`` (the reply's reasoning field is kept); it also
 calls ``_use_responses_api`` and langchain-openai's two private error
@@ -14,7 +16,7 @@ import json
 from typing import Any
 
 import openai
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatResult
 from langchain_openai import ChatOpenAI
 from langchain_openai.chat_models.base import _handle_openai_api_error, _handle_openai_bad_request
@@ -28,6 +30,8 @@ class ReasoningChatOpenAI(ChatOpenAI):
     # ChatOpenAI sends the limit as `max_completion_tokens`, which llama.cpp's server
     # ignores (a base model then writes until the context is full); it reads `max_tokens`.
     legacy_max_tokens: bool = False
+    # The assistant-message field earlier reasoning goes back in (interleaved thinking); None: not sent.
+    reasoning_field: str | None = "reasoning_content"
 
     def _get_request_payload(self, input_: Any, *, stop: list[str] | None = None, **kwargs: Any) -> dict:
         """The request body's bulky fields travel in ``extra_body``: the same JSON on the wire.
@@ -43,6 +47,8 @@ class ReasoningChatOpenAI(ChatOpenAI):
         payload = super()._get_request_payload(input_, stop=stop, **kwargs)
         if self._use_responses_api(payload):
             return payload
+        if self.reasoning_field and isinstance(input_, list):
+            _send_reasoning(input_, payload.get("messages") or [], self.reasoning_field)
         raw = {key: payload.pop(key) for key in _RAW_FIELDS if key in payload}
         if self.legacy_max_tokens and "max_completion_tokens" in payload:
             raw["max_tokens"] = payload.pop("max_completion_tokens")
@@ -78,6 +84,16 @@ class ReasoningChatOpenAI(ChatOpenAI):
             if text:
                 generation.message.additional_kwargs["reasoning_content"] = text
         return result
+
+
+def _send_reasoning(messages: list[BaseMessage], wire: list[dict], field: str) -> None:
+    """Put each AIMessage's ``reasoning_content`` into its request dict as ``field``: ChatOpenAI's
+    message conversion leaves it out. Its dicts are one per message, in order: tests/test_compat.py
+    holds that (a ChatOpenAI that changed it would fail there, not here)."""
+    for message, entry in zip(messages, wire):
+        text = message.additional_kwargs.get("reasoning_content") if isinstance(message, AIMessage) else None
+        if text and isinstance(entry, dict):
+            entry[field] = text
 
 
 def _reasoning_field(message: Any) -> str | None:

@@ -64,14 +64,15 @@ def _licenses(configs: dict[str, dict[str, Any]]) -> list[str]:
     return sorted({(c.get("settings") or {}).get("license") or "unknown" for c in configs.values()}) or ["unknown"]
 
 
-def metadata(count: int, measures: CardMeasures, configs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def metadata(rows: int, measures: CardMeasures, configs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The YAML header; ``rows``: the dataset's rows (a long dialogue is one row per context window)."""
     licenses = _licenses(configs)
     languages = sorted({"en" if tag == UNSET else primary(tag) for tag in measures.mix.languages}) or ["en"]
     return {
         "license": licenses[0] if len(licenses) == 1 else "other",
         "language": languages,
         "pretty_name": "dialogforge multi-turn tool-use dialogues",
-        "size_categories": [size_category(count)],
+        "size_categories": [size_category(rows)],
         "task_categories": ["text-generation"],
         "tags": ["synthetic", "tool-use", "function-calling", "multi-turn", "agent", "dialogforge"],
         "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*.parquet"}]}],
@@ -80,8 +81,9 @@ def metadata(count: int, measures: CardMeasures, configs: dict[str, dict[str, An
 
 def card_text(count: int, manifest: dict[str, Any], measures: CardMeasures, validations: dict[str, dict[str, Any]],
               configs: dict[str, dict[str, Any]]) -> str:
-    """The whole README.md. ``validations``: those of the exported trajectories only."""
-    header = yaml.safe_dump(metadata(count, measures, configs), sort_keys=False, allow_unicode=True)
+    """The whole README.md. ``count``: the exported trajectories; ``validations``: theirs only."""
+    rows = int((manifest.get("counts") or {}).get("samples") or count)
+    header = yaml.safe_dump(metadata(rows, measures, configs), sort_keys=False, allow_unicode=True)
     conventions = (manifest.get("target") or {}).get("conventions") or "the Hugging Face message convention"
     parts = [
         f"---\n{header}---",
@@ -89,11 +91,14 @@ def card_text(count: int, manifest: dict[str, Any], measures: CardMeasures, vali
         "",
         f"{count} synthetic conversations between a simulated user and a tool-calling assistant, made with "
         f"[dialogforge](https://pypi.org/project/dialogforge/) {dialogforge.__version__} after *User-Oriented Multi-Turn "
-        "Dialogue Generation with Tool Use at scale* (Cho, Jeong, Park, 2026).",
+        "Dialogue Generation with Tool Use at scale* (Cho, Jeong, Park, 2026)"
+        + (f", in {rows} rows (one per context window of a long dialogue)." if rows != count else "."),
         "",
         "## Using it",
         f"`messages` and `tools` are lists of JSON values (each message keeps only its own keys), written for {conventions}.",
-        "Assistant messages carry `train`: false on a turn whose tool call was invalid (answered with an error);",
+        "Assistant messages carry `train`: false on a turn whose tool call was invalid (answered with an error),",
+        "and on a turn shown only as context (a long dialogue is several rows, one per context window, sharing",
+        "`thread_id`; each turn is trained in one row, on exactly what the agent saw);",
         "axolotl reads it (`type: chat_template`, `field_messages: messages`, `field_tools: tools`,",
         "`message_field_training: train`); TRL's `assistant_only_loss` trains every assistant turn.",
         "Read with `datasets.load_dataset(PATH)` (Parquet) or `datasets.load_from_disk(PATH)` (Arrow).",

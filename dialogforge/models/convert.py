@@ -20,21 +20,33 @@ from langchain_core.messages import (
 from dialogforge.records import Message, TokenUsage, ToolCall
 
 
-def to_langchain(messages: list[Message]) -> list[BaseMessage]:
+def to_langchain(messages: list[Message], *, reasoning_from: int | None = None) -> list[BaseMessage]:
+    """LangChain messages for a request. Assistant turns from position ``reasoning_from`` of the
+    list on carry their reasoning (``additional_kwargs["reasoning_content"]``, which the client
+    sends in the field its endpoint reads): the current tool loop's, for interleaved thinking.
+    A call whose arguments were not a JSON object goes back as the model wrote it."""
     converted: list[BaseMessage] = []
-    for message in messages:
+    for k, message in enumerate(messages):
         if message.role == "system":
             converted.append(SystemMessage(message.content))
         elif message.role == "user":
             converted.append(HumanMessage(message.content))
         elif message.role == "assistant":
+            extra = {}
+            if message.reasoning and reasoning_from is not None and k >= reasoning_from:
+                extra["reasoning_content"] = message.reasoning
             converted.append(
                 AIMessage(
                     content=message.content,
                     tool_calls=[
                         {"id": c.id, "name": c.name, "args": c.arguments, "type": "tool_call"}
-                        for c in message.tool_calls
+                        for c in message.tool_calls if c.raw_arguments is None
                     ],
+                    invalid_tool_calls=[
+                        {"id": c.id, "name": c.name, "args": c.raw_arguments, "error": None, "type": "invalid_tool_call"}
+                        for c in message.tool_calls if c.raw_arguments is not None
+                    ],
+                    additional_kwargs=extra,
                 )
             )
         else:
