@@ -179,3 +179,32 @@ def test_budget_stops_new_trajectories_and_resume_raises_it(run_cli, priced, tmp
     assert raised.code == 0, raised.err
     assert {r["status"] for r in manifest_rows(db)} <= {"done", "failed"}
     assert "spent $" in raised.out
+
+
+def wire_models(base_url: str) -> ModelsConfig:
+    return ModelsConfig(default=ModelConfig(backend="openai", base_url=base_url, model="scripted", max_retries=1),
+                        prices={"scripted": PRICE})
+
+
+def test_prices_apply_to_the_counts_a_server_reports_and_a_budget_lets_in_flight_trajectories_finish(tmp_path):
+    """Over HTTP (the stub server): usage.prompt_tokens_details.cached_tokens is read and priced apart; with
+    three trajectories in flight when the budget is reached, each of them finishes and no new one starts."""
+    from dialogforge.testing.scripted_model import ScriptedChatModel
+    from dialogforge.testing.stub_server import StubServer
+
+    limits = Limits(max_user_turns=4, max_tasks=1)
+    with StubServer(lambda body: ScriptedChatModel()) as server:
+        probe = tmp_path / "probe.db"
+        generate(probe, GenerationSettings(n=1, seed=9, limits=limits), wire_models(server.base_url))
+        (usage, one), = check_costs(probe).values()
+        assert all(0 < u["cached"] < u["prompt"] for u in usage.values())  # the server's cache count, priced apart
+        db = tmp_path / "run.db"
+        settings = GenerationSettings(n=9, seed=9, concurrency=3, limits=limits, budget_usd=round(one * 1.2, 6))
+        result = generate(db, settings, wire_models(server.base_url))
+    statuses = [r["status"] for r in manifest_rows(db)]
+    assert "running" not in statuses  # what was in flight when the budget was reached ran to its end
+    finished = [s for s in statuses if s in ("done", "failed")]
+    assert len(finished) >= 3 and statuses.count("pending") == 9 - len(finished) >= 1
+    assert result.summary.not_started == statuses.count("pending")
+    spent = sum(c for _, c in check_costs(db).values())
+    assert spent >= settings.budget_usd and result.summary.spent_usd == pytest.approx(spent, rel=1e-9)

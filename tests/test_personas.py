@@ -21,6 +21,7 @@ from tests.support.builders import scripted_set
 from tests.support.checkpoints import manifest_rows, recorded_run_config
 from tests.support.kills import kill_at_random, manifest_started
 from tests.support.paths import REPO
+from tests.support.wire import context_of, schema_name, stub_models
 
 
 def test_personas_are_sampled_once_stored_and_dealt_evenly(run_cli, tmp_path):
@@ -96,14 +97,54 @@ def test_a_sampler_that_repeats_itself_fails_in_one_line_within_its_calls():
     assert f"gave 1 distinct personas of the 3 asked for in {max_calls(3)} calls" in message and "\n" not in message
 
 
-def test_a_failed_sampling_writes_nothing(run_cli, tmp_path, monkeypatch):
-    from dialogforge.runs import personas
+def _sampler_requests(requests: list[dict]) -> list[dict]:
+    return [body for body in requests if schema_name(body) == "SampledPersonas"]
 
-    async def broken(*args, **kwargs):
-        raise PersonaSamplingError("persona sampling failed: persona_sampler: server said no")
 
-    monkeypatch.setattr(personas, "sample_personas", broken)
+def test_the_persona_sampler_request_on_the_wire(tmp_path):
+    """What the persona_sampler role sends an OpenAI-compatible server (the stub server, over HTTP): its own
+    prompt, the run's domains, how many it still needs, the language, and a seed; then the run uses its answer."""
+    from dialogforge.runs.generate import generate
+    from dialogforge.testing.scripted_model import ScriptedChatModel
+    from dialogforge.testing.stub_server import StubServer
+
     db = tmp_path / "run.db"
-    result = run_cli("generate", "--backend", "scripted", "--personas", "2", "--db", str(db))
-    assert result.code == 2 and "persona sampling failed" in result.err
+    settings = GenerationSettings(n=3, seed=6, sample_personas=3, language="de", domains=["parcel tracking"])
+    with StubServer(lambda body: ScriptedChatModel(), record_requests=True) as server:
+        generate(db, settings, stub_models(server.base_url))
+    sent = _sampler_requests(server.requests)
+    assert len(sent) == 1  # three personas fit in one call
+    body = sent[0]
+    system = next(m["content"] for m in body["messages"] if m["role"] == "system")
+    assert system.startswith("You invent the people who will talk to an AI assistant")
+    assert context_of(body) == {"domains": ["parcel tracking"], "count": 3, "language": "de", "already_have": []}
+    assert isinstance(body.get("seed"), int)
+    schema = body["response_format"]["json_schema"]["schema"]
+    assert schema["required"] == ["personas"] and schema["properties"]["personas"]["maxItems"] == 20
+    recorded = recorded_run_config(db)
+    assert len(recorded["settings"]["personas"]) == 3
+    assert {r["persona"] for r in manifest_rows(db)} == set(recorded["settings"]["personas"])
+    assert recorded["persona_sampling"]["usage"]["calls"] == 1 and recorded["persona_sampling"]["usage"]["prompt"] > 0
+    users = [b for b in server.requests if schema_name(b) == "UserTurn"]
+    told = {p for b in users for p in recorded["settings"]["personas"]
+            if any(f"You are: {p}" in m["content"] for m in b["messages"] if m["role"] == "system")}
+    assert users and told == set(recorded["settings"]["personas"])  # each dealt persona reached the user simulator
+
+
+def test_a_server_that_refuses_the_sampler_stops_the_run_before_anything_is_written(run_cli, tmp_path):
+    from dialogforge.testing.faults import FaultKind
+    from dialogforge.testing.scripted_model import ScriptedChatModel
+    from dialogforge.testing.stub_server import StubServer
+
+    db = tmp_path / "run.db"
+    config = tmp_path / "stub.toml"
+    with StubServer(lambda body: ScriptedChatModel(), record_requests=True) as server:
+        config.write_text(f'[models.default]\nbackend = "openai"\nbase_url = "{server.base_url}"\n'
+                          'model = "scripted"\nmax_retries = 1\n')
+        server.fail_next(FaultKind.SERVER_ERROR, 10, when=lambda body: schema_name(body) == "SampledPersonas")
+        result = run_cli("generate", "--config", str(config), "--personas", "2", "--n", "2", "--db", str(db))
+    assert result.code == 2, result.err
+    assert result.err.startswith("dialogforge: error: persona sampling failed:") and result.err.count("\n") == 1
+    assert len(_sampler_requests(server.requests)) == 2  # the call and its one retry
+    assert [b for b in server.requests if schema_name(b) != "SampledPersonas"] == []  # nothing else was asked
     assert not manifest_started(db)
