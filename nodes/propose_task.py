@@ -41,7 +41,7 @@ async def propose_task(state: DialogueState, runtime: Runtime[GraphContext]) -> 
     try:  # the context reads the Tool-Exec database, which can fail like any tool backend
         task, usage = await propose(state, model, runtime.context.executor, state.library_goals)
     except (ModelCallError, ToolBackendError) as exc:
-        return failed(exc)
+        return failed(exc, state, model.role)
     return {"tasks": [*state.tasks, task], **charge(state, state.counters, model.role, usage)}
 
 

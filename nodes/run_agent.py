@@ -47,11 +47,12 @@ async def run_agent(state: DialogueState, runtime: Runtime[GraphContext]) -> dic
             )
         except ContextOverflowError as exc:
             if refused == OVERFLOW_RETRIES:
-                return failed(ModelCallError(f"{exc} (also with the window cut to {window.scale:.0%} of the context budget)"))
+                return failed(ModelCallError(f"{exc} (also with the window cut to {window.scale:.0%} of the context budget)",
+                                             usage=exc.usage), state, model.role)
             limit = exc.model_context or limit
             continue
         except ModelCallError as exc:
-            return failed(exc)
+            return failed(exc, state, model.role)
         break
     # The endpoint's count of this very request calibrates the next window (one call; a nudged retry is two).
     reported = usage.prompt if usage.calls == 1 and usage.prompt else None

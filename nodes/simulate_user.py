@@ -46,7 +46,7 @@ async def simulate_user(state: DialogueState, runtime: Runtime[GraphContext]) ->
         try:
             turn, usage, seen = await _ask(model, state)
         except ModelCallError as exc:
-            return failed(exc)
+            return failed(exc, state, model.role)
         update.update(charge(state, state.counters, model.role, usage))
     counters = update.get("counters", state.counters)
     if turn.is_task_complete:

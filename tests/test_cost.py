@@ -208,3 +208,25 @@ def test_prices_apply_to_the_counts_a_server_reports_and_a_budget_lets_in_flight
     assert result.summary.not_started == statuses.count("pending")
     spent = sum(c for _, c in check_costs(db).values())
     assert spent >= settings.budget_usd and result.summary.spent_usd == pytest.approx(spent, rel=1e-9)
+
+
+def test_the_answers_of_a_call_that_failed_for_good_are_charged(tmp_path):
+    """A task proposer whose every answer is invalid (the stub server answers "{}" over HTTP): the trajectory
+    fails, and the answers it was sent (and paid for) are in its tokens and its cost, those of the
+    first-task proposal at planning too."""
+    from dialogforge.testing.faults import FaultKind
+    from dialogforge.testing.scripted_model import ScriptedChatModel
+    from dialogforge.testing.stub_server import StubServer
+    from tests.support.wire import schema_name
+
+    db = tmp_path / "run.db"
+    with StubServer(lambda body: ScriptedChatModel(), record_requests=True) as server:
+        server.fail_next(FaultKind.SCHEMA_INVALID, 10, when=lambda body: schema_name(body) == "ProposedTask")
+        generate(db, GenerationSettings(n=1, seed=2, limits=Limits(max_user_turns=4, max_tasks=1)),
+                 wire_models(server.base_url))
+    asked = [b for b in server.requests if schema_name(b) == "ProposedTask"]
+    assert len(asked) == 6  # three while planning (the first task of a library), three in the run: 1 + 2 retries each
+    (row,) = manifest_rows(db)
+    assert row["status"] == "failed" and "invalid ProposedTask output after 3 attempts" in row["error"]
+    (usage, cost), = check_costs(db).values()  # the row's tokens and cost are its checkpoint's, priced
+    assert usage["task_proposer"]["calls"] == 6 and usage["task_proposer"]["prompt"] > 0 and cost > 0

@@ -68,7 +68,11 @@ async def generate_agent_turn(
         kwargs: dict = {"seed": seed}
         if openai_tools:
             kwargs["tools"] = openai_tools
-        reply = await invoke_chat(model, conversation, **kwargs)
+        try:
+            reply = await invoke_chat(model, conversation, **kwargs)
+        except ModelCallError as exc:
+            exc.usage = usage if exc.usage is None else usage.plus(exc.usage)  # the empty replies before it
+            raise
         usage = usage.plus(usage_of(reply))
         message = Message(
             role="assistant",
@@ -80,7 +84,7 @@ async def generate_agent_turn(
         if message.content or message.tool_calls:
             return message, usage
         conversation = [*conversation, HumanMessage(_EMPTY_NUDGE)]
-    raise ModelCallError(f"{model.role}: empty reply (no text, no tool call) after retries")
+    raise ModelCallError(f"{model.role}: empty reply (no text, no tool call) after retries", usage=usage)
 
 
 async def _plain_agent_turn(

@@ -58,7 +58,11 @@ async def generate_structured(
     attempts = model.config.max_parse_retries + 1
     error = ""
     for _ in range(attempts):
-        reply = await _ask(model, schema, json_schema or _json_schema(schema), conversation, seed)
+        try:
+            reply = await _ask(model, schema, json_schema or _json_schema(schema), conversation, seed)
+        except ModelCallError as exc:
+            exc.usage = usage if exc.usage is None else usage.plus(exc.usage)  # the invalid answers before it
+            raise
         usage = usage.plus(usage_of(reply))
         try:
             return _parse(schema, reply, check), usage
@@ -72,7 +76,7 @@ async def generate_structured(
             ),
         ]
     raise ModelCallError(
-        f"{model.role}: invalid {schema.__name__} output after {attempts} attempts: {error[:300]}"
+        f"{model.role}: invalid {schema.__name__} output after {attempts} attempts: {error[:300]}", usage=usage
     )
 
 
