@@ -117,3 +117,31 @@ def test_card_only_refuses_what_it_cannot_do_in_one_line(run_cli, exported, tmp_
 def test_the_card_module_is_where_the_card_is_made():
     """format_hf writes data only; the card lives in dataset/card.py (one place to change it)."""
     assert "README.md" not in (REPO / "dialogforge" / "dataset" / "format_hf.py").read_text().split('"""', 2)[2]
+
+
+def test_a_dialogue_longer_than_the_agents_window_is_counted_as_trajectories_and_rows(tmp_path):
+    """Rows are samples (one per agent context window): the card names both counts, and its size
+    category is the rows'. The dialogue is grown over HTTP (the stub server) on a small context budget."""
+    import asyncio
+
+    import datasets
+
+    from dialogforge.dataset.export import export
+    from dialogforge.testing.scripted_model import ScriptedChatModel
+    from dialogforge.testing.stub_server import StubServer
+    from tests.support.dataset import store_states
+    from tests.support.wire import long_dialogue, run_graph
+
+    with StubServer(lambda body: ScriptedChatModel()) as server:
+        state = asyncio.run(run_graph(tmp_path / "run.db", "t", long_dialogue(5, 36, context_tokens=3_000), server.base_url))
+    store_states(tmp_path / "export.db", {"t": state})
+    out = tmp_path / "hf"
+    export(tmp_path / "export.db", out, "hf")
+    counts = json.loads((out / "dialogforge_manifest.json").read_text())["counts"]
+    assert counts["samples"] >= 2 and counts["exported"] == 1  # the window slid
+    card = load_card(out)
+    assert card.text.startswith("# dialogforge multi-turn tool-use dialogues\n\n1 synthetic conversations")
+    assert f", in {counts['samples']} rows (one per context window of a long dialogue)." in card.text
+    assert "shown only as context" in card.text and card.data.to_dict()["size_categories"] == ["n<1K"]
+    loaded = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "cache"))
+    assert loaded["train"].num_rows == counts["samples"]
