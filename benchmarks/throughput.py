@@ -124,7 +124,7 @@ def agent_request() -> tuple[list, dict]:
         "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}, "note": {"type": "string"}},
                        "required": ["order_id"]}}} for verb in ("get", "update", "cancel", "search")]
     messages = [
-        SystemMessage(render("run_agent", domain="customer support for an online store", reference_time="2026-03-04T10:15:00Z")),
+        SystemMessage(render("run_agent", domain="customer support for an online store", reference_time="2026-03-04T10:15:00Z", language="")),
         HumanMessage("Hi, I ordered a lamp last week and it still has not shipped. Order A1234."),
         AIMessage("", tool_calls=[{"id": "call_1", "name": "get_order", "args": {"order_id": "A1234"}, "type": "tool_call"}]),
         ToolMessage(json.dumps({"order_id": "A1234", "status": "processing", "items": ["desk lamp"], "eta": "2026-03-09"}), tool_call_id="call_1"),

@@ -2,7 +2,12 @@
 
 Every requested trajectory is written here (``pending``) before any starts,
 so a kill at any moment leaves nothing unaccounted for: ``resume`` finds
-every row that is not ``done`` or ``failed``.
+every row that is not ``done`` or ``failed``. A finished row carries what its
+trajectory cost: tokens per role (``usage``, JSON) and, with prices, dollars
+(``cost_usd``, and per role inside ``usage``), computed from the final
+checkpoint's counters (``dialogforge.pricing``), never added up on the way.
+Columns added after a database was made (``language``, ``persona``, the cost
+columns) are added to it on first write (``alter=True``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import sqlite_utils
 from pydantic import BaseModel
 
 from dialogforge.checkpoints.sqlite_file import check_db_path, connect
+from dialogforge.pricing import Pricing, usage_record
 from dialogforge.records import Counters, StopReason, ToolExec
 
 
@@ -40,6 +46,8 @@ class PlannedTrajectory(BaseModel):
     parent_thread_id: str | None = None
     fork_checkpoint_id: str | None = None
     tool_exec: str = ToolExec.SIMULATED.value  # what answered tool calls: simulated or sql (Tool-Exec)
+    language: str | None = None  # BCP-47, as planned (``--language``, or the domain's or persona's own)
+    persona: str | None = None
 
 
 _RUNS_COLUMNS = {
@@ -49,6 +57,7 @@ _RUNS_COLUMNS = {
     "created_at": str, "started_at": str, "finished_at": str,
     "user_turns": int, "messages": int, "tool_calls": int, "tool_errors": int,
     "tasks": int, "tokens": int, "initial_state": str, "tool_exec": str,
+    "language": str, "persona": str, "cost_usd": float, "usage": str,
 }
 
 
@@ -73,11 +82,20 @@ class Finished(Protocol):
     tasks: list[Any]
 
 
-def finished_fields(state: Finished) -> dict[str, Any]:
-    """A finished trajectory's row fields: its status and counters (every manifest store writes these)."""
+def cost_fields(counters: Counters, pricing: Pricing | None) -> dict[str, Any]:
+    """What a trajectory cost, from its counters: the ``usage`` and ``cost_usd`` columns."""
+    return {
+        "usage": json.dumps(usage_record(counters.usage, pricing)),
+        "cost_usd": pricing.total(counters.usage) if pricing else None,
+    }
+
+
+def finished_fields(state: Finished, pricing: Pricing | None = None) -> dict[str, Any]:
+    """A finished trajectory's row fields: its status, counters and cost (every manifest store writes these)."""
     failed = state.stop_reason in (None, StopReason.ERROR)
     counters = state.counters
     return {
+        **cost_fields(counters, pricing),
         "status": (Status.FAILED if failed else Status.DONE).value,
         "stop_reason": state.stop_reason.value if state.stop_reason else None,
         "error": state.error if failed else None,
@@ -128,13 +146,15 @@ class Manifest:
         with self.lock, self.conn:
             self.db["runs"].update(thread_id, {"status": Status.RUNNING.value, "started_at": now()})
 
-    def mark_finished(self, thread_id: str, state: Finished) -> None:
+    def mark_finished(self, thread_id: str, state: Finished, pricing: Pricing | None = None) -> None:
         with self.lock, self.conn:
-            self.db["runs"].update(thread_id, finished_fields(state))
+            self.db["runs"].update(thread_id, finished_fields(state, pricing), alter=True)
 
-    def mark_crashed(self, thread_id: str, reason: str) -> None:
+    def mark_crashed(self, thread_id: str, reason: str, cost: dict[str, Any] | None = None) -> None:
+        """``cost``: ``cost_fields`` of its last checkpoint, when it could be read."""
         with self.lock, self.conn:
-            self.db["runs"].update(thread_id, {"status": Status.FAILED.value, "error": reason, "finished_at": now()})
+            self.db["runs"].update(thread_id, {"status": Status.FAILED.value, "error": reason, "finished_at": now(),
+                                               **(cost or {})}, alter=True)
 
     def record_library(self, library_id: str, name: str, domain: str, build_key: str | None, text: str) -> None:
         """Store a library once; the same library again is a no-op (its id is a digest of its content)."""

@@ -15,6 +15,7 @@ from typing import Any, Iterable
 import sqlite_utils
 
 from dialogforge.checkpoints.manifest import _RUNS_COLUMNS, LIBRARY_COLUMNS, Finished, PlannedTrajectory, Status, finished_fields, now
+from dialogforge.pricing import Pricing
 from dialogforge.checkpoints.postgres_conn import connect_pg
 from dialogforge.checkpoints.urls import display_url
 from dialogforge.errors import StoreError
@@ -22,7 +23,7 @@ from dialogforge.errors import StoreError
 RUNS = "dialogforge_runs"
 RUN_CONFIGS = "dialogforge_run_configs"
 LIBRARIES = "dialogforge_tool_libraries"
-_SQL_TYPES = {str: "TEXT", int: "BIGINT"}
+_SQL_TYPES = {str: "TEXT", int: "BIGINT", float: "DOUBLE PRECISION"}
 
 
 def _schema() -> list[str]:
@@ -32,6 +33,9 @@ def _schema() -> list[str]:
     )
     return [
         f"CREATE TABLE IF NOT EXISTS {RUNS} ({columns})",
+        # a table made by an earlier version gains the columns added since
+        *(f"ALTER TABLE {RUNS} ADD COLUMN IF NOT EXISTS {name} {_SQL_TYPES[kind]}"
+          for name, kind in _RUNS_COLUMNS.items() if name != "thread_id"),
         f"CREATE INDEX IF NOT EXISTS {RUNS}_status ON {RUNS} (status)",
         f"CREATE TABLE IF NOT EXISTS {RUN_CONFIGS} (run_id TEXT PRIMARY KEY, created_at TEXT, config TEXT)",
         f"CREATE TABLE IF NOT EXISTS {LIBRARIES} ("
@@ -122,11 +126,11 @@ class PostgresManifest:
     def mark_running(self, thread_id: str) -> None:
         self._update(thread_id, {"status": Status.RUNNING.value, "started_at": now()})
 
-    def mark_finished(self, thread_id: str, state: Finished) -> None:
-        self._update(thread_id, finished_fields(state))
+    def mark_finished(self, thread_id: str, state: Finished, pricing: Pricing | None = None) -> None:
+        self._update(thread_id, finished_fields(state, pricing))
 
-    def mark_crashed(self, thread_id: str, reason: str) -> None:
-        self._update(thread_id, {"status": Status.FAILED.value, "error": reason, "finished_at": now()})
+    def mark_crashed(self, thread_id: str, reason: str, cost: dict[str, Any] | None = None) -> None:
+        self._update(thread_id, {"status": Status.FAILED.value, "error": reason, "finished_at": now(), **(cost or {})})
 
     def rows(self, *, statuses: Iterable[str] | None = None) -> list[dict[str, Any]]:
         where, params = "", []

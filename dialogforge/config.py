@@ -15,6 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
+from dialogforge.errors import ConfigError
+from dialogforge.languages import normalize_tag
 from dialogforge.records import Limits, Mode, ToolExec, ToolSimulation, ToolSource
 
 
@@ -25,6 +27,7 @@ class Role(StrEnum):
     AGENT = "agent"
     TOOL_SIMULATOR = "tool_simulator"
     JUDGE = "judge"
+    PERSONA_SAMPLER = "persona_sampler"  # once per run, before any trajectory (``--personas N``)
 
 
 class StructuredMethod(StrEnum):
@@ -127,15 +130,45 @@ class ModelConfig(Strict):
         return resolved
 
 
+class Price(Strict):
+    """What a model's tokens cost, in US dollars per million tokens.
+
+    ``cached_input`` prices the prompt tokens a server reports as read from its
+    prompt cache (OpenAI's ``prompt_tokens_details.cached_tokens``); without it
+    they cost ``input`` like the rest. Output includes reasoning tokens, as the
+    APIs count them.
+    """
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cached_input: float | None = Field(default=None, ge=0)
+
+
 class ModelsConfig(Strict):
-    """A default model plus per-role overrides (only the fields that differ)."""
+    """A default model plus per-role overrides (only the fields that differ), and what each model costs.
+
+    ``prices`` is keyed by model name (``ModelConfig.model``), so roles that share a
+    model share its price and a role switched to another model cannot keep the old one's.
+    """
 
     default: ModelConfig = Field(default_factory=ModelConfig)
     roles: dict[Role, dict[str, JsonValue]] = Field(default_factory=dict)
+    prices: dict[str, Price] = Field(default_factory=dict)
 
     def for_role(self, role: Role) -> ModelConfig:
         overrides = self.roles.get(role, {})
         return ModelConfig.model_validate({**self.default.model_dump(), **overrides})
+
+    def price_of(self, role: Role) -> Price | None:
+        """The role's price; None when no prices are configured. Once some are, every role's model
+        needs one: a model left unpriced would make every total quietly wrong."""
+        if not self.prices:
+            return None
+        model = self.for_role(role).model
+        if model not in self.prices:
+            raise ConfigError(f"models.prices: no price for model {model!r} (used by {role.value}); "
+                              f"priced: {', '.join(sorted(self.prices))}")
+        return self.prices[model]
 
 
 class GenerationSettings(Strict):
@@ -162,11 +195,38 @@ class GenerationSettings(Strict):
     tool_exec: ToolExec = ToolExec.SIMULATED
     domain_db: str | None = None  # the domain's SQLite database
     domain_tools: str | None = None  # its SQL tools; default <stem>.tools.json beside it, else drafted from the schema
+    # The language dialogues are written in (BCP-47); a domain's or a persona's own (seed files) wins.
+    language: str | None = None
+    domain_languages: dict[str, str] = Field(default_factory=dict)
+    persona_languages: dict[str, str] = Field(default_factory=dict)
+    # ``--personas N``: that many distinct personas sampled once for the run by the persona sampler.
+    sample_personas: int | None = Field(default=None, ge=1, le=10_000)
+    # Stop starting trajectories once the run has cost this much (needs models.prices).
+    budget_usd: float | None = Field(default=None, gt=0)
+    # The dataset's license, for the card an hf export writes (an SPDX-like id, e.g. apache-2.0, cc-by-4.0).
+    license: str | None = Field(default=None, min_length=1, max_length=64)
     # MCP: a server whose tools seed the run, and which answers the calls with tool_exec "mcp".
     mcp_server: str | None = None  # stdio: the command that starts it (one process per trajectory)
     mcp_url: str | None = None  # streamable HTTP: a running server, shared by every trajectory
     mcp_pool: int = Field(default=4, ge=1)  # stdio servers running at once
     mcp_timeout_s: float = Field(default=30.0, gt=0)  # per request (start-up, list, call)
+
+    @field_validator("language")
+    @classmethod
+    def _bcp47(cls, value: str | None) -> str | None:
+        return _tag(value) if value is not None else None
+
+    @field_validator("domain_languages", "persona_languages")
+    @classmethod
+    def _bcp47_values(cls, value: dict[str, str]) -> dict[str, str]:
+        return {text: _tag(tag) for text, tag in value.items()}
+
+
+def _tag(value: str) -> str:
+    try:
+        return normalize_tag(value)
+    except ConfigError as exc:  # pydantic reports a ValueError with the field's location
+        raise ValueError(str(exc)) from None
 
 
 def config_hash(*parts: BaseModel) -> str:

@@ -4,6 +4,10 @@ Each carries a one-line message meant for a user; the CLI catches
 ``DialogforgeError`` once and turns it into that line and exit code 2.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 
 class DialogforgeError(Exception):
     """Base of every failure a user can act on."""
@@ -29,8 +33,15 @@ class ModelCallError(DialogforgeError):
     """An LLM call failed for good (after bounded retries).
 
     Inside the graph this never crashes a run: the node records it as the
-    trajectory's failure reason.
+    trajectory's failure reason. ``usage`` (a ``records.TokenUsage``, or None)
+    holds the tokens of the answers received before it failed, for instance
+    three invalid structured outputs: they were paid for, so the node charges
+    them and the trajectory's cost and the run's budget count them.
     """
+
+    def __init__(self, message: str, *, usage: Any = None) -> None:
+        super().__init__(message)
+        self.usage = usage
 
 
 class ContextOverflowError(ModelCallError):

@@ -371,9 +371,10 @@ def append_messages(current: list[Message], writes: Sequence[list[Message]]) -> 
 
 class TokenUsage(Strict):
     prompt: int = 0
-    completion: int = 0
+    completion: int = 0  # includes reasoning, as the APIs count it
     reasoning: int = 0
     calls: int = 0
+    cached: int = 0  # of ``prompt``: read from the server's prompt cache (priced apart when the config says so)
 
     @property
     def total(self) -> int:
@@ -385,6 +386,7 @@ class TokenUsage(Strict):
             completion=self.completion + other.completion,
             reasoning=self.reasoning + other.reasoning,
             calls=self.calls + other.calls,
+            cached=self.cached + other.cached,
         )
 
 

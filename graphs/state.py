@@ -60,6 +60,8 @@ class DialogueState(BaseModel):
     mcp_divergences: list[McpDivergence] = Field(default_factory=list)
     # The trajectory's "now": the agent, the user simulator and the tool simulator all get it.
     reference_time: str = "2026-01-15T09:00:00Z"
+    # The BCP-47 tag the user and the agent write in (``--language``); None: unspecified (the prompts' English).
+    language: str | None = None
     counters: Counters = Field(default_factory=Counters)
     # A user message set from outside (a fork or an imported conversation)
     # that the user turn sends instead of asking the simulator.
@@ -127,6 +129,13 @@ class ResultSchema(Strict):
 
 class ResultSchemas(Strict):
     schemas: list[ResultSchema]
+
+
+class SampledPersonas(Strict):
+    """What the persona sampler returns: user personas for the run's domains (``--personas N``)."""
+
+    personas: list[str] = Field(min_length=1, max_length=20, description=(
+        "Each one or two sentences: who the user is, what they come for, how they write."))
 
 
 class UserTurn(Strict):

@@ -40,7 +40,7 @@ async def execute_tools(state: DialogueState, runtime: Runtime[GraphContext]) ->
         try:
             outcome = await _answer(seen, specs, call, runtime.context)
         except (ModelCallError, ToolBackendError) as exc:
-            return failed(exc)
+            return failed(exc, state, Role.TOOL_SIMULATOR, usage)
         if outcome.sql_write is not None:
             writes.append(outcome.sql_write)
         if outcome.is_error:

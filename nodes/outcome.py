@@ -14,8 +14,14 @@ from dialogforge.graphs.state import DialogueState
 from dialogforge.records import Counters, StopReason, TokenUsage
 
 
-def failed(exc: ModelCallError | ToolBackendError) -> dict[str, Any]:
-    return {"stop_reason": StopReason.ERROR, "error": str(exc)}
+def failed(exc: ModelCallError | ToolBackendError, state: DialogueState, role: str,
+           usage: TokenUsage | None = None) -> dict[str, Any]:
+    """The trajectory stops with the error as its reason. What it paid for on the way is charged to
+    ``role`` all the same: ``usage`` (the node's calls that succeeded) and the failed call's own
+    (``ModelCallError.usage``, e.g. invalid answers), so cost and budgets count every token."""
+    spent = (usage or TokenUsage()).plus(getattr(exc, "usage", None) or TokenUsage())
+    charged = charge(state, state.counters, role, spent) if spent.calls else {}
+    return {**charged, "stop_reason": StopReason.ERROR, "error": str(exc)}
 
 
 def charge(state: DialogueState, counters: Counters, role: str, usage: TokenUsage) -> dict[str, Any]:

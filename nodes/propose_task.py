@@ -22,6 +22,7 @@ from langgraph.runtime import Runtime
 from dialogforge.config import Role
 from dialogforge.errors import ModelCallError, ToolBackendError
 from dialogforge.executors.contract import ToolExecutor
+from dialogforge.languages import task_instruction
 from dialogforge.graphs.context import GraphContext
 from dialogforge.graphs.state import DialogueState, ProposedTask
 from dialogforge.models import RoleModel, generate_structured
@@ -40,7 +41,7 @@ async def propose_task(state: DialogueState, runtime: Runtime[GraphContext]) -> 
     try:  # the context reads the Tool-Exec database, which can fail like any tool backend
         task, usage = await propose(state, model, runtime.context.executor, state.library_goals)
     except (ModelCallError, ToolBackendError) as exc:
-        return failed(exc)
+        return failed(exc, state, model.role)
     return {"tasks": [*state.tasks, task], **charge(state, state.counters, model.role, usage)}
 
 
@@ -48,7 +49,8 @@ async def propose(state: DialogueState, model: RoleModel, executor: ToolExecutor
                   goals: GoalDigest | None) -> tuple[Task, TokenUsage]:
     """One proposal for ``state``, seeing ``goals`` (the run's goals for its library so far)."""
     continuation = prompt_text("propose_task_continuation") if state.tasks else ""
-    messages = prompt_messages("propose_task", _context(state, executor, goals), continuation=continuation)
+    messages = prompt_messages("propose_task", _context(state, executor, goals), continuation=continuation,
+                               language=task_instruction(state.language))
     names = fixed_tool_names(state)
     if names is None:
         proposal, usage = await generate_structured(model, ProposedTask, messages, seed=state.seed)

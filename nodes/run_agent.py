@@ -24,9 +24,8 @@ from dialogforge.graphs.context import GraphContext
 from dialogforge.graphs.state import DialogueState
 from dialogforge.records import Mode, StopReason
 from dialogforge.nodes.outcome import charge, failed
-from dialogforge.nodes.prompting import render
+from dialogforge.nodes.prompting import agent_system_prompt
 from dialogforge.tokens import MESSAGE_OVERHEAD, estimate_json_tokens, estimate_tokens
-
 
 
 async def run_agent(state: DialogueState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
@@ -48,11 +47,12 @@ async def run_agent(state: DialogueState, runtime: Runtime[GraphContext]) -> dic
             )
         except ContextOverflowError as exc:
             if refused == OVERFLOW_RETRIES:
-                return failed(ModelCallError(f"{exc} (also with the window cut to {window.scale:.0%} of the context budget)"))
+                return failed(ModelCallError(f"{exc} (also with the window cut to {window.scale:.0%} of the context budget)",
+                                             usage=exc.usage), state, model.role)
             limit = exc.model_context or limit
             continue
         except ModelCallError as exc:
-            return failed(exc)
+            return failed(exc, state, model.role)
         break
     # The endpoint's count of this very request calibrates the next window (one call; a nudged retry is two).
     reported = usage.prompt if usage.calls == 1 and usage.prompt else None
@@ -74,9 +74,3 @@ async def run_agent(state: DialogueState, runtime: Runtime[GraphContext]) -> dic
         update.setdefault("stop_reason", StopReason.AGENT_FINISHED)
     return update
 
-
-def agent_system_prompt(state: DialogueState) -> str:
-    """The system message the agent is sent; a conversation that brought its own keeps that."""
-    if state.messages and state.messages[0].role == "system":
-        return state.messages[0].content
-    return render("run_agent", domain=state.scenario.domain, reference_time=state.reference_time).strip()

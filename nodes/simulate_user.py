@@ -19,6 +19,7 @@ from langgraph.runtime import Runtime
 from dialogforge.config import Role
 from dialogforge.context_windows import OVERFLOW_RETRIES, transcript_window
 from dialogforge.errors import ContextOverflowError, ModelCallError
+from dialogforge.languages import user_instruction
 from dialogforge.models import generate_structured
 from dialogforge.graphs.context import GraphContext
 from dialogforge.graphs.state import DialogueState, UserTurn
@@ -45,7 +46,7 @@ async def simulate_user(state: DialogueState, runtime: Runtime[GraphContext]) ->
         try:
             turn, usage, seen = await _ask(model, state)
         except ModelCallError as exc:
-            return failed(exc)
+            return failed(exc, state, model.role)
         update.update(charge(state, state.counters, model.role, usage))
     counters = update.get("counters", state.counters)
     if turn.is_task_complete:
@@ -97,7 +98,7 @@ def _whole_task(state: DialogueState) -> str:
 
 def _instructions(state: DialogueState) -> str:
     persona = f"\nYou are: {state.scenario.persona}" if state.scenario.persona else ""
-    return render("simulate_user", persona=persona)
+    return render("simulate_user", persona=persona, language=user_instruction(state.language))
 
 
 def _goal_message(state: DialogueState) -> str:

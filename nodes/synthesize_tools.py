@@ -38,7 +38,7 @@ async def synthesize_tools(state: DialogueState, runtime: Runtime[GraphContext])
         if state.tool_exec is not ToolExec.MCP:  # a real server answers verbatim: no schema to predict
             tools = (await stages.result_schemas(tools))[0]
     except ModelCallError as exc:
-        return failed(exc)
+        return failed(exc, state, model.role, stages.usage)
     if stages.usage.calls == 0:
         return {}
     tools = harmonize(tools, own)[0]

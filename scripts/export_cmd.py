@@ -15,7 +15,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "(with a dataset_info.json entry beside it), or a Hugging Face dataset directory whose samples "
                     "render through a model family's chat template (--chat-template); a run manifest (config with "
                     "secrets masked, models, seeds, counts, what the format changed) is written beside it. The output "
-                    "appears only when complete. "
+                    "appears only when complete. An hf export has a dataset card (README.md: Hub metadata, how the data "
+                    "was made, Table 1 measures with a plot, validation, cost, limitations); --card-only writes it again. "
                     "Example: dialogforge export --db run.db --format hf --chat-template qwen3 --out data/ --valid-only",
     )
     add_db(parser)
@@ -27,6 +28,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--valid-only", action="store_true",
                         help="only trajectories that `dialogforge validate` found valid, without duplicates")
     parser.add_argument("--keep-duplicates", action="store_true", help="with --valid-only: keep duplicates too")
+    parser.add_argument("--card-only", action="store_true",
+                        help="hf only: rewrite the dataset card (README.md) of the export at --out from the database "
+                             "(after a validate, say), leaving its data as it is")
     parser.add_argument("--include-unjudged", action="store_true",
                         help="with --valid-only: also admit trajectories that pass the rules but have no judge verdict "
                              "because their judge call failed (left out by default)")
@@ -47,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     for flag, value in (("--keep-duplicates", args.keep_duplicates), ("--include-unjudged", args.include_unjudged)):
         if value and not args.valid_only:
             raise ConfigError(f"{flag} only filters a --valid-only export; add --valid-only")
+    if args.card_only:
+        return _card_only(args)
     result = export(args.db, args.out, args.format, valid_only=args.valid_only, with_reasoning=args.with_reasoning,
                     keep_duplicates=args.keep_duplicates, include_unjudged=args.include_unjudged,
                     chat_template=args.chat_template)
@@ -62,4 +68,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {result.skipped['unjudged']} unjudged trajectories (their judge call failed) were left out; "
               "`dialogforge validate --judge` retries them, --include-unjudged admits them")
     print(f"manifest: {result.manifest_path}")
+    return 0
+
+
+def _card_only(args: argparse.Namespace) -> int:
+    from dialogforge.dataset.export import export_card_only
+    from dialogforge.errors import ConfigError
+
+    if args.format != "hf":
+        raise ConfigError("--card-only rewrites the dataset card of an hf export; use --format hf")
+    given = [flag for flag, value in (("--chat-template", args.chat_template), ("--valid-only", args.valid_only),
+                                      ("--with-reasoning/--no-reasoning", args.with_reasoning is not None)) if value]
+    if given:
+        raise ConfigError(f"{given[0]} shapes the data, which --card-only leaves as it is; leave it out")
+    print(f"card: {export_card_only(args.db, args.out)}")
     return 0

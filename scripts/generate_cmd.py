@@ -12,6 +12,7 @@ from dialogforge.records import Limits, Mode, ToolExec, ToolSimulation, ToolSour
 from dialogforge.cli.model_options import add_model_options, config_file_from, models_config_from, running_models
 from dialogforge.cli.options import add_db, positive_float, positive_int, share
 from dialogforge.cli.ray_options import add_executor_options, check_executor_args, generate_on_ray
+from dialogforge.cli.showcase import SHOW_UP_TO, show_what_was_made
 
 if TYPE_CHECKING:
     from dialogforge.config import GenerationSettings
@@ -29,6 +30,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, help="run seed (default 0)")
     parser.add_argument("--domain", action="append", help="domain text; repeat for several (sampled per trajectory)")
     parser.add_argument("--persona", action="append", help="user persona; repeat for several")
+    parser.add_argument("--personas", type=positive_int, metavar="N",
+                        help="sample N distinct personas for the run's domains once (the persona_sampler role), "
+                             "dealt evenly to the trajectories; stored with the run, reused by resume")
+    parser.add_argument("--language", metavar="TAG",
+                        help="BCP-47 tag the user and the agent write in and tasks are written in (e.g. de, pt-BR, ja); "
+                             "a domain's or persona's own language in a seeds file wins; `validate` flags turns in another")
+    parser.add_argument("--budget-usd", type=positive_float, metavar="USD",
+                        help="stop starting trajectories once the run has cost this much (in-flight ones finish; "
+                             "needs models.prices in --config); resume --budget-usd raises it")
+    parser.add_argument("--license", metavar="ID", help="the dataset's license for the card of an hf export (e.g. apache-2.0)")
     parser.add_argument("--tools", metavar="FILE", help="seed tools: OpenAI tools JSON or BFCL func-doc JSONL")
     parser.add_argument("--synthesize-more", action="store_true", help="with --tools: also synthesize complementary tools")
     parser.add_argument("--tool-library", action="append", metavar="FILE|DIR",
@@ -89,6 +100,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                               "auto (default): rich on a terminal, plain otherwise")
     display.add_argument("--progress-interval", type=positive_float, default=10.0, metavar="S", help="seconds between plain lines (default 10)")
     display.add_argument("--quiet", action="store_true", help="no progress display")
+    display.add_argument("--no-show", dest="show", action="store_false",
+                         help=f"a run of up to {SHOW_UP_TO} trajectories ends by printing one and writing it as an HTML "
+                              "file beside the database; this leaves that out")
     parser.set_defaults(func=run)
 
 
@@ -97,7 +111,8 @@ def settings_from(args: argparse.Namespace, base: GenerationSettings) -> Generat
     from pydantic import ValidationError
 
     from dialogforge.config import GenerationSettings
-    from dialogforge.inputs.seed_files import load_seed_lines
+    from dialogforge.inputs.seed_files import load_seeds, seed_languages
+    from dialogforge.languages import normalize_tag
 
     limit_flags = {"max_user_turns": args.max_turns, "max_tool_steps": args.max_tool_steps,
                    "max_tasks": args.max_tasks, "token_budget": args.token_budget,
@@ -110,6 +125,8 @@ def settings_from(args: argparse.Namespace, base: GenerationSettings) -> Generat
     simulation = {**base.simulation.model_dump(), **{k: v for k, v in simulation_flags.items() if v is not None}}
     flags = {"mode": Mode(args.mode) if args.mode else None, "n": args.n, "seed": args.seed,
              "domains": args.domain, "personas": args.persona, "tools_file": args.tools,
+             "language": getattr(args, "language", None), "sample_personas": getattr(args, "personas", None),
+             "budget_usd": getattr(args, "budget_usd", None), "license": getattr(args, "license", None),
              "concurrency": args.concurrency, "domain_db": args.domain_db, "domain_tools": args.domain_tools,
              "mcp_server": args.mcp_server, "mcp_url": args.mcp_url, "mcp_pool": args.mcp_pool, "mcp_timeout_s": args.mcp_timeout,
              "tool_exec": ToolExec(args.tool_exec) if args.tool_exec else ToolExec.SQL if args.domain_db
@@ -117,10 +134,18 @@ def settings_from(args: argparse.Namespace, base: GenerationSettings) -> Generat
              "tool_libraries": getattr(args, "tool_library", None), "tool_subset": getattr(args, "tool_subset", None),
              "tool_prep": ToolPrep.PER_TRAJECTORY if getattr(args, "tools_per_trajectory", False) else None}
     if getattr(args, "domains_file", None):
-        flags["domains"] = load_seed_lines(args.domains_file, "domain")
+        seeds = load_seeds(args.domains_file, "domain")
+        flags.update(domains=[s.text for s in seeds], domain_languages=seed_languages(args.domains_file, seeds, "domain"))
     if getattr(args, "personas_file", None):
-        flags["personas"] = load_seed_lines(args.personas_file, "persona")
+        seeds = load_seeds(args.personas_file, "persona")
+        flags.update(personas=[s.text for s in seeds], persona_languages=seed_languages(args.personas_file, seeds, "persona"))
+    if flags["sample_personas"] and (args.persona or getattr(args, "personas_file", None)):
+        raise ConfigError("give --personas N (sampled) or --persona / --personas-file (given), not both")
+    if flags["language"] is not None:
+        flags["language"] = normalize_tag(flags["language"])
     settings = base.model_copy(update={k: v for k, v in flags.items() if v is not None})
+    if settings.sample_personas and settings.personas and flags["sample_personas"] is None:
+        settings = settings.model_copy(update={"sample_personas": None})  # the config's personas are given ones
     source = ToolSource.SEED_PLUS if args.synthesize_more else settings.tool_source
     if (settings.tools_file or getattr(args, "tools_dir", None)) and source is ToolSource.SYNTHESIZE:
         source = ToolSource.SEED
@@ -140,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
     from dialogforge.interrupt import resume_hint
     from dialogforge.models.preflight import check_endpoints
     from dialogforge.progress import make_progress
+    from dialogforge.runs.budget import run_budget
     from dialogforge.runs.generate import generate
     from dialogforge.runs.mcp_backend import server_of, survey
     from dialogforge.runs.tool_backends import domain_for
@@ -165,7 +191,11 @@ def run(args: argparse.Namespace) -> int:
     starts = _conversation_starts(args, settings, tools)
     if starts is not None:
         settings = settings.model_copy(update={"n": len(starts)})
+    if args.executor == "ray" and settings.budget_usd is not None:
+        raise ConfigError("--budget-usd is kept by one driver's engine; it cannot run with --executor ray yet")
     models = models_config_from(args, file)
+    run_budget(settings, models)  # a budget needs prices: refused before the model server starts
+    _language_note(settings)
     with running_models(models, args.gguf) as models_config:
         check_endpoints(models_config)
         if args.executor == "ray":
@@ -179,11 +209,35 @@ def run(args: argparse.Namespace) -> int:
     print(f"run {run_id}: {s.done} done, {s.failed} failed, stored in {args.db}")
     for reason, count in sorted(s.failures.items()):
         print(f"  failed: {count} x {reason}")
+    print_budget(s, settings.budget_usd)
     if interrupted:
         sys.stderr.write(f"dialogforge: interrupted; unfinished trajectories are checkpointed: {resume_hint(args.db)}\n")
         return 130
+    if args.show and len(thread_ids) <= SHOW_UP_TO:
+        show_what_was_made(args.db, thread_ids)
     print(f"next: dialogforge list --db {args.db}   |   dialogforge show {thread_ids[0]} --db {args.db}")
     return 0
+
+
+def print_budget(summary, budget_usd: float | None) -> None:
+    """What the budget did (generate and resume)."""
+    if budget_usd is None or summary.spent_usd is None:
+        return
+    from dialogforge.pricing import dollars
+
+    print(f"spent {dollars(summary.spent_usd)} of the {dollars(budget_usd)} budget")
+    if summary.not_started:
+        print(f"budget reached: {summary.not_started} trajectories not started (still pending); "
+              "`dialogforge resume --budget-usd MORE` runs them")
+
+
+def _language_note(settings: GenerationSettings) -> None:
+    from dialogforge.languages import detectable
+
+    tags = {settings.language, *settings.domain_languages.values(), *settings.persona_languages.values()} - {None}
+    for tag in sorted(t for t in tags if not detectable(t)):
+        sys.stderr.write(f"dialogforge: note: the language check cannot identify {tag}; `validate` will not check "
+                         "the language of its turns\n")
 
 
 def _tool_libraries(args: argparse.Namespace, settings: GenerationSettings) -> list | None:

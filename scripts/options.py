@@ -30,7 +30,7 @@ def positive_int(text: str) -> int:
 def positive_float(text: str) -> float:
     value = _parsed(text, float, "a number")
     if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text}")
+        raise argparse.ArgumentTypeError(f"expected a finite number above 0, got {text}")
     return value
 
 

@@ -21,12 +21,23 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def render_dialogue(state: DialogueState, with_reasoning: bool = False) -> str:
+def render_dialogue(state: DialogueState, with_reasoning: bool = False, costs: dict[str, float] | None = None) -> str:
+    """``costs``: dollars per role (``runs.reading.trajectory_cost``); tokens are shown either way."""
+    from dialogforge.pricing import dollars
+
     lines = [
-        f"domain: {state.scenario.domain}   mode: {state.mode.value}   seed: {state.seed}",
+        f"domain: {state.scenario.domain}   mode: {state.mode.value}   seed: {state.seed}"
+        + (f"   language: {state.language}" if state.language else ""),
+        *([f"persona: {state.scenario.persona}"] if state.scenario.persona else []),
         f"tools: {', '.join(t.name for t in state.tools) or '-'}",
         f"stop: {state.stop_reason.value if state.stop_reason else 'running'}" + (f" ({state.error})" if state.error else ""),
     ]
+    usage = state.counters.usage
+    if usage:
+        parts = [f"{role} {u.total:,}" + (f" {dollars(costs[role])}" if costs and role in costs else "")
+                 for role, u in sorted(usage.items())]
+        total = f" = {dollars(sum(costs.values()))}" if costs else ""
+        lines.append(f"tokens: {state.counters.total_tokens:,}{total} ({', '.join(parts)})")
     task_seen = None
     for m in state.messages:
         if m.task_index is not None and m.task_index != task_seen and m.task_index < len(state.tasks):
@@ -47,7 +58,8 @@ def render_dialogue(state: DialogueState, with_reasoning: bool = False) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dialogforge.runs.reading import load_state
+    from dialogforge.runs.reading import load_state, trajectory_cost
 
-    print(render_dialogue(load_state(args.db, args.thread_id), args.reasoning))
+    state = load_state(args.db, args.thread_id)
+    print(render_dialogue(state, args.reasoning, trajectory_cost(args.db, args.thread_id, state)))
     return 0

@@ -1,6 +1,6 @@
 """The embedded llama.cpp server: it serves the packaged model, and it never outlives us.
 
-Marked `embedded`: these need llama-cpp-python[server] and the packaged GGUF installed;
+Marked `embedded`: these need xllamacpp (llama-server, a prebuilt wheel) and the packaged GGUF installed;
 run them with `python -m pytest -m embedded tests/test_local_server.py`.
 """
 

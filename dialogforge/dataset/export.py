@@ -23,6 +23,7 @@ counted in the manifest under ``conversion``.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -32,14 +33,16 @@ from typing import Any, Callable, Iterator
 from dialogforge.checkpoints.manifest import Status
 from dialogforge.checkpoints.store_kinds import check_store
 from dialogforge.dataset.atomic import MARKER, atomic_dir, atomic_file, check_dir_target, check_file_target, temp_sibling
+from dialogforge.dataset.card import CardMeasures, exported_validations, write_card
 from dialogforge.dataset.corpus import Trajectory, iter_trajectories, manifest_rows, run_configs, source_of
-from dialogforge.dataset.errors import NotValidatedError
+from dialogforge.dataset.errors import ExportError, NotValidatedError
 from dialogforge.dataset.export_manifest import build_manifest
 from dialogforge.dataset.format_openai import ToolNames, openai_record
 from dialogforge.dataset.format_sharegpt import INFO_FILE, merged_dataset_info, sharegpt_record
 from dialogforge.dataset.samples import Sample, SampleSkipped, build_samples
 from dialogforge.dataset.targets import Target, resolve_target
 from dialogforge.dataset.validations import read_validations, skip_reason
+from dialogforge.pricing import recorded_pricing
 
 Build = Callable[[Trajectory, Sample], dict[str, Any]]
 
@@ -96,9 +99,14 @@ def export(
             return hf_row(t.row, t.state, sample, validations.get(t.thread_id), stream.source(t), family=target.family,
                           with_reasoning=target.with_reasoning, tally=conversion)
 
+        stream.card = CardMeasures()
         with atomic_dir(out) as staging:
-            write_hf(stream.records(build), staging, temp_sibling(out, "cache"), out, target.family)
-            _write_json(staging / MARKER, manifest())
+            write_hf(stream.records(build), staging, temp_sibling(out, "cache"), out)
+            written = manifest()
+            _write_json(staging / MARKER, written)
+            ids = set(stream.exported_ids())
+            write_card(staging, stream.exported, written, stream.card, exported_validations(validations, ids),
+                       stream.configs, [row for row in chosen if row["thread_id"] in ids])
         return ExportResult(out, out / MARKER, stream.exported, time.perf_counter() - started, skipped, stream.cut, stream.samples)
     build = _jsonl_builder(target, names, conversion)
     manifest_path = out.with_name(out.name + ".manifest.json")
@@ -178,6 +186,11 @@ class _Stream:
         self.samples_skipped: Counter = Counter()
         self.context_turns = 0  # assistant turns written as context only (trained in an earlier sample)
         self.exported_rows: list[dict[str, Any]] = []
+        self.card: CardMeasures | None = None  # an hf export's card measures, fed as records go out
+        self.pricing = {run_id: recorded_pricing(config) for run_id, config in configs.items()}
+
+    def exported_ids(self) -> list[str]:
+        return [row["thread_id"] for row in self.exported_rows]
 
     def __iter__(self) -> Iterator[Trajectory]:
         for trajectory in iter_trajectories(self.db_path, self.rows):
@@ -224,6 +237,8 @@ class _Stream:
             self.exported_rows.append({"thread_id": trajectory.thread_id, "run_id": trajectory.row["run_id"], "seed": trajectory.row.get("seed"),
                                        "samples": written, **({"cut": trajectory.cut.as_dict()} if trajectory.cut else {})})
             self.cut += trajectory.cut is not None
+            if self.card is not None:
+                self.card.add(trajectory.state, self.source(trajectory), self.pricing.get(trajectory.row["run_id"]))
 
     def manifest(self, fmt: str, options: dict[str, Any], total: int, started: float, target: dict[str, Any]) -> dict[str, Any]:
         counts = {
@@ -239,3 +254,38 @@ class _Stream:
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def export_card_only(db_path: str | Path, out: str | Path) -> Path:
+    """Write the dataset card of an existing hf export again (``export --card-only``), from the database
+    and the export's manifest: the same trajectories measured, today's validations and configs."""
+    out = Path(out)
+    check_store(db_path, must_exist=True)
+    try:
+        written = json.loads((out / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ExportError(f"{out}: not a dialogforge hf export (no readable {MARKER}: {exc.__class__.__name__})") from exc
+    if written.get("format") != "hf":
+        raise ExportError(f"{out}: a {written.get('format')!r} export; --card-only rewrites the card of an hf export")
+    ids = [t for run in written.get("runs") or [] for t in run.get("trajectory_seeds") or {}]
+    wanted = set(ids)
+    rows = [row for row in manifest_rows(db_path, statuses=[s.value for s in Status]) if row["thread_id"] in wanted]
+    if len(rows) < len(wanted):
+        raise ExportError(f"{out}: {len(wanted) - len(rows)} exported trajectories are not in {db_path}; "
+                          "give the database the export was made from")
+    configs = run_configs(db_path, (row["run_id"] for row in rows))
+    stream = _Stream(db_path, rows, {}, configs, False, Counter())
+    card = CardMeasures()
+    for trajectory in stream:
+        card.add(trajectory.state, stream.source(trajectory), stream.pricing.get(trajectory.row["run_id"]))
+    validations = exported_validations(read_validations(db_path), ids)
+    count = int((written.get("counts") or {}).get("exported") or len(rows))
+    staging = temp_sibling(out, "card")
+    staging.mkdir()
+    try:
+        write_card(staging, count, written, card, validations, configs, rows)
+        for part in staging.iterdir():
+            part.replace(out / part.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out / "README.md"

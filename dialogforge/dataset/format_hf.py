@@ -2,7 +2,7 @@
 
 Layout of the output directory::
 
-    README.md                 dataset card; its YAML `configs` points load_dataset at data/
+    README.md, measures.png   dataset card (``dataset.card``); its YAML `configs` points load_dataset at data/
     data/train-00000-of-00001.parquet
     dataset_dict.json, train/ what save_to_disk writes, for load_from_disk
     dialogforge_manifest.json the run manifest
@@ -128,9 +128,9 @@ def hf_row(row: dict[str, Any], state: DialogueState, sample: Sample, validation
     }
 
 
-def write_hf(rows: Iterable[dict[str, Any]], out_dir: Path, work_dir: Path, target: Path, family: Family) -> int:
-    """Stream rows into Parquet in ``out_dir`` (staging for ``target``), then add the Arrow copy
-    and the card; returns the row count."""
+def write_hf(rows: Iterable[dict[str, Any]], out_dir: Path, work_dir: Path, target: Path) -> int:
+    """Stream rows into Parquet in ``out_dir`` (staging for ``target``), then add the Arrow copy;
+    returns the row count. The card (``dataset.card``) is written beside them by ``export``."""
     parquet_path = out_dir / PARQUET_NAME
     parquet_path.parent.mkdir(parents=True)
     writer = ParquetWriter(features=FEATURES, path=str(parquet_path), writer_batch_size=BATCH_ROWS)
@@ -152,23 +152,4 @@ def write_hf(rows: Iterable[dict[str, Any]], out_dir: Path, work_dir: Path, targ
         if not quiet:
             datasets.enable_progress_bars()
         shutil.rmtree(work_dir, ignore_errors=True)
-    (out_dir / "README.md").write_text(_card(count, family), encoding="utf-8")
     return count
-
-
-def _card(count: int, family: Family) -> str:
-    return (
-        "---\n"
-        "configs:\n- config_name: default\n  data_files:\n  - split: train\n    path: data/train-*.parquet\n"
-        "---\n"
-        "# dialogforge export\n\n"
-        f"{count} multi-turn tool-use trajectories. `messages` and `tools` are lists of JSON values (each message keeps\n"
-        f"only its own keys), written for {family.summary}.\n"
-        "Assistant messages carry `train`: false on a turn whose tool call was invalid (answered with an error),\n"
-        "and on a turn shown only as context (a long dialogue is several rows, one per context window, sharing\n"
-        "`thread_id`; each turn is trained in one row, on exactly what the agent saw);\n"
-        "axolotl reads it (`type: chat_template`, `field_messages: messages`, `field_tools: tools`,\n"
-        "`message_field_training: train`); TRL's `assistant_only_loss` trains every assistant turn.\n"
-        "Read with `datasets.load_dataset(PATH)` (Parquet) or `datasets.load_from_disk(PATH)` (Arrow).\n"
-        "How it was made: `dialogforge_manifest.json`.\n"
-    )

@@ -39,7 +39,7 @@ from dialogforge.context_windows import conversation_base, seen_window
 from dialogforge.dataset.cut import Cut
 from dialogforge.dataset.errors import JudgeContextError
 from dialogforge.graphs.state import DialogueState
-from dialogforge.nodes.prompting import render
+from dialogforge.nodes.prompting import agent_system_prompt
 from dialogforge.prompts import context_block
 from dialogforge.records import Message
 
@@ -99,7 +99,7 @@ def _fixed_context(state: DialogueState, index: int, cut: Cut | None) -> dict[st
         "domain": state.scenario.domain,
         "mode": state.mode.value,
         "reference_time": state.reference_time,
-        "agent_system_prompt": render("run_agent", domain=state.scenario.domain, reference_time=state.reference_time).strip(),
+        "agent_system_prompt": agent_system_prompt(state).strip(),
         "tools": [tool.openai_tool()["function"] for tool in state.tools],
         "task_number": index + 1,
         "tasks_in_conversation": len(state.tasks),

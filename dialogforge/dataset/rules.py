@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from dialogforge.dataset.cut import Cut
+from dialogforge.dataset.language_check import mismatches
 from dialogforge.graphs.state import DialogueState
 from dialogforge.records import CAP_STOP_REASONS, Message, Mode, StopReason, TaskStatus, ToolCall, ToolSpec
 from dialogforge.tool_checks import first_violation
@@ -39,6 +40,7 @@ class Rule(StrEnum):
     REASONING_LEAKED = "reasoning_leaked"  # thinking text inside a visible reply
     STOPPED_AT_CAP = "stopped_at_cap"
     STOPPED_BY_ERROR = "stopped_by_error"
+    WRONG_LANGUAGE = "wrong_language"  # a user or assistant turn in another language than the trajectory's
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ def check_rules(state: DialogueState, cut: Cut | None = None) -> list[RuleFailur
         *check_completion(state, cut),
         *check_reasoning_leaks(state.messages),
         *check_stop_reason(state, cut),
+        *check_language(state),
     ]
 
 
@@ -236,3 +239,10 @@ def check_stop_reason(state: DialogueState, cut: Cut | None = None) -> list[Rule
     if reason is StopReason.ERROR:
         return [RuleFailure(Rule.STOPPED_BY_ERROR, f"stopped by an error: {(state.error or 'unknown')[:200]}")]
     return []
+
+
+def check_language(state: DialogueState) -> list[RuleFailure]:
+    """Each user or assistant turn in the trajectory's language (``--language``), as
+    ``dataset.language_check`` identifies it; a trajectory without one is not checked."""
+    return [RuleFailure(Rule.WRONG_LANGUAGE, found.detail(), found.message_index)
+            for found in mismatches(state.messages, state.language)]

@@ -63,7 +63,7 @@ from typing import Any, Callable
 from dialogforge.context_windows import seen_window
 from dialogforge.dataset.rules import call_violation
 from dialogforge.graphs.state import DialogueState
-from dialogforge.nodes.run_agent import agent_system_prompt
+from dialogforge.nodes.prompting import agent_system_prompt
 from dialogforge.records import Message, ToolCall
 
 Msg = dict[str, Any]

@@ -10,6 +10,7 @@
   transitions, transient failures, failed SQL).
 - Per tool library: how many of its tools the dataset exercises, and how
   often each is called (a library nobody's calls reach is a library wasted).
+- Languages, persona usage and cost (``dataset.mix``).
 Validity comes from the ``validations`` table (``dialogforge validate``).
 Trajectories are measured as their views: a capped one that completed a
 task counts up to its last completed task (``dataset.cut``), as exported.
@@ -30,9 +31,11 @@ from typing import Any
 
 from dialogforge.checkpoints.manifest import Status
 from dialogforge.dataset.corpus import iter_trajectories, manifest_rows, run_configs, source_of
+from dialogforge.dataset.mix import Mix, mix_lines
 from dialogforge.dataset.samples import sample_count
 from dialogforge.dataset.validations import JUDGED, NOT_JUDGED, UNJUDGED, judge_status, read_validations, skip_reason
 from dialogforge.graphs.state import DialogueState
+from dialogforge.pricing import recorded_pricing
 from dialogforge.records import Mode
 from dialogforge.runs.tool_libraries import load_stored_libraries
 
@@ -123,11 +126,13 @@ class DatasetStats:
     tool_errors: dict[str, Any] = field(default_factory=dict)
     valid_only: bool = False
     cut: int = 0  # measured trajectories that were cut after their last completed task
+    mix: Mix = field(default_factory=Mix)
     libraries: list[LibraryUse] = field(default_factory=list)
     samples: int = 0  # training samples an export writes for the measured trajectories (one per agent window)
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            **self.mix.as_dict(),
             "trajectories": self.statuses,
             "valid_only": self.valid_only,
             "table1": [g.as_dict() for g in self.groups],
@@ -153,6 +158,11 @@ def collect_stats(db_path: str | Path, *, valid_only: bool = False) -> DatasetSt
     if valid_only:
         done = [row for row in done if _usable(validations.get(row["thread_id"]))]
     configs = run_configs(db_path, (row["run_id"] for row in done))
+    mix = Mix()
+    all_configs = run_configs(db_path, (row["run_id"] for row in rows))
+    mix.add_runs(all_configs)
+    mix.add_spend(rows, all_configs)
+    pricing = {run_id: recorded_pricing(config) for run_id, config in all_configs.items()}
     groups: dict[tuple[str, str], Group] = {}
     overall = Group("all", "all")
     role_tokens: Counter = Counter()
@@ -166,6 +176,7 @@ def collect_stats(db_path: str | Path, *, valid_only: bool = False) -> DatasetSt
         key = (state.mode.value, source_of(state, configs.get(trajectory.row["run_id"], {})))
         groups.setdefault(key, Group(*key)).add(state)
         overall.add(state)
+        mix.add(state, pricing.get(trajectory.row["run_id"]))
         errors.add(state)
         if state.tool_library is not None:
             ref = state.tool_library
@@ -182,6 +193,7 @@ def collect_stats(db_path: str | Path, *, valid_only: bool = False) -> DatasetSt
         tool_errors=errors.as_dict(),
         valid_only=valid_only,
         cut=cut,
+        mix=mix,
         libraries=_with_library_tools(db_path, uses),
         samples=samples,
     )
@@ -286,4 +298,4 @@ def table_text(stats: DatasetStats) -> str:
         lines += [use.line() for use in stats.libraries[:LIBRARY_LINES]]
         if len(stats.libraries) > LIBRARY_LINES:
             lines.append(f"  ... and {len(stats.libraries) - LIBRARY_LINES} more libraries (--json lists them all)")
-    return "\n".join(lines)
+    return "\n".join([*lines, *mix_lines(stats.mix)])

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from dialogforge.errors import DialogforgeError
+from dialogforge.errors import ConfigError, DialogforgeError
 from dialogforge.inputs.seed_tools import load_tools_file
+from dialogforge.languages import normalize_tag
 from dialogforge.records import ToolSpec
 
 SeedKind = Literal["domain", "persona"]
@@ -39,8 +40,31 @@ class ToolSet:
     tools: list[ToolSpec]
 
 
+@dataclass(frozen=True)
+class Seed:
+    text: str
+    language: str | None = None  # a normalized BCP-47 tag
+
+
 def load_seed_lines(path: str | Path, kind: SeedKind) -> list[str]:
     """Every domain (or persona) in ``path``, in file order, duplicates kept (they weight the sampling)."""
+    return [seed.text for seed in load_seeds(path, kind)]
+
+
+def seed_languages(path: str | Path, seeds: list[Seed], kind: SeedKind) -> dict[str, str]:
+    """Each seed's own language, by its text; one text given two languages is an error."""
+    languages: dict[str, str] = {}
+    for seed in seeds:
+        if seed.language is None:
+            continue
+        if languages.setdefault(seed.text, seed.language) != seed.language:
+            raise SeedFileError(f"{path}: the {kind} {seed.text[:60]!r} is given two languages "
+                                f"({languages[seed.text]}, {seed.language})")
+    return languages
+
+
+def load_seeds(path: str | Path, kind: SeedKind) -> list[Seed]:
+    """``load_seed_lines`` with each line's ``language`` (JSON Lines objects only)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -51,25 +75,31 @@ def load_seed_lines(path: str | Path, kind: SeedKind) -> list[str]:
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
-        value = _json_value(path, number, stripped, kind) if stripped[0] in "{\"" else stripped
-        values.append(value)
+        values.append(_json_value(path, number, stripped, kind) if stripped[0] in "{\"" else Seed(stripped))
     if not values:
         raise SeedFileError(f"{path}: no {kind}s in file")
     return values
 
 
-def _json_value(path: Path, number: int, line: str, kind: SeedKind) -> str:
+def _json_value(path: Path, number: int, line: str, kind: SeedKind) -> Seed:
     try:
         data = json.loads(line)
     except json.JSONDecodeError as exc:
         raise SeedFileError(f"{path}: line {number} is not valid JSON ({exc.msg})") from exc
+    language = None
     if isinstance(data, dict):
+        language = data.get("language")
         data = next((data[k] for k in (kind, "text") if k in data), None)
         if data is None:
             raise SeedFileError(f"{path}: line {number}: a JSON object needs a {kind!r} or 'text' field")
     if not isinstance(data, str) or not data.strip():
         raise SeedFileError(f"{path}: line {number}: the {kind} must be a non-empty string")
-    return data.strip()
+    if language is not None:
+        try:
+            language = normalize_tag(language)
+        except ConfigError as exc:
+            raise SeedFileError(f"{path}: line {number}: language: {exc}") from None
+    return Seed(data.strip(), language)
 
 
 def load_tool_sets(directory: str | Path) -> list[ToolSet]:

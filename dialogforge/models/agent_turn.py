@@ -68,7 +68,11 @@ async def generate_agent_turn(
         kwargs: dict = {"seed": seed}
         if openai_tools:
             kwargs["tools"] = openai_tools
-        reply = await invoke_chat(model, conversation, **kwargs)
+        try:
+            reply = await invoke_chat(model, conversation, **kwargs)
+        except ModelCallError as exc:
+            exc.usage = usage if exc.usage is None else usage.plus(exc.usage)  # the empty replies before it
+            raise
         usage = usage.plus(usage_of(reply))
         message = Message(
             role="assistant",
@@ -80,7 +84,7 @@ async def generate_agent_turn(
         if message.content or message.tool_calls:
             return message, usage
         conversation = [*conversation, HumanMessage(_EMPTY_NUDGE)]
-    raise ModelCallError(f"{model.role}: empty reply (no text, no tool call) after retries")
+    raise ModelCallError(f"{model.role}: empty reply (no text, no tool call) after retries", usage=usage)
 
 
 async def _plain_agent_turn(
@@ -107,7 +111,9 @@ def agent_step_schema(tools: list[ToolSpec]) -> dict:
     calls = [{"type": "object", "properties": {"name": {"const": t.function.name},
                                                "arguments": t.function.parameters},
               "required": ["name", "arguments"]} for t in tools]
-    properties: dict = {"reasoning": {"type": "string"}, "reply": {"type": "string"}}
+    # A reply is always written (a line for the user while tools run): a model constrained to the schema
+    # could otherwise answer with nothing at all, the cheapest valid JSON, again and again.
+    properties: dict = {"reasoning": {"type": "string"}, "reply": {"type": "string", "minLength": 1}}
     if calls:  # with no tools there is no tool_calls key at all: llama.cpp ignores an empty array's maxItems
         properties["tool_calls"] = {"type": "array", "items": {"anyOf": calls}}
     return {"title": "AgentStep", "type": "object", "properties": properties,

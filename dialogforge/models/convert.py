@@ -123,9 +123,12 @@ def _has_lone_surrogate(value: Any) -> bool:
 def usage_of(reply: AIMessage) -> TokenUsage:
     meta = reply.usage_metadata or {}
     details = meta.get("output_token_details") or {}
+    prompt = int(meta.get("input_tokens") or 0)
+    cached = int((meta.get("input_token_details") or {}).get("cache_read") or 0)  # prompt_tokens_details.cached_tokens
     return TokenUsage(
-        prompt=int(meta.get("input_tokens") or 0),
+        prompt=prompt,
         completion=int(meta.get("output_tokens") or 0),
         reasoning=int(details.get("reasoning") or 0),
         calls=1,
+        cached=min(max(cached, 0), prompt),
     )

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-MAX_ITEMS = 4
-MAX_STRING_CHARS = 200
+# Small enough that the largest answer (a ProposedTask: goal, subtasks, rubric, tools) ends within
+# the embedded model's max_tokens (local_server.LOCAL_MAX_TOKENS); each token costs ~0.1 s on two cores.
+MAX_ITEMS = 3
+MAX_STRING_CHARS = 120
 # What a field marked ``x-json-schema`` (a JSON Schema carried as data: tool parameters,
 # result schemas) may hold in the grammar: an object of flat, described properties.
 # Free-form JSON there let the 270M model wander into `$ref`s and nested schemas
@@ -35,6 +37,17 @@ FLAT_OBJECT_SCHEMA = {
 }
 
 
+# llama-server hands a schema to llguidance, whose JSON grammar allows any whitespace between tokens
+# by default: a small model unsure what comes next writes newline after newline until max_tokens.
+# Compact JSON (llguidance's ``x-guidance`` extension) leaves it only the next token to choose.
+COMPACT = {"x-guidance": {"whitespace_flexible": False}}
+
+
+def embedded_schema(schema: dict) -> dict:
+    """What the embedded model's grammar is built from: the bounded schema, as compact JSON."""
+    return {**bounded(schema), **COMPACT}
+
+
 def bounded(schema: Any) -> Any:
     if isinstance(schema, list):
         return [bounded(item) for item in schema]
@@ -44,6 +57,10 @@ def bounded(schema: Any) -> Any:
         return {**FLAT_OBJECT_SCHEMA, **{k: schema[k] for k in ("title", "description") if k in schema}}
     out = {key: bounded(value) for key, value in schema.items()}
     kind = schema.get("type")
+    if kind == "object" and "properties" in schema and "additionalProperties" not in schema:
+        # JSON Schema lets an object have keys beyond its properties, and llama.cpp's grammar does
+        # too: a small model then adds key after key until max_tokens. Its named keys are enough.
+        out["additionalProperties"] = False
     if kind == "array":
         out["maxItems"] = _tightest(schema, "maxItems", MAX_ITEMS, schema.get("minItems", 0))
     elif kind == "string" and not {"enum", "const", "pattern", "format"} & schema.keys():

@@ -1,8 +1,11 @@
 """The embedded model: llama.cpp's OpenAI-compatible server on loopback, for `--backend local`.
 
-It runs as a subprocess rather than in-process so that the embedded model is just one
-more OpenAI-compatible endpoint to the model layer, and so that a hung generation or a
-crash in native code can be killed without taking the graph down with it.
+The server is llama.cpp's own C++ ``llama-server``, as the prebuilt ``xllamacpp`` wheel
+ships it (manylinux, macOS and Windows wheels on PyPI: installing it compiles nothing,
+where ``llama-cpp-python`` builds llama.cpp from source for minutes). It runs in a
+subprocess rather than in-process so that the embedded model is just one more
+OpenAI-compatible endpoint to the model layer, and so that a hung generation or a crash
+in native code can be killed without taking the graph down with it.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import asyncio
 import atexit
 import contextlib
 import importlib.util
+import json
 import os
 import signal
 import socket
@@ -26,20 +30,37 @@ from dialogforge.config import ModelConfig
 from dialogforge.errors import DialogforgeError
 
 DEFAULT_N_CTX = 8192
-# The packaged GGUF carries no chat template, and llama.cpp's fallback is Llama 2's
-# `[INST] <<SYS>>` format, which Gemma has never seen; its own turn markers work.
+# The packaged GGUF carries no chat template, and llama.cpp's fallback is ChatML, which
+# Gemma has never seen; llama.cpp's built-in Gemma template (its own turn markers, the
+# system prompt folded into the first user turn) works.
 PACKAGED_CHAT_FORMAT = "gemma"
-LOCAL_MAX_TOKENS = 1024
+LOCAL_MAX_TOKENS = 768
+# Requests decoded side by side (llama-server's slots, continuous batching): on a small model two
+# sequences decode in little more time than one, so two dialogues progress at once.
+SLOTS = 2
 LOCAL_TIMEOUT_S = 600.0
-_SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
-# Runs in the child before the server: PR_SET_PDEATHSIG (1) makes the kernel SIGKILL the
-# server when the thread that started it dies, even by SIGKILL, where no Python cleanup runs.
+_SERVER_MODULE = "xllamacpp"
+# The child process: on Linux PR_SET_PDEATHSIG (1) first makes the kernel SIGKILL it when
+# the thread that started it dies, even by SIGKILL, where no Python cleanup runs. Then it
+# starts llama-server with the settings given as JSON, and serves until it is stopped.
 _BOOT = (
-    "import ctypes, os, runpy, signal, sys\n"
-    "ctypes.CDLL(None).prctl(1, signal.SIGKILL)\n"
-    "if os.getppid() != int(sys.argv[1]): sys.exit(1)\n"
-    "sys.argv = ['llama_cpp.server', *sys.argv[2:]]\n"
-    "runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)\n"
+    "import json, os, signal, sys, threading\n"
+    "if sys.platform.startswith('linux'):\n"
+    "    import ctypes; ctypes.CDLL(None).prctl(1, signal.SIGKILL)\n"
+    "    if os.getppid() != int(sys.argv[1]): sys.exit(1)\n"
+    "import xllamacpp\n"
+    "c = json.loads(sys.argv[2]); p = xllamacpp.CommonParams()\n"
+    "p.model.path = c['model']; p.model_alias = {c['alias']}; p.hostnames = ['127.0.0.1']; p.port = c['port']\n"
+    "p.n_ctx = c['n_ctx']; p.cpuparams.n_threads = c['threads']; p.cpuparams_batch.n_threads = c['threads']\n"
+    "p.n_parallel = c['slots']; p.warmup = False; p.verbosity = 1\n"
+    "p.chat_template = c['chat_template'] or ''; p.use_jinja = not c['chat_template']\n"
+    "try:\n"
+    "    server = xllamacpp.Server(p)\n"
+    "except RuntimeError as exc:\n"
+    "    print(f'Failed to load model {c[\"model\"]}: {exc}', flush=True); sys.exit(3)\n"
+    "print('serving on', server.listening_address, flush=True)\n"
+    "signal.signal(signal.SIGTERM, lambda *a: os._exit(0))\n"
+    "threading.Event().wait()\n"
 )
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, whatever http_proxy says
 
@@ -90,18 +111,19 @@ def _check_gguf(path: str | os.PathLike) -> Path:
 def served_config(config: ModelConfig, base_url: str) -> ModelConfig:
     """A role's settings pointed at the embedded server, with the limits it needs.
 
-    The server runs one generation at a time, and a request queued inside it would spend
-    its timeout waiting; so at most one request is in flight (the rest wait in our
+    The server decodes ``SLOTS`` requests at once, and a request queued inside it would
+    spend its timeout waiting; so at most that many are in flight (the rest wait in our
     endpoint pool), and the timeout covers one long generation: with the JSON grammar
     that constrains every structured answer, a 270M model on two cores writes about
-    14 tokens/s (40 unconstrained). max_tokens is always set, since a base model left to itself writes
-    until the context is full.
+    14 tokens/s (40 unconstrained). max_tokens is always set, since a base model left to
+    itself writes until the context is full; 768 is past what the grammar's bounds
+    (``grammar_bounds``) let an answer grow to.
     """
     return config.model_copy(update={
         "base_url": base_url,
         "max_tokens": config.max_tokens or LOCAL_MAX_TOKENS,
         "timeout_s": max(config.timeout_s, LOCAL_TIMEOUT_S),
-        "max_in_flight": 1,
+        "max_in_flight": SLOTS,
     })
 
 
@@ -110,29 +132,28 @@ class LocalLlamaServer:
 
     n_ctx defaults to 8192: dialogues with tool schemas outgrow the usual 2048 within a
     few turns, and Gemma 3 270M's KV cache at 8192 is only 144 MiB (about 0.6 GB resident
-    in all); the real limit is time, as prompts are read at a few hundred tokens/s on two
+    in all; the server's context is that per slot); the real limit is time, as prompts are read at a few hundred tokens/s on two
     cores (an over-long prompt gets HTTP 400 `context_length_exceeded`). Threads default
     to every core this process may use, since the client only waits on HTTP while the
     model runs; but with OpenMP's default busy-waiting, two threads on two cores shared
     with anything else ran 5-9x slower than one (measured), so the server gets
-    OMP_WAIT_POLICY=PASSIVE unless the environment says otherwise. logits_all is off:
-    the server's default keeps logits for every token, which with Gemma's 262k-token
-    vocabulary slows prompt reading and reached 8 GB at this context size.
+    OMP_WAIT_POLICY=PASSIVE unless the environment says otherwise. No warm-up run: it
+    costs start-up time on every run.
     """
 
     def __init__(self, gguf: str | os.PathLike | None = None, *, n_ctx: int = DEFAULT_N_CTX,
                  n_threads: int | None = None, chat_format: str | None = None,
-                 startup_timeout: float = 120.0, stop_timeout: float = 5.0, extra_args: tuple[str, ...] = ()):
+                 startup_timeout: float = 120.0, stop_timeout: float = 5.0):
         given = _check_gguf(gguf) if gguf is not None else None  # a bad --gguf is named even without llama.cpp
-        if any(importlib.util.find_spec(m) is None for m in _SERVER_MODULES):
+        if importlib.util.find_spec(_SERVER_MODULE) is None:
             raise LocalModelError("the llama.cpp server is not installed: pip install -e '.[local]' "
-                                  "(or pip install 'llama-cpp-python[server]')")
+                                  "(or pip install xllamacpp)")
         self.model_path = given or default_gguf_path()
         self.model = self.model_path.stem
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         self.n_ctx, self.n_threads = n_ctx, n_threads or min(cores, 8)
         self.chat_format = chat_format or (PACKAGED_CHAT_FORMAT if gguf is None else None)
-        self.startup_timeout, self.stop_timeout, self.extra_args = startup_timeout, stop_timeout, tuple(extra_args)
+        self.startup_timeout, self.stop_timeout = startup_timeout, stop_timeout
         self.port: int | None = None
         self.log_path: Path | None = None
         self._proc: subprocess.Popen | None = None
@@ -144,14 +165,9 @@ class LocalLlamaServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def command(self, port: int) -> list[str]:
-        args = ["--model", str(self.model_path), "--model_alias", self.model, "--host", "127.0.0.1",
-                "--port", str(port), "--n_ctx", str(self.n_ctx), "--n_threads", str(self.n_threads),
-                "--n_threads_batch", str(self.n_threads), "--logits_all", "False", "--use_mlock", "False",
-                "--verbose", "False", *(["--chat_format", self.chat_format] if self.chat_format else []),
-                *self.extra_args]
-        if sys.platform.startswith("linux"):
-            return [sys.executable, "-c", _BOOT, str(os.getpid()), *args]
-        return [sys.executable, "-m", "llama_cpp.server", *args]
+        settings = {"model": str(self.model_path), "alias": self.model, "port": port, "n_ctx": self.n_ctx * SLOTS,
+                    "threads": self.n_threads, "chat_template": self.chat_format, "slots": SLOTS}
+        return [sys.executable, "-c", _BOOT, str(os.getpid()), json.dumps(settings)]
 
     def start(self) -> LocalLlamaServer:
         self._spawn()

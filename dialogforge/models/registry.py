@@ -19,6 +19,7 @@ from langchain_core.language_models import BaseChatModel
 from dialogforge.config import EndpointConfig, ModelConfig, ModelsConfig, Role
 from dialogforge.errors import ConfigError
 from dialogforge.models.pool import EndpointPool, Endpoints, PoolMember
+from dialogforge.pricing import Pricing
 
 # Connections pooled per server when the caller does not say how many dialogues run at once.
 DEFAULT_CONNECTIONS = 100
@@ -36,11 +37,13 @@ class RoleModel:
 
 @dataclass
 class ModelSet:
-    """The six role models of one run; a server's HTTP client and limits are shared across roles."""
+    """The role models of one run; a server's HTTP client and limits are shared across roles.
+    ``pricing``: what their tokens cost (None without ``models.prices``)."""
 
     models: dict[Role, RoleModel] = field(default_factory=dict)
     http_clients: dict[str, Any] = field(default_factory=dict)
     endpoints: Endpoints = field(default_factory=Endpoints)
+    pricing: Pricing | None = None
 
     def __getitem__(self, role: Role) -> RoleModel:
         return self.models[role]
@@ -48,7 +51,7 @@ class ModelSet:
     @classmethod
     def from_config(cls, config: ModelsConfig, *, connections: int = DEFAULT_CONNECTIONS) -> ModelSet:
         """``connections``: dialogues in flight, so each server's connection pool can hold them all."""
-        models = cls()
+        models = cls(pricing=Pricing.from_models(config))  # an unpriced model fails here, before any call
         for role in Role:
             models.models[role] = _build_role(role, config.for_role(role), models, connections)
         return models

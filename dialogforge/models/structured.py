@@ -22,7 +22,7 @@ from dialogforge.config import StructuredMethod
 from dialogforge.errors import ContextOverflowError, ModelCallError
 from dialogforge.models.call import invoke_chat
 from dialogforge.models.convert import text_of, usage_of
-from dialogforge.models.grammar_bounds import bounded
+from dialogforge.models.grammar_bounds import embedded_schema
 from dialogforge.models.registry import RoleModel
 from dialogforge.records import TokenUsage
 
@@ -58,7 +58,11 @@ async def generate_structured(
     attempts = model.config.max_parse_retries + 1
     error = ""
     for _ in range(attempts):
-        reply = await _ask(model, schema, json_schema or _json_schema(schema), conversation, seed)
+        try:
+            reply = await _ask(model, schema, json_schema or _json_schema(schema), conversation, seed)
+        except ModelCallError as exc:
+            exc.usage = usage if exc.usage is None else usage.plus(exc.usage)  # the invalid answers before it
+            raise
         usage = usage.plus(usage_of(reply))
         try:
             return _parse(schema, reply, check), usage
@@ -72,7 +76,7 @@ async def generate_structured(
             ),
         ]
     raise ModelCallError(
-        f"{model.role}: invalid {schema.__name__} output after {attempts} attempts: {error[:300]}"
+        f"{model.role}: invalid {schema.__name__} output after {attempts} attempts: {error[:300]}", usage=usage
     )
 
 
@@ -124,7 +128,7 @@ async def _ask_with(
         response_format: dict = {"type": "json_object"}
         if model.config.plain_chat():  # llama.cpp's way to constrain decoding to the schema
             # The embedded model's answers must end within its small max_tokens.
-            response_format["schema"] = bounded(json_schema) if model.config.backend == "local" else json_schema
+            response_format["schema"] = embedded_schema(json_schema) if model.config.backend == "local" else json_schema
         instruction = SystemMessage(
             f"Respond with only a JSON object for the schema `{name}`:\n"
             f"{json.dumps(json_schema, separators=(',', ':'))}"

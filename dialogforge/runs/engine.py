@@ -19,16 +19,17 @@ import psycopg
 from langgraph.errors import GraphDrained
 from langgraph.runtime import RunControl
 
-from dialogforge.checkpoints.manifest import Manifest
+from dialogforge.checkpoints.manifest import Manifest, cost_fields
 from dialogforge.checkpoints.store_kinds import async_store_saver, open_manifest, store_lock
 from dialogforge.errors import StoreError
 from dialogforge.models import ModelSet
 from dialogforge.progress import ProgressSink
 from dialogforge.graphs.builder import compile_graph
 from dialogforge.graphs.context import GraphContext
+from dialogforge.runs.budget import RunBudget
 from dialogforge.runs.planning import graph_input
 from dialogforge.graphs.state import DialogueState
-from dialogforge.records import Mode
+from dialogforge.records import Counters, Mode
 from dialogforge.executors.contract import ToolExecutor
 
 RECURSION_LIMIT = 100_000
@@ -58,6 +59,9 @@ class RunSummary:
     failures: dict[str, int] = field(default_factory=dict)
     # Stopped by a drain (Ctrl-C): checkpointed, manifest row left running for resume.
     interrupted: int = 0
+    # Not started because the run's --budget-usd was reached: left pending for resume.
+    not_started: int = 0
+    spent_usd: float | None = None  # with a budget: what the run had cost when this part ended
 
     def add(self, state: DialogueState | None, reason: str | None = None) -> None:
         if state is not None and state.stop_reason is not None and state.error is None:
@@ -72,6 +76,9 @@ class RunSummary:
         self.done += part.done
         self.failed += part.failed
         self.interrupted += part.interrupted
+        self.not_started += part.not_started
+        if part.spent_usd is not None:
+            self.spent_usd = part.spent_usd
         for reason, count in part.failures.items():
             self.failures[reason] = self.failures.get(reason, 0) + count
 
@@ -85,6 +92,7 @@ async def run_jobs(
     concurrency: int,
     progress: ProgressSink | None = None,
     control: RunControl | None = None,
+    budget: RunBudget | None = None,
 ) -> RunSummary:
     """Run ``jobs`` with at most ``concurrency`` trajectories in flight.
 
@@ -92,10 +100,15 @@ async def run_jobs(
     ``control.request_drain()`` stops the run gracefully: no new trajectory
     starts, each running one stops after its current step is checkpointed,
     and its manifest row stays ``running`` (queued ones stay ``pending``) so
-    ``resume`` picks them up.
+    ``resume`` picks them up. Once ``budget`` is reached no trajectory starts
+    (their rows stay ``pending``); started ones, and ones continuing from a
+    checkpoint, run to their end.
     """
     with store_lock(db_path):  # SQLite: one process runs a database's trajectories at a time
-        return await _run_jobs(db_path, jobs, models, executor_for, concurrency, progress, control)
+        summary = await _run_jobs(db_path, jobs, models, executor_for, concurrency, progress, control, budget)
+    if budget is not None:
+        summary.spent_usd = budget.spent()
+    return summary
 
 
 async def _run_jobs(
@@ -106,6 +119,7 @@ async def _run_jobs(
     concurrency: int,
     progress: ProgressSink | None,
     control: RunControl | None,
+    budget: RunBudget | None,
 ) -> RunSummary:
     summary = RunSummary()
     manifest = open_manifest(db_path)
@@ -121,7 +135,7 @@ async def _run_jobs(
                     job = queue.get_nowait()
                     context = GraphContext(models=models, executor=executor_for(job.thread_id))
                     try:
-                        await _run_one(job, graphs[job.mode], context, manifest, summary, progress, control)
+                        await _run_one(job, graphs[job.mode], context, manifest, summary, progress, control, budget)
                     finally:
                         await _close(context.executor)
 
@@ -147,22 +161,26 @@ async def _close(executor: ToolExecutor) -> None:
 
 async def _run_one(
     job: Job, graph: Any, context: GraphContext, manifest: Manifest, summary: RunSummary,
-    progress: ProgressSink | None = None, control: RunControl | None = None,
+    progress: ProgressSink | None = None, control: RunControl | None = None, budget: RunBudget | None = None,
 ) -> None:
     config = {"configurable": {"thread_id": job.thread_id}, "recursion_limit": RECURSION_LIMIT}
-    # Manifest writes run off the event loop: a blocking write waiting on the
-    # saver's open transaction would otherwise stall the loop that commits it.
-    await asyncio.to_thread(manifest.mark_running, job.thread_id)
     start = job.start
     if start is not None and await graph.checkpointer.aget_tuple(config) is not None:
         start = None  # started before a crash: continue, never restart
+    if start is not None and budget is not None and budget.reached():
+        summary.not_started += 1  # its row stays pending
+        return
+    # Manifest writes run off the event loop: a blocking write waiting on the
+    # saver's open transaction would otherwise stall the loop that commits it.
+    await asyncio.to_thread(manifest.mark_running, job.thread_id)
     if progress is not None:
         progress.trajectory_started(job.thread_id, resumed=start is None)
     if start is not None and job.as_node is not None:
         await graph.aupdate_state(config, start, as_node=job.as_node)  # the first checkpoint, then continue
         start = None
+    pricing = context.models.pricing
     try:
-        values = await _drive(graph, start, config, context, job.thread_id, progress, control)
+        values = await _drive(graph, start, config, context, job.thread_id, progress, control, budget)
     except GraphDrained:
         summary.interrupted += 1
         if progress is not None:
@@ -172,25 +190,40 @@ async def _run_one(
         raise StoreError(f"{manifest.path}: database error during the run: {exc}") from exc
     except Exception as exc:  # noqa: BLE001 -- a bug in one trajectory must not sink the run; it is recorded
         reason = f"internal error: {type(exc).__name__}: {str(exc)[:300]}"
-        await asyncio.to_thread(manifest.mark_crashed, job.thread_id, reason)
+        cost = await _checkpointed_cost(graph, config, pricing)
+        await asyncio.to_thread(manifest.mark_crashed, job.thread_id, reason, cost)
+        if budget is not None:
+            budget.settle(job.thread_id, cost.get("cost_usd") if cost else None)
         summary.add(None, reason)
         if progress is not None:
             progress.trajectory_finished(job.thread_id, "failed")
         return
     state = DialogueState.model_validate(values)
-    await asyncio.to_thread(manifest.mark_finished, job.thread_id, state)
+    await asyncio.to_thread(manifest.mark_finished, job.thread_id, state, pricing)
+    if budget is not None:
+        budget.settle(job.thread_id, budget.pricing.total(state.counters.usage))
     summary.add(state)
     if progress is not None:
         ok = state.stop_reason is not None and state.error is None
         progress.trajectory_finished(job.thread_id, "done" if ok else "failed")
 
 
+async def _checkpointed_cost(graph: Any, config: dict[str, Any], pricing: Any) -> dict[str, Any] | None:
+    """A crashed trajectory's cost so far, from its last checkpoint (None if that cannot be read)."""
+    try:
+        snapshot = await graph.aget_state(config)
+        return cost_fields(DialogueState.model_validate(snapshot.values).counters, pricing)
+    except Exception:  # noqa: BLE001 -- best effort on a trajectory that already failed; its error is what is recorded
+        return None
+
+
 async def _drive(
     graph: Any, start: dict[str, Any] | None, config: dict[str, Any], context: GraphContext,
-    thread_id: str, progress: ProgressSink | None, control: RunControl | None,
+    thread_id: str, progress: ProgressSink | None, control: RunControl | None, budget: RunBudget | None = None,
 ) -> Any:
-    """The graph's final values; with a progress sink, each node's update is reported on the way."""
-    if progress is None:
+    """The graph's final values; with a progress sink, each node's update is reported on the way,
+    and with a budget each new count of tokens is priced as it is checkpointed."""
+    if progress is None and budget is None:
         return await graph.ainvoke(start, config, context=context, control=control)
     values = None
     async for mode, chunk in graph.astream(start, config, context=context, control=control,
@@ -199,5 +232,8 @@ async def _drive(
             values = chunk
         elif isinstance(chunk, dict):
             for node, update in chunk.items():
-                progress.step(thread_id, node, update)
+                if progress is not None:
+                    progress.step(thread_id, node, update)
+                if budget is not None and isinstance(update, dict) and isinstance(update.get("counters"), Counters):
+                    budget.observe(thread_id, update["counters"])
     return values

@@ -12,8 +12,9 @@ task-proposal node without another call, its tokens already counted), and
 every trajectory keeps the digest of all its library's first goals but its
 own (``library_goals``) for the tasks it proposes later. All of it is fixed
 at planning, so resume, fork and shards see exactly the same. A proposal that
-fails here leaves ``planned_task`` unset: the node proposes it in the run,
-with its own bounded retries, and records a failure there.
+fails here leaves ``planned_task`` unset (its answers' tokens still counted):
+the node proposes it in the run, with its own bounded retries, and records a
+failure there.
 """
 
 from __future__ import annotations
@@ -82,7 +83,10 @@ async def plan_first_tasks(
         async with gate:
             try:
                 task, usage = await propose(states[index], model, executor, seen)
-            except (ModelCallError, ToolBackendError):
+            except (ModelCallError, ToolBackendError) as exc:
+                spent = getattr(exc, "usage", None)  # answers it got, invalid ones included: they were paid for
+                if spent is not None and spent.calls:
+                    out[index] = out[index].model_copy(update={"counters": out[index].counters.with_usage(model.role, spent)})
                 return None  # proposed again in the run, where a failure is recorded with its reason
         state = out[index]
         out[index] = state.model_copy(update={"planned_task": task, "counters": state.counters.with_usage(model.role, usage)})

@@ -21,8 +21,10 @@ from dialogforge.models import ModelSet
 from dialogforge.progress import ProgressSink
 from dialogforge.inputs.seed_files import ToolSet
 from dialogforge.inputs.tool_library import ToolLibrary, load_tool_libraries
+from dialogforge.runs.budget import RunBudget, run_budget
 from dialogforge.runs.engine import Job, RunSummary, job_for, run_jobs
 from dialogforge.runs.first_tasks import plan_first_tasks
+from dialogforge.runs.personas import sampled_settings
 from dialogforge.runs.planning import initial_state, library_index, new_run_id, tool_set_index, with_library
 from dialogforge.runs.tool_libraries import builds_libraries, libraries_for_domains, store_libraries
 from dialogforge.graphs.state import DialogueState
@@ -52,6 +54,7 @@ class PlannedRun:
     settings: GenerationSettings
     domain: Any  # the Tool-Exec SQL domain, or None (simulated tools)
     shard_paths: list[Path] | None = None  # a sharded SQLite dataset: row i is in shard i % len(shard_paths)
+    config: dict[str, Any] | None = None  # what was recorded in run_configs
     mcp: McpBackend | None = None  # the run's MCP server (which may only have seeded the tools)
 
 
@@ -79,13 +82,15 @@ def generate(
     ``mcp_survey``: the MCP server's tools and samples if already listed
     (``dialogforge.runs.mcp_backend.survey``); else an MCP run lists them here."""
     models = ModelSet.from_config(models_config, connections=settings.concurrency)  # a bad config fails before any write
+    run_budget(settings, models_config)  # a budget without prices fails before any write
     plan = plan_generation(db_path, settings, models_config, seed_tools, tool_sets=tool_sets,
                            tool_libraries=tool_libraries, initial_states=initial_states, progress=progress,
                            mcp_survey=mcp_survey)
+    budget = run_budget(plan.settings, models_config, run_config=plan.config)
     executor_for = executor_factory(db_path, models, plan.domain, mcp=plan.mcp)
     with driver_lock(db_path):
         summary, interrupted = asyncio.run(_run(
-            db_path, plan.jobs, models, executor_for, plan.settings.concurrency, progress, handle_signals,
+            db_path, plan.jobs, models, executor_for, plan.settings.concurrency, progress, handle_signals, budget,
         ))
     if plan.domain is not None:
         remove_worlds(db_path, plan.thread_ids)  # caches: rebuilt from the write log on demand
@@ -126,6 +131,8 @@ def plan_generation(
         tool_libraries = load_tool_libraries(settings.tool_libraries)
     build = builds_libraries(settings, seed_tools, bool(tool_sets) or initial_states is not None)
     _check_libraries(settings, seed_tools, tool_sets, tool_libraries, initial_states, build)
+    # --personas N: sampled once, here, and recorded with the run (resume never plans again)
+    settings, sampling = sampled_settings(settings, models_config)
     run_id = new_run_id()
     tools = seed_tools or []
     digest = config_hash(settings, models_config)
@@ -154,6 +161,7 @@ def plan_generation(
         PlannedTrajectory(
             thread_id=f"{run_id}-{i:05d}", run_id=run_id, seed=s.seed, mode=s.mode.value,
             domain=s.scenario.domain, config_hash=digest, tool_exec=s.tool_exec.value,
+            language=s.language, persona=s.scenario.persona,
             initial_state=s.model_dump_json(exclude={"tools"} if shared_seeds or s.tool_library else None),
         )
         for i, s in enumerate(states)
@@ -166,6 +174,7 @@ def plan_generation(
         **({"domain": domain_record(domain)} if domain is not None else {}),
         **({"mcp": mcp.record()} if mcp is not None else {}),
         **({"tool_sets": [t.name for t in tool_sets]} if tool_sets else {}),
+        **({"persona_sampling": sampling.record(models_config.for_role(Role.PERSONA_SAMPLER).model)} if sampling else {}),
         **({"tool_libraries": libraries} if libraries else {}),
         **({"tool_libraries_given": True} if tool_libraries else {}),
     }
@@ -176,7 +185,8 @@ def plan_generation(
         finally:
             manifest.close()
     jobs = [job_for(p.thread_id, s) for p, s in zip(planned, states)]
-    return PlannedRun(run_id, [p.thread_id for p in planned], jobs, settings, domain, targets if shards else None, mcp)
+    return PlannedRun(run_id, [p.thread_id for p in planned], jobs, settings, domain, targets if shards else None,
+                      config=config, mcp=mcp)
 
 
 def _check_libraries(settings: GenerationSettings, seed_tools: list[ToolSpec] | None, tool_sets: list[ToolSet] | None,
@@ -235,21 +245,21 @@ def _check_layout(db_path: str | Path, shards: int | None) -> None:
 
 async def _run(
     db_path: str | Path, jobs: list[Job], models: ModelSet, executor_for: Any, concurrency: int,
-    progress: ProgressSink | None, handle_signals: bool,
+    progress: ProgressSink | None, handle_signals: bool, budget: RunBudget | None = None,
 ) -> tuple[RunSummary, bool]:
     """``run_jobs`` under the two-stage signal handling; the models' HTTP clients closed after."""
     control = RunControl()
     try:
         if not handle_signals:
             return await run_jobs(db_path, jobs, models, executor_for, concurrency=concurrency,
-                                  progress=progress, control=control), False
+                                  progress=progress, control=control, budget=budget), False
         task = asyncio.current_task()
         assert task is not None
         notify = progress.note if progress is not None else _to_stderr
         with GracefulInterrupt(control, task, notify, db_path) as stop:
             try:
                 summary = await run_jobs(db_path, jobs, models, executor_for, concurrency=concurrency,
-                                         progress=progress, control=control)
+                                         progress=progress, control=control, budget=budget)
             except asyncio.CancelledError:
                 if not stop.forced:
                     raise
@@ -262,10 +272,10 @@ async def _run(
 
 async def run_planned(
     db_path: str | Path, jobs: list[Job], models: ModelSet, executor_for: Any, concurrency: int,
-    progress: ProgressSink | None = None, handle_signals: bool = False,
+    progress: ProgressSink | None = None, handle_signals: bool = False, budget: RunBudget | None = None,
 ) -> tuple[RunSummary, bool]:
     """What ``generate`` runs its jobs with (signals, model cleanup); ``resume`` and ``fork`` use it too."""
-    return await _run(db_path, jobs, models, executor_for, concurrency, progress, handle_signals)
+    return await _run(db_path, jobs, models, executor_for, concurrency, progress, handle_signals, budget)
 
 
 def _to_stderr(text: str) -> None:

@@ -1,8 +1,11 @@
 """Turning ``GenerationSettings`` into concrete trajectories, reproducibly.
 
 Trajectory i of a run gets its own seed derived from (run seed, i), and
-with it its domain, persona, difficulty, task count and reference time, so
-the same ``--seed`` always plans the same dialogues. Imported conversations
+with it its domain, persona, difficulty, task count, reference time and
+language, so the same ``--seed`` always plans the same dialogues. Personas
+sampled for the run (``--personas N``) are dealt evenly instead: trajectory
+i gets the (i mod N)-th of a seeded shuffle, so no persona is used twice
+before every other has been used once. Imported conversations
 (``dialogforge.inputs.conversations``) become starting states here too, and a
 tool library's trajectories get its tools here (``with_library``): all of
 them, or a coherent subset drawn from a stream of the trajectory's own.
@@ -33,9 +36,13 @@ def new_run_id() -> str:
 def initial_state(settings: GenerationSettings, index: int, tools: list[ToolSpec]) -> DialogueState:
     seed = trajectory_seed(settings.seed, index)
     rng = random.Random(seed)
+    if settings.sample_personas and settings.personas:
+        persona = dealt_persona(settings.personas, settings.seed, index)
+    else:
+        persona = rng.choice(settings.personas) if settings.personas else None
     scenario = Scenario(
         domain=rng.choice(settings.domains),
-        persona=rng.choice(settings.personas) if settings.personas else None,
+        persona=persona,
         difficulty=rng.choice(list(Difficulty)),
         target_tasks=task_count(seed, settings.limits.max_tasks) if settings.mode is Mode.USER else 1,
     )
@@ -44,7 +51,20 @@ def initial_state(settings: GenerationSettings, index: int, tools: list[ToolSpec
     return DialogueState(
         mode=settings.mode, seed=seed, scenario=scenario, limits=settings.limits, simulation=settings.simulation,
         tool_source=source, tools=tools, reference_time=reference, tool_exec=settings.tool_exec,
+        language=language_of(settings, scenario),
     )
+
+
+def language_of(settings: GenerationSettings, scenario: Scenario) -> str | None:
+    """The most specific language given: the persona's, else the domain's, else the run's."""
+    return (settings.persona_languages.get(scenario.persona or "")
+            or settings.domain_languages.get(scenario.domain) or settings.language)
+
+
+def dealt_persona(personas: list[str], run_seed: int, index: int) -> str:
+    order = list(range(len(personas)))
+    random.Random(f"{run_seed}:personas").shuffle(order)
+    return personas[order[index % len(order)]]
 
 
 TASKS_RATIO = 0.62  # P(k+1 tasks) / P(k tasks): a mean of about 2.6 tasks when up to 20 are allowed

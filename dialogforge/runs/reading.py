@@ -14,6 +14,7 @@ from dialogforge.checkpoints.store_kinds import open_manifest, store_saver
 from dialogforge.errors import NotFoundError
 from dialogforge.graphs.builder import compile_graph
 from dialogforge.graphs.state import DialogueState
+from dialogforge.pricing import Pricing, recorded_pricing
 from dialogforge.records import Mode
 from dialogforge.runs.branches import split_trajectory_id
 
@@ -39,3 +40,19 @@ def load_state(db_path: str | Path, thread_id: str) -> DialogueState:
     if not snapshot.values:
         raise NotFoundError(f"{db_path}: trajectory {thread_id!r} has not started yet")
     return DialogueState.model_validate(snapshot.values)
+
+
+def trajectory_cost(db_path: str | Path, thread_id: str, state: DialogueState) -> dict[str, float] | None:
+    """What the trajectory has cost so far, per role, at its run's recorded prices (None without prices)."""
+    db_path = thread_store(db_path, thread_id)
+    manifest = open_manifest(db_path)
+    try:
+        row = manifest.get(thread_id) or {}
+        try:
+            config = manifest.run_config(row.get("run_id") or "")
+        except Exception:  # noqa: BLE001 -- no recorded run (an old or hand-made row): no prices to apply
+            config = {}
+    finally:
+        manifest.close()
+    pricing: Pricing | None = recorded_pricing(config)
+    return pricing.costs(state.counters.usage) if pricing else None

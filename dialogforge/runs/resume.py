@@ -35,6 +35,7 @@ from dialogforge.config_file import apply_flags, check_api_keys
 from dialogforge.errors import ConfigError, NotFoundError
 from dialogforge.models import ModelSet
 from dialogforge.progress import ProgressSink
+from dialogforge.runs.budget import db_rows, run_budget
 from dialogforge.runs.branches import with_branches
 from dialogforge.runs.engine import Job, RunSummary, job_for
 from dialogforge.runs.generate import run_planned
@@ -65,6 +66,7 @@ class ResumeResult:
     thread_ids: list[str] = field(default_factory=list)
     summary: RunSummary = field(default_factory=RunSummary)
     interrupted: bool = False
+    budget_usd: float | None = None  # the budget the (last) resumed run ran under
 
 
 @dataclass
@@ -76,6 +78,7 @@ class RunPlan:
     run_config: dict[str, Any]
     concurrency: int
     jobs: list[Job]
+    settings: GenerationSettings = field(default_factory=GenerationSettings)
 
 
 def unfinished_rows(db_path: str | Path, thread_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
@@ -132,6 +135,7 @@ def _plan_resume(db_path: str | Path, overrides: ModelOverrides, concurrency: in
             run_config=config,
             concurrency=concurrency or settings.concurrency,
             jobs=[_job(row, seed_tools, libraries) for row in run_rows],
+            settings=settings,
         ))
     return plans
 
@@ -145,16 +149,18 @@ def resume_run(
     progress: ProgressSink | None = None,
     handle_signals: bool = False,
     models_context: ModelsContext | None = None,
+    budget_usd: float | None = None,
 ) -> ResumeResult:
     """Continue the unfinished trajectories (all, or ``thread_ids``) to done or failed.
 
     ``models_context`` wraps each run's models config while it runs (the CLI
-    starts the embedded local model server there)."""
+    starts the embedded local model server there). ``budget_usd`` replaces the
+    run's recorded ``--budget-usd`` (what it spent before counts against it)."""
     check_store(db_path, must_exist=True)
     if is_sharded(db_path):
         return _resume_shards(db_path, thread_ids, dict(
             overrides=overrides, concurrency=concurrency, progress=progress, handle_signals=handle_signals,
-            models_context=models_context))
+            models_context=models_context, budget_usd=budget_usd))
     result = ResumeResult()
     check_store_integrity(db_path)
     with store_errors(db_path), driver_lock(db_path):
@@ -162,9 +168,12 @@ def resume_run(
             wrap = models_context(plan.models_config) if models_context else nullcontext(plan.models_config)
             with wrap as models_config:
                 models = ModelSet.from_config(models_config, connections=plan.concurrency)
+                settings = plan.settings if budget_usd is None else plan.settings.model_copy(update={"budget_usd": budget_usd})
+                budget = run_budget(settings, models_config, db_rows(db_path, plan.run_id), plan.run_config)
+                result.budget_usd = settings.budget_usd
                 executor_for = executor_factory_for_run(db_path, plan.run_config, models)
                 summary, interrupted = asyncio.run(run_planned(
-                    db_path, plan.jobs, models, executor_for, plan.concurrency, progress, handle_signals,
+                    db_path, plan.jobs, models, executor_for, plan.concurrency, progress, handle_signals, budget,
                 ))
             result.thread_ids.extend(job.thread_id for job in plan.jobs)
             result.summary.merge(summary)
@@ -192,6 +201,7 @@ def _resume_shards(db_path: str | Path, thread_ids: Iterable[str] | None, option
         if ids == []:
             continue
         part = resume_run(path, thread_ids=ids, **options)
+        result.budget_usd = part.budget_usd if part.budget_usd is not None else result.budget_usd
         result.thread_ids.extend(part.thread_ids)
         result.summary.merge(part.summary)
         if part.interrupted:

@@ -132,12 +132,15 @@ def usage_of(ai: AIMessage, message: dict, request_messages: list[BaseMessage]) 
     if meta:
         prompt, completion = meta["input_tokens"], meta["output_tokens"]
         reasoning = (meta.get("output_token_details") or {}).get("reasoning", 0)
+        cached = (meta.get("input_token_details") or {}).get("cache_read", 0)
     else:
         prompt = sum(_estimate_tokens(_text(m.content)) + 4 for m in request_messages)
         calls = "".join(tc["function"]["name"] + tc["function"]["arguments"] for tc in message.get("tool_calls", []))
         reasoning = _estimate_tokens(ai.additional_kwargs.get("reasoning_content") or "")
         completion = _estimate_tokens((message.get("content") or "") + calls) + reasoning
+        cached = 0
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": cached},
             "completion_tokens_details": {"reasoning_tokens": reasoning}}  # fmt: skip
 
 

@@ -211,6 +211,7 @@ def _seen_values(messages: list[BaseMessage]) -> dict[str, list[Any]]:
 
 def _usage(messages: list[BaseMessage], reply: AIMessage) -> dict[str, Any]:
     prompt = sum(len(str(m.content)) for m in messages) // 4 + 1
+    cached = sum(len(str(m.content)) for m in messages[:-1]) // 4  # what a prefix cache would hold: all but the newest
     reasoning = len(reply.additional_kwargs.get("reasoning_content", "")) // 4
     completion = len(str(reply.content)) // 4 + len(json.dumps([c["args"] for c in reply.tool_calls])) // 4 + reasoning + 1
     return {
@@ -218,4 +219,5 @@ def _usage(messages: list[BaseMessage], reply: AIMessage) -> dict[str, Any]:
         "output_tokens": completion,
         "total_tokens": prompt + completion,
         "output_token_details": {"reasoning": reasoning},
+        "input_token_details": {"cache_read": cached},
     }

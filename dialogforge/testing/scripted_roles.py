@@ -166,6 +166,24 @@ def user_turn(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     return {"user_message": f"{opener} {ask}?", "is_task_complete": False}
 
 
+# ------------------------------------------------------------ persona sampler
+
+_WHO = ["a retired teacher", "a night-shift nurse", "a university student", "a small-business owner",
+        "a freelance designer", "a parent of three", "a warehouse manager", "a software engineer"]
+_STYLE = ["writes short, terse messages", "is chatty and polite", "is unsure and asks to double-check",
+          "is in a hurry", "writes formally"]
+
+
+def personas(ctx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """``count`` personas not among ``already_have``, for the first domain; distinct by construction."""
+    domain = str((ctx.get("domains") or ["general help"])[0])
+    have = {str(p).lower() for p in ctx.get("already_have") or []}
+    pool = [f"{who.capitalize()} who uses {domain} now and then and {style}." for who in _WHO for style in _STYLE]
+    rng.shuffle(pool)
+    fresh = [p for p in pool if p.lower() not in have]
+    return {"personas": fresh[: max(1, int(ctx.get("count") or 1))] or pool[:1]}
+
+
 # ------------------------------------------------------------ judge (the tool simulator: scripted_backend)
 
 
@@ -227,6 +245,7 @@ ROLE_BY_SCHEMA = {
     "GapAnalysis": gap_analysis,
     "ResultSchemas": result_schemas,
     "UserTurn": user_turn,
+    "SampledPersonas": personas,
     "ToolResult": tool_result,
     "Judgment": judgment,
     "TaskJudgment": task_judgment,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -97,6 +98,15 @@ def thread_rows(db: Path, thread_id: str) -> list[list[tuple]]:
         ]
         rows.append(conn.execute("SELECT * FROM runs WHERE thread_id = ?", (thread_id,)).fetchall())
         return rows
+    finally:
+        conn.close()
+
+
+def recorded_run_config(db: Path) -> dict:
+    """The one run's recorded configuration (``run_configs``), as JSON."""
+    conn = sqlite3.connect(db)
+    try:
+        return json.loads(conn.execute("SELECT config FROM run_configs").fetchone()[0])
     finally:
         conn.close()
 
