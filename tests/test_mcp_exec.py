@@ -21,9 +21,10 @@ import pytest
 from dialogforge.checkpoints.store_kinds import store_saver
 from dialogforge.graphs.builder import compile_graph
 from dialogforge.graphs.state import DialogueState
-from dialogforge.records import Mode
+from dialogforge.records import Message, Mode, ToolSpec
 from dialogforge.runs.fork import fork_trajectory
 from dialogforge.runs.reading import load_state
+from dialogforge.tool_checks import first_violation
 from tests.support.checkpoints import checkpoint_count
 from tests.support.mcp_servers import broken_server_command, http_server, new_tag, oracle_mismatches, server_command, wait_no_servers, writes_of
 from tests.support.paths import REPO
@@ -189,9 +190,18 @@ def _fork_point(db: Path, thread_id: str) -> str | None:
     for snapshot in reversed(history):  # oldest first
         messages = snapshot.values.get("messages") or []
         created = any(m.role == "tool" and m.name == "create_record" and not m.is_error for m in messages)
-        if created and snapshot.next == ("execute_tools",):
+        if created and snapshot.next == ("execute_tools",) and _reaches_the_server(messages[-1], snapshot.values["tools"]):
             return snapshot.config["configurable"]["checkpoint_id"]
     return None
+
+
+def _reaches_the_server(pending: Message, tools: list[ToolSpec]) -> bool:
+    """Whether one of the calls about to run passes the node's checks, so the fork's server is
+    started (and rebuilt) at once; calls the node refuses never reach a server."""
+    specs = {tool.name: tool for tool in tools}
+    return any(call.name in specs and call.raw_arguments is None
+               and first_violation(specs[call.name].function.parameters, call.arguments) is None
+               for call in pending.tool_calls)
 
 
 def _forked(run_cli, tmp_path: Path, *flags: str) -> tuple[Path, str, DialogueState, DialogueState]:
