@@ -4,20 +4,29 @@
 ``_get_request_payload`` (the request's bulky fields travel in ``extra_body``),
 ``_agenerate`` (the raw JSON reply goes straight to ``_create_chat_result``)
 and ``_create_chat_result`` (the reply's reasoning field is kept); it also
-calls ``_use_responses_api`` and langchain-openai's two private error
-translators. Each assumption has a test in ``tests/test_compat.py``.
+calls ``_use_responses_api``, ``_default_params``, langchain-openai's two
+private error translators and its message converters
+(``_convert_message_to_dict``, ``_convert_from_v1_to_chat_completions``).
+``acomplete`` is the engine's way in: one completion without LangChain's
+per-call machinery (see there). Each assumption has a test in
+``tests/test_compat.py``.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import openai
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatResult
 from langchain_openai import ChatOpenAI
-from langchain_openai.chat_models.base import _handle_openai_api_error, _handle_openai_bad_request
+from langchain_openai.chat_models._compat import _convert_from_v1_to_chat_completions
+from langchain_openai.chat_models.base import _convert_message_to_dict, _handle_openai_api_error, _handle_openai_bad_request
+
+from dialogforge.identity import ByIdentity
 
 REASONING_FIELDS = ("reasoning_content", "reasoning")
 # Request fields sent verbatim (see ReasoningChatOpenAI._get_request_payload).
@@ -51,6 +60,54 @@ class ReasoningChatOpenAI(ChatOpenAI):
             payload["messages"] = []  # required by the SDK's signature; replaced by extra_body's
         return payload
 
+    async def acomplete(self, messages: Sequence[BaseMessage], **kwargs: Any) -> AIMessage:
+        """One chat completion, the reply as ``ainvoke`` would give it, at a fraction of the CPU.
+
+        ``ainvoke`` walks every call through LangChain's callback managers and
+        run tracing, converts every message to the wire format again, and the
+        SDK's ``create`` transforms its arguments by their types: milliseconds
+        per call for a long dialogue. Here each message's wire form is
+        converted once in its life (``wire_message``) and the body is posted as
+        it is (``post``, the SDK's documented way to send a request it has no
+        method for), with the SDK's errors, timeouts and connection pool
+        unchanged. No LangChain callbacks run: nothing of dialogforge uses them.
+        """
+        body = self._chat_body(messages, kwargs)
+        if body is None:  # the Responses API: LangChain's own path
+            reply = await self.ainvoke(list(messages), **kwargs)
+            assert isinstance(reply, AIMessage)
+            return reply
+        try:
+            raw = await self.root_async_client.post("/chat/completions", body=body, cast_to=bytes)
+        except openai.BadRequestError as exc:
+            _handle_openai_bad_request(exc)
+            raise
+        except openai.APIError as exc:
+            _handle_openai_api_error(exc)
+            raise
+        generation = self._create_chat_result(json.loads(raw)).generations[0]
+        message = generation.message
+        # What BaseChatModel.agenerate adds: the generation's info (finish_reason...) in the metadata.
+        message.response_metadata = {**(generation.generation_info or {}), **message.response_metadata}
+        assert isinstance(message, AIMessage)
+        return message
+
+    def _chat_body(self, messages: Sequence[BaseMessage], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        """The chat-completions JSON body ``_get_request_payload`` and the SDK would send, or None when
+        the Responses API applies."""
+        payload = {**self._default_params, **kwargs}
+        if self._use_responses_api(payload):
+            return None
+        extra = payload.pop("extra_body", None) or {}
+        if "max_tokens" in payload:  # ChatOpenAI sends the limit as max_completion_tokens
+            payload["max_completion_tokens"] = payload.pop("max_tokens")
+        if self.legacy_max_tokens and "max_completion_tokens" in payload:
+            payload["max_tokens"] = payload.pop("max_completion_tokens")
+        wire = [wire_message(m) for m in messages]
+        if self.model_name and re.match(r"^o\d", self.model_name):  # ChatOpenAI's rename for o-series models
+            wire = [{**m, "role": "developer"} if m["role"] == "system" else m for m in wire]
+        return {**payload, "messages": wire, **extra}
+
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                          run_manager: Any = None, **kwargs: Any) -> ChatResult:
         """Chat completions without the SDK's response models: the JSON body goes straight to
@@ -78,6 +135,15 @@ class ReasoningChatOpenAI(ChatOpenAI):
             if text:
                 generation.message.additional_kwargs["reasoning_content"] = text
         return result
+
+
+def _to_wire(message: BaseMessage) -> dict[str, Any]:
+    return _convert_message_to_dict(_convert_from_v1_to_chat_completions(message) if isinstance(message, AIMessage) else message)
+
+
+# A LangChain message as ChatOpenAI sends it, converted once per message object: a dialogue's history
+# is the same objects from call to call (``dialogforge.models.convert`` keeps them). Shared: never mutate.
+wire_message: ByIdentity[BaseMessage, dict[str, Any]] = ByIdentity(_to_wire)
 
 
 def _reasoning_field(message: Any) -> str | None:

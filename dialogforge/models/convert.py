@@ -1,7 +1,8 @@
 """Translation between our message records and LangChain's message types.
 
 Our ``Message`` is what a checkpoint and an export hold; LangChain messages
-exist only for the duration of a call.
+exist only to make calls. A message's LangChain form is made once in its life
+(the history is the same objects from call to call), not once per call.
 """
 
 from __future__ import annotations
@@ -17,35 +18,36 @@ from langchain_core.messages import (
     ToolMessage,
 )
 
+from dialogforge.identity import ByIdentity
 from dialogforge.records import Message, TokenUsage, ToolCall
 
 
 def to_langchain(messages: list[Message]) -> list[BaseMessage]:
-    converted: list[BaseMessage] = []
-    for message in messages:
-        if message.role == "system":
-            converted.append(SystemMessage(message.content))
-        elif message.role == "user":
-            converted.append(HumanMessage(message.content))
-        elif message.role == "assistant":
-            converted.append(
-                AIMessage(
-                    content=message.content,
-                    tool_calls=[
-                        {"id": c.id, "name": c.name, "args": c.arguments, "type": "tool_call"}
-                        for c in message.tool_calls
-                    ],
-                )
-            )
-        else:
-            converted.append(
-                ToolMessage(
-                    content=message.content,
-                    tool_call_id=message.tool_call_id or "",
-                    name=message.name,
-                )
-            )
-    return converted
+    return [_langchain_message(message) for message in messages]
+
+
+def _convert(message: Message) -> BaseMessage:
+    if message.role == "system":
+        return SystemMessage(message.content)
+    if message.role == "user":
+        return HumanMessage(message.content)
+    if message.role == "assistant":
+        return AIMessage(
+            content=message.content,
+            tool_calls=[
+                {"id": c.id, "name": c.name, "args": c.arguments, "type": "tool_call"}
+                for c in message.tool_calls
+            ],
+        )
+    return ToolMessage(
+        content=message.content,
+        tool_call_id=message.tool_call_id or "",
+        name=message.name,
+    )
+
+
+# Shared by every call that sends the message (nothing mutates either side).
+_langchain_message: ByIdentity[Message, BaseMessage] = ByIdentity(_convert)
 
 
 def reasoning_of(reply: AIMessage) -> str | None:
