@@ -255,15 +255,19 @@ def agent_request(state: Any | None) -> tuple[list, dict]:
     """The agent's request for ``state`` (system prompt, visible history, tools bound): what most calls are."""
     from langchain_core.messages import SystemMessage
 
+    from dialogforge.context_windows import agent_view, agent_window
     from dialogforge.models.convert import to_langchain
-    from dialogforge.nodes.prompting import render
-    from dialogforge.nodes.run_agent import visible_history
+    from dialogforge.nodes.run_agent import agent_system_prompt
+    from dialogforge.tokens import MESSAGE_OVERHEAD, estimate_json_tokens, estimate_tokens
 
     if state is None:  # the light workload's: a short dialogue, four small tools
         return _light_request()
-    system = SystemMessage(render("run_agent", domain=state.scenario.domain, reference_time=state.reference_time))
-    history = to_langchain(visible_history(state.messages, state.limits.history_window))
-    return [system, *history], {"tools": [t.openai_tool() for t in state.tools], "seed": 7}
+    system = agent_system_prompt(state)
+    tools = [t.openai_tool() for t in state.tools]
+    fixed = estimate_tokens(system) + MESSAGE_OVERHEAD + estimate_json_tokens(tools)  # as run_agent counts it
+    window = agent_window(state.messages, fixed=fixed, budget=state.limits.agent_context_tokens)
+    shown, reasoning_from = agent_view(state.messages, len(state.messages), window)
+    return [SystemMessage(system), *to_langchain(shown, reasoning_from=reasoning_from)], {"tools": tools, "seed": 7}
 
 
 def _light_request() -> tuple[list, dict]:

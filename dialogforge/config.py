@@ -95,6 +95,10 @@ class ModelConfig(Strict):
     requests_per_second: float | None = Field(default=None, gt=0)
     http_client: HttpClient = "auto"
     chat_protocol: ChatProtocol = "auto"
+    # The assistant-message field the agent's earlier reasoning of a tool loop goes back in
+    # (interleaved thinking): "reasoning_content" (vLLM, SGLang, DeepSeek), "reasoning"
+    # (OpenRouter), or "none" for an endpoint that refuses it.
+    reasoning_field: str = Field(default="reasoning_content", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
     @field_validator("base_url")
     @classmethod
@@ -102,6 +106,10 @@ class ModelConfig(Strict):
         if isinstance(value, list) and not value:
             raise ValueError("the endpoint list is empty; give at least one URL")
         return value
+
+    def sent_reasoning_field(self) -> str | None:
+        """The field earlier reasoning is sent in, or None when it is not sent."""
+        return None if self.reasoning_field == "none" else self.reasoning_field
 
     def plain_chat(self) -> bool:
         return self.chat_protocol == "plain" or (self.chat_protocol == "auto" and self.backend == "local")
@@ -154,6 +162,11 @@ class GenerationSettings(Strict):
     tool_exec: ToolExec = ToolExec.SIMULATED
     domain_db: str | None = None  # the domain's SQLite database
     domain_tools: str | None = None  # its SQL tools; default <stem>.tools.json beside it, else drafted from the schema
+    # MCP: a server whose tools seed the run, and which answers the calls with tool_exec "mcp".
+    mcp_server: str | None = None  # stdio: the command that starts it (one process per trajectory)
+    mcp_url: str | None = None  # streamable HTTP: a running server, shared by every trajectory
+    mcp_pool: int = Field(default=4, ge=1)  # stdio servers running at once
+    mcp_timeout_s: float = Field(default=30.0, gt=0)  # per request (start-up, list, call)
 
 
 def config_hash(*parts: BaseModel) -> str:

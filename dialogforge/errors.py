@@ -33,6 +33,23 @@ class ModelCallError(DialogforgeError):
     """
 
 
+class ContextOverflowError(ModelCallError):
+    """The endpoint refused a request as longer than its context (an HTTP 400 saying so).
+
+    Not retried as it is: the node sending it shrinks its window and asks again.
+    ``model_context`` is the model's context length when the refusal names it.
+    """
+
+    def __init__(self, message: str, model_context: int | None = None) -> None:
+        super().__init__(message)
+        self.model_context = model_context
+
+
+class ContextBudgetError(ModelCallError):
+    """A request cannot fit its role's context budget even with the least it must hold
+    (the instructions, the tools and the newest message or tool round)."""
+
+
 class DomainError(DialogforgeError):
     """A Tool-Exec domain (its SQLite database or SQL tools) is missing, unreadable or refused."""
 

@@ -87,15 +87,23 @@ class Limits(Strict):
     up to 596-780 messages, 20 tasks, 121-322 tool rounds per request); the
     token budget is what guards the cost. A trajectory stopped by any cap is
     not lost: the dataset reads it up to its last completed task
-    (``dialogforge.dataset.cut``).
+    (``dialogforge.dataset.cut``). The context budgets bound one request, not
+    the trajectory: past them the oldest exchanges leave the window.
     """
 
     max_user_turns: int = Field(default=250, ge=1)
     max_tool_steps: int = Field(default=128, ge=1)
     max_tasks: int = Field(default=20, ge=1)
-    # All roles' prompt + completion tokens: about 200 calls with a full history window.
+    # All roles' prompt + completion tokens: about 200 calls with a full context.
     token_budget: int | None = Field(default=4_000_000, ge=1)
-    history_window: int = Field(default=80, ge=4)  # messages the agent sees
+    # What one request of the agent and of the user simulator may hold, in estimated tokens of
+    # the whole request (instructions, tools, conversation), like ``ToolSimulation.context_tokens``
+    # for the tool simulator; sized for a 32k-context model (see ``dialogforge.context_windows``).
+    agent_context_tokens: int = Field(default=24_000, ge=2_000)
+    user_context_tokens: int = Field(default=16_000, ge=2_000)
+    # Before context budgets the agent saw its last N messages. Kept so the windows of trajectories
+    # generated then (no ``Message.context``) can be rebuilt; no new trajectory uses it.
+    history_window: int = Field(default=80, ge=4)
 
 
 class ToolSimulation(Strict):
@@ -150,10 +158,11 @@ class SqlKind(StrEnum):
 
 
 class ToolExec(StrEnum):
-    """What answers tool calls: an LLM world model, or real SQL (the paper's Tool-Exec)."""
+    """What answers tool calls: an LLM world model, real SQL (the paper's Tool-Exec), or a real MCP server."""
 
     SIMULATED = "simulated"
     SQL = "sql"
+    MCP = "mcp"
 
 
 class SqlWrite(Strict):
@@ -172,6 +181,50 @@ class SqlBinding(Strict):
     statement: str = Field(min_length=1)
 
 
+class McpBinding(Strict):
+    """What an MCP tool list said about a tool beyond its OpenAI shape.
+
+    ``name`` is the server's own name (``tools/call`` needs it; the spec's
+    name may be a sanitized one). ``read_only`` is ``annotations.readOnlyHint``:
+    only calls of tools that are not read-only are replayed to rebuild a
+    server's state. The hints are the server's claims, kept as given (None:
+    not said; MCP's defaults then are "not read-only" and "destructive").
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    title: str | None = None
+    read_only: bool | None = None
+    destructive: bool | None = None
+    idempotent: bool | None = None
+    open_world: bool | None = None
+
+    @property
+    def replayed(self) -> bool:
+        """Whether a call may have changed the server's state (MCP: not read-only unless it says so)."""
+        return self.read_only is not True
+
+
+class McpDivergence(Strict):
+    """A replayed call whose answer differs from the one the trajectory recorded.
+
+    Rebuilding a per-trajectory MCP server replays the trajectory's recorded
+    non-read-only calls in order; a different answer means the server's state
+    may now differ from what the dialogue shows. It is kept, never hidden.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    position: int = Field(ge=0)  # which replayed call (0 = the first) of this rebuild
+    tool: str
+    arguments: JsonObject = Field(default_factory=dict)
+    recorded: str
+    replayed: str
+    recorded_error: bool = False
+    replayed_error: bool = False
+
+
 class ToolSpec(Strict):
     """An OpenAI function tool plus the JSON Schema of what it returns."""
 
@@ -180,6 +233,9 @@ class ToolSpec(Strict):
     result_schema: JsonObject = Field(default_factory=lambda: {"type": "object"})
     source: Literal["seed", "synthesized"] = "synthesized"
     sql: SqlBinding | None = None
+    # A tool read from an MCP tool list or server. Left out of dumps when absent, so every other
+    # tool serializes as it always did (validation fingerprints, config hashes stay put).
+    mcp: McpBinding | None = Field(default=None, exclude_if=lambda value: value is None)
 
     @property
     def name(self) -> str:
@@ -258,6 +314,32 @@ class ToolCall(Strict):
     raw_arguments: str | None = None
 
 
+class SeenContext(Strict):
+    """What the model that wrote a message was sent of the conversation (``dialogforge.context_windows``).
+
+    Kept on the agent's messages and on the user simulator's, so an export can
+    rebuild exactly what each assistant turn was generated from, and the next
+    request's window is computed from the last one instead of from the whole
+    dialogue. Positions index the trajectory's messages.
+    """
+
+    start: int = Field(ge=0)  # the first message of the window
+    # The agent only: when the window starts inside an exchange (its tool loop outgrew the budget), that
+    # exchange's user message, sent first.
+    request: int | None = Field(default=None, ge=0)
+    tokens: int = Field(default=0, ge=0)  # the conversation as sent (window, and this loop's reasoning), estimated
+    loop_reasoning: int = Field(default=0, ge=0)  # the part of ``tokens`` that is this tool loop's earlier reasoning
+    estimated: int = Field(default=0, ge=0)  # the whole request (instructions, tools, conversation), estimated
+    prompt_tokens: int | None = Field(default=None, ge=0)  # the endpoint's own count of the request, when it gave one
+    # The agent only: the reply came on a second request that added a nudge (its first was empty) or a
+    # correction (invalid JSON under the plain protocol), so no sample holds what it was generated
+    # from and exports do not train it.
+    nudged: bool = False
+    # The share of the budget the window was held to: below 1 once the endpoint refused a request as
+    # longer than its context (its context is smaller than the budget); later windows keep it.
+    scale: float = Field(default=1.0, gt=0, le=1)
+
+
 class Message(Strict):
     """One chat message in OpenAI roles, with what training data needs kept."""
 
@@ -271,6 +353,9 @@ class Message(Strict):
     task_index: int | None = None
     # Tool messages of the simulated backend: what the call did to the world and what it read of it.
     entity_ops: list[EntityOp] = Field(default_factory=list)
+    # Messages a model wrote (the agent's, the user simulator's): what it was sent. None on messages
+    # from outside (an import, a fork's user message) and on those written before context budgets.
+    context: SeenContext | None = None
 
 
 def append_messages(current: list[Message], writes: Sequence[list[Message]]) -> list[Message]:

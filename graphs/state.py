@@ -16,8 +16,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from dialogforge.records import (
-    Counters, Difficulty, GoalDigest, JsonObject, LibraryRef, Limits, Message, Mode, RubricItem, Scenario, SqlWrite,
-    StopReason, Strict, Task, TaskStatus, ToolExec, ToolSimulation, ToolSource, ToolSpec,
+    Counters, Difficulty, GoalDigest, JsonObject, LibraryRef, Limits, McpDivergence, Message, Mode, RubricItem, Scenario,
+    SqlWrite, StopReason, Strict, Task, TaskStatus, ToolExec, ToolSimulation, ToolSource, ToolSpec,
 )
 from dialogforge.channels import DELTA_CHANNELS
 
@@ -55,6 +55,9 @@ class DialogueState(BaseModel):
     # Tool-Exec: the writes executed so far, in order. The trajectory's database
     # is the source database with these replayed, so a fork or a resume rebuilds it.
     sql_writes: list[SqlWrite] = Field(default_factory=list)
+    # MCP: replayed calls whose answers differed from the recorded ones when a per-trajectory
+    # server's state was rebuilt (resume, fork, a restarted server). Its calls are the messages.
+    mcp_divergences: list[McpDivergence] = Field(default_factory=list)
     # The trajectory's "now": the agent, the user simulator and the tool simulator all get it.
     reference_time: str = "2026-01-15T09:00:00Z"
     counters: Counters = Field(default_factory=Counters)

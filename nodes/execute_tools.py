@@ -31,6 +31,7 @@ async def execute_tools(state: DialogueState, runtime: Runtime[GraphContext]) ->
     specs = {tool.name: tool for tool in state.tools}
     writes = list(state.sql_writes)  # Tool-Exec: each call must see the writes before it
     usage = TokenUsage()
+    divergences = list(state.mcp_divergences)  # MCP: kept, never hidden
     replies: list[Message] = []
     kinds: Counter[str] = Counter(state.counters.tool_error_kinds)
     for call in state.messages[-1].tool_calls:
@@ -44,6 +45,7 @@ async def execute_tools(state: DialogueState, runtime: Runtime[GraphContext]) ->
             writes.append(outcome.sql_write)
         if outcome.is_error:
             kinds[(outcome.error_kind or ToolErrorKind.FAILED).value] += 1
+        divergences.extend(outcome.mcp_divergences)
         usage = usage.plus(outcome.usage)
         replies.append(Message(
             role="tool", content=outcome.content, tool_call_id=call.id, name=call.name,
@@ -56,6 +58,8 @@ async def execute_tools(state: DialogueState, runtime: Runtime[GraphContext]) ->
     update: dict[str, Any] = {"messages": replies, "counters": counters}
     if len(writes) != len(state.sql_writes):
         update["sql_writes"] = writes
+    if len(divergences) != len(state.mcp_divergences):
+        update["mcp_divergences"] = divergences
     if usage.calls:
         update.update(charge(state, counters, Role.TOOL_SIMULATOR, usage))
     return update

@@ -1,7 +1,11 @@
 """Agent reasoning: the model under training data generation, with the tools bound.
 
-It never sees the user's hidden goal, only the conversation. Its reasoning
-is kept on the message, apart from the reply.
+It never sees the user's hidden goal, only the conversation, held to its
+context budget (``dialogforge.context_windows``): the oldest exchanges leave
+once the dialogue outgrows it, and inside a tool loop its earlier reasoning
+of that loop goes back with its turns. Each turn records the window it was
+generated from (``Message.context``), so an export trains it on exactly that.
+Its reasoning is kept on the message, apart from the reply.
 """
 
 from __future__ import annotations
@@ -12,14 +16,17 @@ from langchain_core.messages import SystemMessage
 from langgraph.runtime import Runtime
 
 from dialogforge.config import Role
-from dialogforge.errors import ModelCallError
+from dialogforge.context_windows import OVERFLOW_RETRIES, agent_view, agent_window
+from dialogforge.errors import ContextOverflowError, ModelCallError
 from dialogforge.models import generate_agent_turn
 from dialogforge.models.convert import to_langchain
 from dialogforge.graphs.context import GraphContext
 from dialogforge.graphs.state import DialogueState
-from dialogforge.records import Message, Mode, StopReason
+from dialogforge.records import Mode, StopReason
 from dialogforge.nodes.outcome import charge, failed
 from dialogforge.nodes.prompting import render
+from dialogforge.tokens import MESSAGE_OVERHEAD, estimate_json_tokens, estimate_tokens
+
 
 
 async def run_agent(state: DialogueState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
@@ -27,14 +34,30 @@ async def run_agent(state: DialogueState, runtime: Runtime[GraphContext]) -> dic
     if counters.steps_this_request >= state.limits.max_tool_steps:
         return {"stop_reason": StopReason.MAX_TOOL_STEPS}
     model = runtime.context.models[Role.AGENT]
-    system = SystemMessage(render("run_agent", domain=state.scenario.domain, reference_time=state.reference_time))
-    history = to_langchain(visible_history(state.messages, state.limits.history_window))
-    try:
-        reply, usage = await generate_agent_turn(
-            model, [system, *history], state.tools, seed=state.seed, task_index=len(state.tasks) - 1
-        )
-    except ModelCallError as exc:
-        return failed(exc)
+    system = agent_system_prompt(state)
+    fixed = estimate_tokens(system) + MESSAGE_OVERHEAD + estimate_json_tokens([t.openai_tool() for t in state.tools])
+    limit = None  # the model's context, once a refusal names it
+    for refused in range(OVERFLOW_RETRIES + 1):
+        try:
+            window = agent_window(state.messages, fixed=fixed, budget=state.limits.agent_context_tokens,
+                                  refused=refused, model_context=limit)
+            shown, reasoning_from = agent_view(state.messages, len(state.messages), window)
+            reply, usage = await generate_agent_turn(
+                model, [SystemMessage(system), *to_langchain(shown, reasoning_from=reasoning_from)], state.tools,
+                seed=state.seed, task_index=len(state.tasks) - 1,
+            )
+        except ContextOverflowError as exc:
+            if refused == OVERFLOW_RETRIES:
+                return failed(ModelCallError(f"{exc} (also with the window cut to {window.scale:.0%} of the context budget)"))
+            limit = exc.model_context or limit
+            continue
+        except ModelCallError as exc:
+            return failed(exc)
+        break
+    # The endpoint's count of this very request calibrates the next window (one call; a nudged retry is two).
+    reported = usage.prompt if usage.calls == 1 and usage.prompt else None
+    window = window.model_copy(update={"prompt_tokens": reported, "nudged": usage.calls > 1})
+    reply = reply.model_copy(update={"context": window})
     counters = counters.model_copy(update={"assistant_turns": counters.assistant_turns + 1})
     if reply.tool_calls:
         counters = counters.model_copy(update={
@@ -52,11 +75,8 @@ async def run_agent(state: DialogueState, runtime: Runtime[GraphContext]) -> dic
     return update
 
 
-def visible_history(messages: list[Message], window: int) -> list[Message]:
-    """The last ``window`` messages, starting at a user message so no tool result is orphaned."""
-    if len(messages) <= window:
-        return messages
-    start = len(messages) - window
-    while start < len(messages) and messages[start].role != "user":
-        start += 1
-    return messages[start:] if start < len(messages) else messages[-1:]
+def agent_system_prompt(state: DialogueState) -> str:
+    """The system message the agent is sent; a conversation that brought its own keeps that."""
+    if state.messages and state.messages[0].role == "system":
+        return state.messages[0].content
+    return render("run_agent", domain=state.scenario.domain, reference_time=state.reference_time).strip()

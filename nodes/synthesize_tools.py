@@ -22,7 +22,7 @@ from dialogforge.errors import ModelCallError
 from dialogforge.graphs.context import GraphContext
 from dialogforge.graphs.state import DialogueState
 from dialogforge.nodes.outcome import charge, failed
-from dialogforge.records import ToolSource, ToolSpec
+from dialogforge.records import ToolExec, ToolSource, ToolSpec
 from dialogforge.tool_checks import harmonize, needs_result_schema
 from dialogforge.toolprep.stages import MAX_TOOLS, ToolStages
 
@@ -35,7 +35,8 @@ async def synthesize_tools(state: DialogueState, runtime: Runtime[GraphContext])
     own = [t.name for t in state.tools if t.source == "seed" and not needs_result_schema(t)]
     try:
         tools = await _extend(stages, state)
-        tools = (await stages.result_schemas(tools))[0]
+        if state.tool_exec is not ToolExec.MCP:  # a real server answers verbatim: no schema to predict
+            tools = (await stages.result_schemas(tools))[0]
     except ModelCallError as exc:
         return failed(exc)
     if stages.usage.calls == 0:

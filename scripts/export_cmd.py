@@ -33,7 +33,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     reasoning = parser.add_mutually_exclusive_group()
     reasoning.add_argument("--with-reasoning", dest="with_reasoning", action="store_const", const=True,
                            help="keep the agent's reasoning where the target reads it (refused where it has no place)"
-                                + (" (the default)" if WITH_REASONING_DEFAULT else ""))
+                                + (" (the default; where the target has no place for it, it is left out and the "
+                                   "manifest says so)" if WITH_REASONING_DEFAULT else ""))
     reasoning.add_argument("--no-reasoning", dest="with_reasoning", action="store_const", const=False,
                            help="leave the agent's reasoning out" + ("" if WITH_REASONING_DEFAULT else " (the default)"))
     parser.set_defaults(func=run)
@@ -50,7 +51,11 @@ def run(args: argparse.Namespace) -> int:
                     keep_duplicates=args.keep_duplicates, include_unjudged=args.include_unjudged,
                     chat_template=args.chat_template)
     skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(result.skipped.items())) or "none"
-    print(f"exported {result.exported} trajectories to {result.out} ({args.format}) in {result.seconds:.1f}s; skipped: {skipped}")
+    print(f"exported {result.exported} trajectories ({result.samples} samples) to {result.out} ({args.format}) "
+          f"in {result.seconds:.1f}s; skipped: {skipped}")
+    if result.samples > result.exported:
+        print(f"{result.samples - result.exported} extra samples: dialogues whose agent context window slid are one "
+              "sample per window (the manifest's samples)")
     if result.cut:
         print(f"{result.cut} of them stopped at a cap and end after their last completed task (what was cut: the manifest's cuts)")
     if result.skipped.get("unjudged"):

@@ -41,16 +41,30 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="synthesize tools anew in every trajectory after its task is proposed, instead of one "
                              "tool library per domain built before the run starts (the default)")
     parser.add_argument("--tool-exec", choices=[t.value for t in ToolExec],
-                        help="what answers tool calls: simulated (an LLM world model, default) or sql (real SQL over --domain-db)")
+                        help="what answers tool calls: simulated (an LLM world model, default), sql (real SQL over --domain-db) "
+                             "or mcp (a real MCP server: --mcp-server or --mcp-url)")
     parser.add_argument("--domain-db", metavar="FILE", help="Tool-Exec: the domain's SQLite database (implies --tool-exec sql); "
                         "build examples with: python -m dialogforge.cli.build_example_dbs DIR")
     parser.add_argument("--domain-tools", metavar="FILE",
                         help="Tool-Exec: the domain's SQL tools (default: <db stem>.tools.json beside the database, else drafted from its schema)")
+    mcp = parser.add_argument_group("MCP server (its tools seed the run; it answers the calls unless --tool-exec simulated)")
+    mcp.add_argument("--mcp-server", metavar='"COMMAND ARGS"',
+                     help="a stdio MCP server: the command that starts it; one server process per trajectory")
+    mcp.add_argument("--mcp-url", metavar="URL", help="a running streamable-HTTP MCP server (e.g. http://127.0.0.1:8000/mcp), "
+                     "shared by every trajectory")
+    mcp.add_argument("--mcp-pool", type=positive_int, metavar="N", help="stdio servers running at once (default 4)")
+    mcp.add_argument("--mcp-timeout", type=positive_float, metavar="S", help="seconds per MCP request (default 30)")
     parser.add_argument("--max-turns", type=positive_int, help=f"max user turns (default {Limits().max_user_turns})")
     parser.add_argument("--max-tool-steps", type=positive_int, help=f"max tool rounds per user request (default {Limits().max_tool_steps})")
     parser.add_argument("--max-tasks", type=positive_int, help=f"max tasks per trajectory (default {Limits().max_tasks})")
     parser.add_argument("--token-budget", type=positive_int, help=f"stop a trajectory after this many tokens, all roles (default {Limits().token_budget})")
     parser.add_argument("--concurrency", type=positive_int, help="trajectories in flight (default 8)")
+    context = parser.add_argument_group("context budgets (estimated tokens of one whole request; the tool simulator's: --tool-context-tokens)")
+    context.add_argument("--agent-context-tokens", type=positive_int, metavar="N",
+                         help=f"the agent's request budget; past it the oldest exchanges leave its window "
+                              f"(default {Limits().agent_context_tokens})")
+    context.add_argument("--user-context-tokens", type=positive_int, metavar="N",
+                         help=f"the user simulator's request budget (default {Limits().user_context_tokens})")
     simulated = parser.add_argument_group("the simulated tool backend")
     simulated.add_argument("--tool-error-rate", type=share, metavar="P",
                            help=f"share of valid calls that meet a transient backend failure, at most 0.5; 0 disables "
@@ -86,7 +100,9 @@ def settings_from(args: argparse.Namespace, base: GenerationSettings) -> Generat
     from dialogforge.inputs.seed_files import load_seed_lines
 
     limit_flags = {"max_user_turns": args.max_turns, "max_tool_steps": args.max_tool_steps,
-                   "max_tasks": args.max_tasks, "token_budget": args.token_budget}
+                   "max_tasks": args.max_tasks, "token_budget": args.token_budget,
+                   "agent_context_tokens": getattr(args, "agent_context_tokens", None),
+                   "user_context_tokens": getattr(args, "user_context_tokens", None)}
     limits = base.limits.model_copy(update={k: v for k, v in limit_flags.items() if v is not None})
     simulation_flags = {"tool_error_rate": getattr(args, "tool_error_rate", None),
                         "context_tokens": getattr(args, "tool_context_tokens", None),
@@ -95,7 +111,9 @@ def settings_from(args: argparse.Namespace, base: GenerationSettings) -> Generat
     flags = {"mode": Mode(args.mode) if args.mode else None, "n": args.n, "seed": args.seed,
              "domains": args.domain, "personas": args.persona, "tools_file": args.tools,
              "concurrency": args.concurrency, "domain_db": args.domain_db, "domain_tools": args.domain_tools,
-             "tool_exec": ToolExec(args.tool_exec) if args.tool_exec else ToolExec.SQL if args.domain_db else None,
+             "mcp_server": args.mcp_server, "mcp_url": args.mcp_url, "mcp_pool": args.mcp_pool, "mcp_timeout_s": args.mcp_timeout,
+             "tool_exec": ToolExec(args.tool_exec) if args.tool_exec else ToolExec.SQL if args.domain_db
+             else ToolExec.MCP if args.mcp_server or args.mcp_url else None,
              "tool_libraries": getattr(args, "tool_library", None), "tool_subset": getattr(args, "tool_subset", None),
              "tool_prep": ToolPrep.PER_TRAJECTORY if getattr(args, "tools_per_trajectory", False) else None}
     if getattr(args, "domains_file", None):
@@ -123,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
     from dialogforge.models.preflight import check_endpoints
     from dialogforge.progress import make_progress
     from dialogforge.runs.generate import generate
+    from dialogforge.runs.mcp_backend import server_of, survey
     from dialogforge.runs.tool_backends import domain_for
 
     check_store(args.db, must_exist=False)
@@ -130,11 +149,19 @@ def run(args: argparse.Namespace) -> int:
     file = config_file_from(args)
     settings = settings_from(args, GenerationSettings.model_validate(file.generation))
     domain_for(settings)  # Tool-Exec: refuse a bad domain before any model starts or anything is written
+    mcp_server = server_of(settings)  # likewise contradictory MCP flags
+    if mcp_server is not None:
+        if args.executor == "ray" and settings.tool_exec is ToolExec.MCP:
+            raise ConfigError("--tool-exec mcp runs its servers from this process; it cannot run with --executor ray")
+        if args.tools_dir or getattr(args, "from_conversations", None):
+            raise ConfigError("--mcp-server/--mcp-url take the tools from the server; "
+                              "--tools-dir and --from-conversations cannot be combined with them")
     if args.tools_dir and settings.tools_file:
         raise ConfigError("give --tools or --tools-dir, not both")
     tools = load_tools_file(settings.tools_file) if settings.tools_file else None
     tool_sets = load_tool_sets(args.tools_dir) if args.tools_dir else None
     libraries = _tool_libraries(args, settings)
+    surveyed = survey(settings) if mcp_server is not None else None  # listed before any model starts
     starts = _conversation_starts(args, settings, tools)
     if starts is not None:
         settings = settings.model_copy(update={"n": len(starts)})
@@ -142,12 +169,12 @@ def run(args: argparse.Namespace) -> int:
     with running_models(models, args.gguf) as models_config:
         check_endpoints(models_config)
         if args.executor == "ray":
-            run_id, thread_ids, s = generate_on_ray(args, settings, models_config, tools, tool_sets, starts, libraries)
+            run_id, thread_ids, s = generate_on_ray(args, settings, models_config, tools, tool_sets, starts, libraries, surveyed)
             interrupted = False
         else:
             progress = None if args.quiet else make_progress(args.progress, sys.stderr, interval_s=args.progress_interval)
             result = generate(args.db, settings, models_config, tools, tool_sets=tool_sets, tool_libraries=libraries,
-                              progress=progress, handle_signals=True, initial_states=starts)
+                              progress=progress, handle_signals=True, initial_states=starts, mcp_survey=surveyed)
             run_id, thread_ids, s, interrupted = result.run_id, result.thread_ids, result.summary, result.interrupted
     print(f"run {run_id}: {s.done} done, {s.failed} failed, stored in {args.db}")
     for reason, count in sorted(s.failures.items()):

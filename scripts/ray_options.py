@@ -38,7 +38,7 @@ def check_executor_args(args: argparse.Namespace) -> None:
 
 
 def generate_on_ray(args: argparse.Namespace, settings: Any, models_config: Any, tools: Any, tool_sets: Any,
-                    starts: Any, libraries: Any = None) -> tuple[str, list[str], Any]:
+                    starts: Any, libraries: Any = None, mcp_survey: Any = None) -> tuple[str, list[str], Any]:
     """Plan and record the run here, run it on Ray; (run id, thread ids, summary)."""
     from dialogforge.runs.generate import plan_generation
     from dialogforge.runs.ray_run import run_on_ray
@@ -46,7 +46,7 @@ def generate_on_ray(args: argparse.Namespace, settings: Any, models_config: Any,
     workers = args.workers or DEFAULT_WORKERS
     shards = None if is_postgres_url(args.db) else workers  # SQLite: one file per worker (dialogforge.checkpoints.shards)
     plan = plan_generation(args.db, settings, models_config, tools, tool_sets=tool_sets, tool_libraries=libraries,
-                           initial_states=starts, shards=shards)
+                           initial_states=starts, shards=shards, mcp_survey=mcp_survey)
     report = None if args.quiet else _to_stderr
     result = run_on_ray(args.db, plan, models_config, workers=workers, address=args.ray_address,
                         report=report, report_interval_s=args.progress_interval)

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.checkpoints import small_run
+from tests.support.mcp_servers import server_command
 
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"
 CASES = tomllib.loads((CORPUS / "cases.toml").read_text())["case"]
@@ -76,7 +77,8 @@ def check_case(case: dict, tmp_path: Path, good_db: tuple[Path, str], run) -> No
     inputs = _prepare_inputs(tmp_path, good)
     out = tmp_path / "out"
     out.mkdir()
-    places = {"in": str(inputs), "out": str(out), "good": str(inputs / "good.db"), "thread": thread}
+    places = {"in": str(inputs), "out": str(out), "good": str(inputs / "good.db"), "thread": thread,
+              "records_server": server_command()}  # an MCP server of the tests' own (tests/support)
     args = [a.format(**places) for a in case["args"]]
     before = snapshot(inputs, out)
 
@@ -99,7 +101,8 @@ def test_a_bad_input_gives_one_line_exit_2_and_writes_nothing(case, tmp_path, go
 AS_PROCESS = ["config unknown key", "tools not JSON", "BFCL bad second line", "seed tools dir with a bad file", "judge role with an unknown backend",
               "conversation with an unknown role", "--n 0", "export a truncated database", "stats of a corrupt database",
               "generate into a database with another runs table", "tool library with a tool named against the rules",
-              "tools check: a gap addition naming no tool"]
+              "tools check: a gap addition naming no tool",
+              "MCP tool with an unknown key"]
 
 
 def _subprocess_run(run_cli):  # the process runner

@@ -38,6 +38,20 @@ def test_toml_and_yaml_files_resolve_per_role(tmp_path):
     assert load_config_file(yml).models.for_role(Role.JUDGE).model == "judge-model"
 
 
+def test_the_reasoning_field_and_the_context_budgets_are_set_per_role_in_the_file(tmp_path):
+    from dialogforge.config import GenerationSettings
+    from dialogforge.models.openai_client import build_openai_chat
+
+    path = tmp_path / "run.toml"
+    path.write_text(GOOD_TOML + '[generation.limits]\nagent_context_tokens = 30000\nuser_context_tokens = 12000\n'
+                    '[models.roles.user_simulator]\nreasoning_field = "none"\n[models.roles.judge]\nreasoning_field = "reasoning"\n')
+    config = load_config_file(path)
+    fields = {role: build_openai_chat(config.models.for_role(role)).reasoning_field for role in Role}
+    assert fields[Role.AGENT] == "reasoning_content" and fields[Role.USER_SIMULATOR] is None and fields[Role.JUDGE] == "reasoning"
+    limits = GenerationSettings.model_validate(config.generation).limits
+    assert (limits.agent_context_tokens, limits.user_context_tokens) == (30_000, 12_000)
+
+
 def test_flags_override_the_file_and_base_url_implies_openai():
     from dialogforge.config import ModelsConfig
 
@@ -51,6 +65,8 @@ def test_flags_override_the_file_and_base_url_implies_openai():
     ("[models.roles.agent]\nmodle = \"x\"\n", "Extra inputs are not permitted"),
     ("[models.roles.critic]\nmodel = \"x\"\n", "models.roles.critic"),
     ("[generation]\nn = 0\n", "greater than or equal to 1"),
+    ("[models.roles.agent]\nreasoning_field = \"reasoning content\"\n", "reasoning_field: String should match pattern"),
+    ("[generation.limits]\nagent_context_tokens = 500\n", "greater than or equal to 2000"),
     ("[models\n", "not valid TOML"),
     ("surprise = 1\n", "surprise: Extra inputs are not permitted"),
 ])

@@ -28,7 +28,7 @@ from dialogforge.dataset.errors import NotValidatedError
 from dialogforge.dataset.export import export
 from dialogforge.dataset.format_openai import ToolNames, openai_record as record_of_sample
 from dialogforge.dataset.format_sharegpt import sharegpt_record
-from dialogforge.dataset.samples import build_sample
+from dialogforge.dataset.samples import build_samples
 from dialogforge.dataset.validate import validate
 from dialogforge.models import get_model
 from dialogforge.runs.generate import generate
@@ -50,7 +50,7 @@ def scripted_db(tmp_path_factory):
 
 
 def openai_record(state) -> dict:
-    return record_of_sample(build_sample(state), ToolNames())
+    return record_of_sample(build_samples(state)[0], ToolNames())
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -73,12 +73,12 @@ def test_openai_export_passes_the_format_check(scripted_db, tmp_path):
         assert {t["function"]["name"] for t in record["tools"]} >= {c["function"]["name"] for c in calls} - {None}
 
 
-def test_reasoning_only_with_the_flag(scripted_db, tmp_path):
+def test_reasoning_is_kept_by_default_and_dropped_with_no_reasoning(scripted_db, tmp_path):
     out = tmp_path / "r.jsonl"
-    export(scripted_db, out, "sharegpt", with_reasoning=True)
+    export(scripted_db, out, "sharegpt")
     assistant = [t for r in read_jsonl(out) for t in r["conversations"] if t["from"] in ("gpt", "function_call")]
     assert assistant and all(t["value"].startswith("<think>\n") for t in assistant)
-    export(scripted_db, out, "sharegpt")
+    export(scripted_db, out, "sharegpt", with_reasoning=False)
     assert not any("<think>" in t["value"] for r in read_jsonl(out) for t in r["conversations"])
 
 
@@ -166,7 +166,7 @@ def test_the_default_system_prompt_is_the_one_the_agent_saw():
 def test_golden_exported_dialogue():
     state = good_state()
     state = state.model_copy(update={"messages": [Message(role="system", content="You are a helpful store assistant."), *state.messages]})
-    sample = build_sample(state)
+    sample = build_samples(state)[0]
     exported = {
         "openai": record_of_sample(sample, ToolNames()),
         "sharegpt": sharegpt_record(sample, with_reasoning=True, tally=Counter()),

@@ -253,19 +253,22 @@ def test_openai_export_passes_the_finetuning_schema(corpus, hf_exports, tmp_path
     assert [m.get("weight") for m in edge["messages"] if m["role"] == "assistant"] == [None, 0, None, 0, None, None, None, None]
 
 
-def test_reasoning_is_refused_where_a_format_has_no_place_for_it(corpus, tmp_path, monkeypatch):
+def test_reasoning_is_refused_where_a_format_has_no_place_for_it(corpus, tmp_path):
     for fmt, template in (("openai", None), ("hf", "llama3"), ("hf", "deepseek-v3")):
         with pytest.raises(ExportError, match="no reasoning"):
             export(corpus, tmp_path / "x", fmt, chat_template=template, with_reasoning=True)
     assert not (tmp_path / "x").exists()
     with pytest.raises(ExportError, match="--format hf only"):
         export(corpus, tmp_path / "x.jsonl", "sharegpt", chat_template="qwen3")
-    # Issue 19 flips the default: then it is kept where it has a place, and left out, said so, elsewhere.
-    monkeypatch.setattr("dialogforge.dataset.targets.WITH_REASONING_DEFAULT", True)
+    # By default it is kept where it has a place, and left out, said so, elsewhere.
     result = export(corpus, tmp_path / "d.jsonl", "openai")
     assert json.loads(result.manifest_path.read_text())["target"]["reasoning"].startswith("not written: the OpenAI")
     shared = export(corpus, tmp_path / "s.jsonl", "sharegpt")
     assert "<think>" in (tmp_path / "s.jsonl").read_text() and shared.exported
+    assert json.loads(shared.manifest_path.read_text())["target"]["reasoning"].startswith("kept")
+    for template in ("llama3", "deepseek-v3"):
+        family = export(corpus, tmp_path / template, "hf", chat_template=template)
+        assert json.loads(family.manifest_path.read_text())["target"]["reasoning"].startswith("not written: the")
     off = export(corpus, tmp_path / "n.jsonl", "sharegpt", with_reasoning=False)
     assert "<think>" not in (tmp_path / "n.jsonl").read_text()
     assert json.loads(off.manifest_path.read_text())["target"]["reasoning"] == "left out (--no-reasoning)"

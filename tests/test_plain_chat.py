@@ -37,6 +37,16 @@ def test_system_text_is_folded_into_the_next_user_turn_and_roles_alternate():
     assert plain[2].content.endswith("Respond with JSON.")
 
 
+def test_the_current_loops_reasoning_goes_back_in_the_agent_step_unless_the_endpoint_refuses_it():
+    call = {"id": "c1", "name": "get_order", "args": {"order_id": "7"}, "type": "tool_call"}
+    conversation = [HumanMessage("Where is order 7?"),
+                    AIMessage("", tool_calls=[call], additional_kwargs={"reasoning_content": "Look it up."}),
+                    ToolMessage('{"status": "shipped"}', tool_call_id="c1")]
+    step = json.loads(to_plain_chat(conversation)[1].content)
+    assert step == {"reasoning": "Look it up.", "reply": "", "tool_calls": [{"name": "get_order", "arguments": {"order_id": "7"}}]}
+    assert "reasoning" not in json.loads(to_plain_chat(conversation, reasoning=False)[1].content)
+
+
 def test_a_conversation_ending_with_the_assistant_gets_a_user_turn():
     plain = to_plain_chat([HumanMessage("hi"), AIMessage("hello")])
     assert [m.type for m in plain] == ["human", "ai", "human"]

@@ -7,7 +7,7 @@ from benchmarks.storage_growth import measure
 
 def test_storage_stays_within_three_times_the_export_and_steps_stay_flat(tmp_path):
     short, long = measure(30, tmp_path), measure(150, tmp_path)
-    assert long.messages > 4 * short.messages
+    assert long.messages > 3 * short.messages  # five times the turns; messages per turn vary with the seed
     for m in (short, long):
         assert m.ratio <= 3.0, m
     # bytes per checkpoint do not grow with length (quadratic storage would multiply them)

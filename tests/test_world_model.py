@@ -16,7 +16,7 @@ import pytest
 
 from dialogforge.config import GenerationSettings
 from dialogforge.dataset.format_openai import ToolNames, openai_record
-from dialogforge.dataset.samples import build_sample
+from dialogforge.dataset.samples import build_samples
 from dialogforge.executors.memory import parse_content
 from dialogforge.executors.simulated import transient_failure
 from dialogforge.executors.world import world_of
@@ -194,7 +194,8 @@ def test_a_fork_starts_from_the_world_at_its_checkpoint(tmp_path):
         generate(db, settings, stub_models(server.base_url))
         (row,) = manifest_rows(db)
         (source,) = states(db, [row["thread_id"]])
-        points = [e for e in history(db, row["thread_id"]) if e.next == ["execute_tools"]]
+        points = [e for e in history(db, row["thread_id"]) if e.next == ["execute_tools"]
+                  and world_of(source.messages[: e.messages]).entities]  # a world to start from
         point = points[len(points) // 2]
         server.requests.clear()
         forked = fork_trajectory(db, row["thread_id"], point.checkpoint_id, n=1)  # runs with the run's recorded models
@@ -264,7 +265,7 @@ def test_errors_of_each_kind_reach_the_agent_flagged_counted_and_unmasked():
     # The transient failure never reached the simulator; the honest refusals did.
     assert [context_of(b)["call_number"] for b in simulator_requests(requests)] == [2, 3, 4, 5, 6]
     # Exported: the recoveries train. Only the invalid call's turn is masked, never the backend's refusals.
-    sample = build_sample(state.model_copy(update={"messages": [*state.messages, Message(role="assistant", content="Sorted.")]}))
+    (sample,) = build_samples(state.model_copy(update={"messages": [*state.messages, Message(role="assistant", content="Sorted.")]}))
     record = openai_record(sample, ToolNames())
     weights = [(m["tool_calls"][0]["function"]["name"], m.get("weight")) for m in record["messages"] if m.get("tool_calls")]
     assert [w for _, w in weights] == [None, None, None, None, None, None, 0]

@@ -1,7 +1,9 @@
 """ChatOpenAI internals dialogforge relies on (see ``dialogforge.compat``).
 
 ``ReasoningChatOpenAI`` overrides three private hooks of ``ChatOpenAI``:
-``_get_request_payload`` (the request's bulky fields travel in ``extra_body``),
+``_get_request_payload`` (the request's bulky fields travel in ``extra_body``;
+assistant messages get their reasoning back, in the endpoint's field, since
+ChatOpenAI's conversion drops it and relies on one request dict per message),
 ``_agenerate`` (the raw JSON reply goes straight to ``_create_chat_result``)
 and ``_create_chat_result`` (the reply's reasoning field is kept); it also
 calls ``_use_responses_api``, ``_default_params``, langchain-openai's two
@@ -16,7 +18,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import openai
@@ -37,6 +40,8 @@ class ReasoningChatOpenAI(ChatOpenAI):
     # ChatOpenAI sends the limit as `max_completion_tokens`, which llama.cpp's server
     # ignores (a base model then writes until the context is full); it reads `max_tokens`.
     legacy_max_tokens: bool = False
+    # The assistant-message field earlier reasoning goes back in (interleaved thinking); None: not sent.
+    reasoning_field: str | None = "reasoning_content"
 
     def _get_request_payload(self, input_: Any, *, stop: list[str] | None = None, **kwargs: Any) -> dict:
         """The request body's bulky fields travel in ``extra_body``: the same JSON on the wire.
@@ -52,6 +57,8 @@ class ReasoningChatOpenAI(ChatOpenAI):
         payload = super()._get_request_payload(input_, stop=stop, **kwargs)
         if self._use_responses_api(payload):
             return payload
+        if self.reasoning_field and isinstance(input_, list):
+            payload["messages"] = _with_reasoning(input_, payload.get("messages") or [], self.reasoning_field)
         raw = {key: payload.pop(key) for key in _RAW_FIELDS if key in payload}
         if self.legacy_max_tokens and "max_completion_tokens" in payload:
             raw["max_tokens"] = payload.pop("max_completion_tokens")
@@ -77,14 +84,8 @@ class ReasoningChatOpenAI(ChatOpenAI):
             reply = await self.ainvoke(list(messages), **kwargs)
             assert isinstance(reply, AIMessage)
             return reply
-        try:
+        with _langchain_errors():
             raw = await self.root_async_client.post("/chat/completions", body=body, cast_to=bytes)
-        except openai.BadRequestError as exc:
-            _handle_openai_bad_request(exc)
-            raise
-        except openai.APIError as exc:
-            _handle_openai_api_error(exc)
-            raise
         generation = self._create_chat_result(json.loads(raw)).generations[0]
         message = generation.message
         # What BaseChatModel.agenerate adds: the generation's info (finish_reason...) in the metadata.
@@ -104,6 +105,8 @@ class ReasoningChatOpenAI(ChatOpenAI):
         if self.legacy_max_tokens and "max_completion_tokens" in payload:
             payload["max_tokens"] = payload.pop("max_completion_tokens")
         wire = [wire_message(m) for m in messages]
+        if self.reasoning_field:
+            wire = _with_reasoning(messages, wire, self.reasoning_field)
         if self.model_name and re.match(r"^o\d", self.model_name):  # ChatOpenAI's rename for o-series models
             wire = [{**m, "role": "developer"} if m["role"] == "system" else m for m in wire]
         return {**payload, "messages": wire, **extra}
@@ -116,14 +119,8 @@ class ReasoningChatOpenAI(ChatOpenAI):
         payload = self._get_request_payload(messages, stop=stop, **kwargs)
         if self._use_responses_api(payload):
             return await super()._agenerate(messages, stop=stop, run_manager=run_manager, **kwargs)
-        try:
+        with _langchain_errors():
             raw = await self.async_client.with_raw_response.create(**payload)
-        except openai.BadRequestError as exc:
-            _handle_openai_bad_request(exc)
-            raise
-        except openai.APIError as exc:
-            _handle_openai_api_error(exc)
-            raise
         return self._create_chat_result(json.loads(raw.http_response.content))
 
     def _create_chat_result(self, response: dict | openai.BaseModel, generation_info: dict | None = None) -> ChatResult:
@@ -144,6 +141,32 @@ def _to_wire(message: BaseMessage) -> dict[str, Any]:
 # A LangChain message as ChatOpenAI sends it, converted once per message object: a dialogue's history
 # is the same objects from call to call (``dialogforge.models.convert`` keeps them). Shared: never mutate.
 wire_message: ByIdentity[BaseMessage, dict[str, Any]] = ByIdentity(_to_wire)
+
+
+def _with_reasoning(messages: Sequence[BaseMessage], wire: list[dict], field: str) -> list[dict]:
+    """``wire`` with each AIMessage's ``reasoning_content`` in its request dict as ``field``: ChatOpenAI's
+    message conversion leaves it out. Its dicts are one per message, in order: tests/test_compat.py
+    holds that (a ChatOpenAI that changed it would fail there, not here). The dicts given are not
+    changed (``wire_message``'s are shared): a turn with reasoning gets a copy."""
+    out = list(wire)
+    for k, (message, entry) in enumerate(zip(messages, wire)):
+        text = message.additional_kwargs.get("reasoning_content") if isinstance(message, AIMessage) else None
+        if text and isinstance(entry, dict):
+            out[k] = {**entry, field: text}
+    return out
+
+
+@contextmanager
+def _langchain_errors() -> Iterator[None]:
+    """The SDK's errors as ChatOpenAI raises them (its translators add context-overflow and other hints)."""
+    try:
+        yield
+    except openai.BadRequestError as exc:
+        _handle_openai_bad_request(exc)
+        raise
+    except openai.APIError as exc:
+        _handle_openai_api_error(exc)
+        raise
 
 
 def _reasoning_field(message: Any) -> str | None:

@@ -41,7 +41,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from dialogforge.dataset.samples import Msg, Sample, arguments_text, rounds, without_calls
+from dialogforge.dataset.samples import Msg, Sample, arguments_text, rounds, trained, without_calls
 
 
 @dataclass(frozen=True)
@@ -85,12 +85,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
 def family_messages(sample: Sample, family: Family, *, with_reasoning: bool, tally: Counter) -> list[dict[str, Any]]:
     """The sample's messages as ``family``'s template reads them, system prompt first;
     everything changed or left out on the way is counted in ``tally``."""
-    messages = sample.messages
-    if family.arguments == "object":
-        messages = without_calls(messages, lambda c: c["raw_arguments"] is not None, tally,
-                                 "calls_with_unparseable_arguments_left_out")
-    if family.one_call_per_turn:
-        messages = _one_call_per_turn(messages, tally)
+    messages = _shaped(sample.messages, family, tally)
     out: list[dict[str, Any]] = [{"role": "system", "content": sample.system}]
     for m in messages:
         if m["role"] == "assistant":
@@ -100,6 +95,24 @@ def family_messages(sample: Sample, family: Family, *, with_reasoning: bool, tal
         else:
             out.append({"role": m["role"], "content": m["content"]})
     return out
+
+
+def context_turns(sample: Sample, family: Family) -> int:
+    """How many of the first assistant messages of ``family_messages`` are context only (the
+    sample's context turns as the family writes them: a parallel call may become several)."""
+    own = next((i for i, m in enumerate(sample.messages) if m["role"] == "assistant" and not m["context"]),
+               len(sample.messages))
+    return sum(1 for m in _shaped(sample.messages[:own], family, Counter()) if m["role"] == "assistant")
+
+
+def _shaped(messages: list[Msg], family: Family, tally: Counter) -> list[Msg]:
+    """The calls and turns the family can write (still neutral messages)."""
+    if family.arguments == "object":
+        messages = without_calls(messages, lambda c: c["raw_arguments"] is not None, tally,
+                                 "calls_with_unparseable_arguments_left_out")
+    if family.one_call_per_turn:
+        messages = _one_call_per_turn(messages, tally)
+    return messages
 
 
 def _assistant(m: Msg, family: Family, with_reasoning: bool, tally: Counter) -> dict[str, Any]:
@@ -157,7 +170,7 @@ def _one_call_per_turn(messages: list[Msg], tally: Counter) -> list[Msg]:
         for k, call in enumerate(calls):
             first = k == 0
             out.append({**m, "content": m["content"] if first else "", "reasoning": m["reasoning"] if first else None,
-                        "tool_calls": [call], "train": call["valid"]})
+                        "tool_calls": [call], "train": trained(m["context"], [call])})
             out += [r for r in results if r["tool_call_id"] == call["id"]]
         out += [r for r in results if r["tool_call_id"] not in answered]
     return out

@@ -117,13 +117,18 @@ def fingerprint(state: DialogueState) -> str:
 
 def source_of(state: DialogueState, run_config: dict[str, Any]) -> str:
     """Where the tools came from, as the paper's Table 1 groups it: a seed file, synthesis, SQL,
-    or a tool library the run was given (by its name, as the paper names "tau2 tools")."""
+    or a tool library the run was given (by its name, as the paper names "tau2 tools"), or an MCP
+    server that answered the calls."""
     if state.tool_exec is ToolExec.SQL or any(tool.sql is not None for tool in state.tools):
         return "sql"
+    if state.tool_exec is ToolExec.MCP:
+        return "mcp"
     if state.tool_library is not None and run_config.get("tool_libraries_given"):
         return f"library {state.tool_library.name}"
     if state.tool_source is ToolSource.SYNTHESIZE:
         return "synthesized"
-    tools_file = (run_config.get("settings") or {}).get("tools_file")
-    name = Path(tools_file).name if tools_file else "seed tools"
+    settings = run_config.get("settings") or {}
+    tools_file = settings.get("tools_file")
+    listed = settings.get("mcp_server") or settings.get("mcp_url")
+    name = Path(tools_file).name if tools_file else "mcp tools" if listed else "seed tools"
     return name if state.tool_source is ToolSource.SEED else f"{name}+synthesized"

@@ -11,8 +11,10 @@ anything and says to run ``validate``.
 
 States stream one at a time from the database to the writer, and the
 output appears at ``out`` only when complete (see ``atomic``). Each state
-becomes a format-neutral ``Sample`` (``samples``), which the format's module
-renders: ``format_openai``, ``format_sharegpt`` (with a ``dataset_info.json``
+becomes format-neutral ``Sample`` records (``samples``: one per context window
+the agent's turns were generated from, so one while the dialogue fitted the
+agent's budget; a trajectory's records are consecutive, and ``exported``
+counts trajectories), which the format's module renders: ``format_openai``, ``format_sharegpt`` (with a ``dataset_info.json``
 entry beside it), or ``format_hf`` in the shape of a chat family
 (``chat_families``). Whatever a format changed or left out on the way is
 counted in the manifest under ``conversion``.
@@ -35,7 +37,7 @@ from dialogforge.dataset.errors import NotValidatedError
 from dialogforge.dataset.export_manifest import build_manifest
 from dialogforge.dataset.format_openai import ToolNames, openai_record
 from dialogforge.dataset.format_sharegpt import INFO_FILE, merged_dataset_info, sharegpt_record
-from dialogforge.dataset.samples import Sample, SampleSkipped, build_sample
+from dialogforge.dataset.samples import Sample, SampleSkipped, build_samples
 from dialogforge.dataset.targets import Target, resolve_target
 from dialogforge.dataset.validations import read_validations, skip_reason
 
@@ -50,6 +52,7 @@ class ExportResult:
     seconds: float
     skipped: Counter = field(default_factory=Counter)
     cut: int = 0  # exported capped trajectories, cut after their last completed task
+    samples: int = 0  # records written: one per context window of each exported trajectory
 
 
 def export(
@@ -96,7 +99,7 @@ def export(
         with atomic_dir(out) as staging:
             write_hf(stream.records(build), staging, temp_sibling(out, "cache"), out, target.family)
             _write_json(staging / MARKER, manifest())
-        return ExportResult(out, out / MARKER, stream.exported, time.perf_counter() - started, skipped, stream.cut)
+        return ExportResult(out, out / MARKER, stream.exported, time.perf_counter() - started, skipped, stream.cut, stream.samples)
     build = _jsonl_builder(target, names, conversion)
     manifest_path = out.with_name(out.name + ".manifest.json")
     with atomic_file(out) as temp:
@@ -108,7 +111,7 @@ def export(
     if dataset_info is not None:
         with atomic_file(out.with_name(INFO_FILE)) as temp:
             _write_json(temp, dataset_info)
-    return ExportResult(out, manifest_path, stream.exported, time.perf_counter() - started, skipped, stream.cut)
+    return ExportResult(out, manifest_path, stream.exported, time.perf_counter() - started, skipped, stream.cut, stream.samples)
 
 
 def _jsonl_builder(target: Target, names: ToolNames, conversion: Counter) -> Build:
@@ -124,9 +127,11 @@ def _jsonl_builder(target: Target, names: ToolNames, conversion: Counter) -> Bui
 def _target_entry(target: Target, conversion: Counter, names: ToolNames) -> dict[str, Any]:
     """What the manifest says about the shape of the data: conventions, reasoning, masking, changes."""
     masking = {
-        "openai": "weight 0 on assistant turns with an invalid call (masked_messages)",
-        "hf": "train: false on assistant messages with an invalid call (masked_messages); axolotl: message_field_training: train",
-        "sharegpt": "no per-turn flag: invalid calls left out with their error results (invalid_calls_left_out)",
+        "openai": "weight 0 on assistant turns with an invalid call or shown as context only (masked_messages)",
+        "hf": "train: false on assistant messages with an invalid call or shown as context only (masked_messages); "
+              "axolotl: message_field_training: train",
+        "sharegpt": "no per-turn flag: invalid calls left out with their error results (invalid_calls_left_out); "
+                    "samples holding context turns left out (counts.samples_skipped)",
     }[target.fmt]
     entry = {"conventions": target.conventions, "chat_template": target.family.name if target.family else None,
              "reasoning": target.reasoning, "masking": masking, "conversion": dict(sorted(conversion.items()))}
@@ -169,6 +174,9 @@ class _Stream:
         self.by_mode: Counter = Counter()
         self.by_source: Counter = Counter()
         self.cut = 0
+        self.samples = 0
+        self.samples_skipped: Counter = Counter()
+        self.context_turns = 0  # assistant turns written as context only (trained in an earlier sample)
         self.exported_rows: list[dict[str, Any]] = []
 
     def __iter__(self) -> Iterator[Trajectory]:
@@ -186,28 +194,42 @@ class _Stream:
         return source_of(trajectory.state, self.configs.get(trajectory.row["run_id"], {}))
 
     def records(self, build: Build) -> Iterator[dict[str, Any]]:
+        """Every sample's record, a trajectory's in order. A trajectory none of whose samples a
+        format can write is skipped (counted by its first sample's reason); one that loses only
+        some samples counts them under ``samples_skipped``."""
         for trajectory in self:
-            sample = build_sample(trajectory.state)
-            if sample is None:
+            samples = build_samples(trajectory.state)
+            if not samples:
                 self.skipped["no_assistant_reply"] += 1
                 continue
-            try:
-                record = build(trajectory, sample)
-            except SampleSkipped as skip:
-                self.skipped[skip.reason] += 1
+            written, reasons = 0, []
+            for sample in samples:
+                try:
+                    record = build(trajectory, sample)
+                except SampleSkipped as skip:
+                    reasons.append(skip.reason)
+                    continue
+                written += 1
+                self.messages += len(record.get("messages") or record.get("conversations") or [])
+                self.context_turns += sum(1 for m in sample.messages if m["role"] == "assistant" and m["context"])
+                yield record
+            if not written:
+                self.skipped[reasons[0]] += 1
                 continue
+            self.samples_skipped.update(reasons)
             self.exported += 1
-            self.messages += len(record.get("messages") or record.get("conversations") or [])
+            self.samples += written
             self.by_mode[trajectory.state.mode.value] += 1
             self.by_source[self.source(trajectory)] += 1
             self.exported_rows.append({"thread_id": trajectory.thread_id, "run_id": trajectory.row["run_id"], "seed": trajectory.row.get("seed"),
-                                       **({"cut": trajectory.cut.as_dict()} if trajectory.cut else {})})
+                                       "samples": written, **({"cut": trajectory.cut.as_dict()} if trajectory.cut else {})})
             self.cut += trajectory.cut is not None
-            yield record
 
     def manifest(self, fmt: str, options: dict[str, Any], total: int, started: float, target: dict[str, Any]) -> dict[str, Any]:
         counts = {
-            "trajectories_in_db": total, "exported": self.exported, "messages": self.messages,
+            "trajectories_in_db": total, "exported": self.exported, "samples": self.samples,
+            "samples_skipped": dict(sorted(self.samples_skipped.items())), "context_turns": self.context_turns,
+            "messages": self.messages,
             "by_mode": dict(sorted(self.by_mode.items())), "by_source": dict(sorted(self.by_source.items())),
             "cut_after_last_completed_task": self.cut,
         }

@@ -70,6 +70,8 @@ def run_entry(run_id: str, config: dict[str, Any], rows: list[dict[str, Any]]) -
         "trajectory_seeds": {row["thread_id"]: row.get("seed") for row in rows},
         # capped trajectories exported up to their last completed task, and what was cut from each
         "cuts": {row["thread_id"]: row["cut"] for row in rows if row.get("cut")},
+        # trajectories written as several samples (the agent's context window slid), and how many each
+        "samples": {row["thread_id"]: row["samples"] for row in rows if row.get("samples", 1) > 1},
         "models": role_models(config.get("models") or {}),
         "seed_tools": [t.get("function", {}).get("name") for t in seed_tools if isinstance(t, dict)],
     }

@@ -14,7 +14,11 @@ the Arrow copy is then made from the Parquet file by ``datasets`` itself.
 
 Columns: the conversation (``messages``) and its ``tools``, plus metadata for
 filtering: mode, domain, source, tasks, counters, validity, judge verdict,
-duplicate mark and lineage. ``messages`` and ``tools`` are lists of
+duplicate mark and lineage. A dialogue whose agent window slid is several rows
+(``samples``), one per window: ``thread_id`` is shared, ``segment`` numbers
+them from 0 of ``segments``, ``first_message`` is where in the dialogue the
+row's messages start, and ``context_turns`` how many of its first assistant
+turns are there as context only (``train`` false: trained in an earlier row). ``messages`` and ``tools`` are lists of
 ``datasets.Json()`` values, so every message keeps exactly its own keys: an
 Arrow struct would give every message every key (``tool_calls: None`` on a
 user turn), which chat templates that test ``'tool_calls' in message`` or
@@ -42,7 +46,7 @@ from datasets import Features, Json, List, Value
 from datasets.arrow_writer import ParquetWriter
 from datasets.utils.json import ujson_loads  # what datasets decodes a Json() value with
 
-from dialogforge.dataset.chat_families import Family, family_messages
+from dialogforge.dataset.chat_families import Family, context_turns, family_messages
 from dialogforge.dataset.errors import ExportError
 from dialogforge.dataset.samples import Sample, SampleSkipped
 from dialogforge.dataset.validations import decoded
@@ -53,7 +57,8 @@ PARQUET_NAME = "data/train-00000-of-00001.parquet"
 
 _STR, _INT, _BOOL, _FLOAT = Value("string"), Value("int64"), Value("bool"), Value("float64")
 FEATURES = Features({
-    "thread_id": _STR, "run_id": _STR, "mode": _STR, "domain": _STR, "source": _STR, "seed": _INT,
+    "thread_id": _STR, "segment": _INT, "segments": _INT, "first_message": _INT, "context_turns": _INT,
+    "run_id": _STR, "mode": _STR, "domain": _STR, "source": _STR, "seed": _INT,
     "difficulty": _STR, "stop_reason": _STR,
     "messages": List(Json()),
     "tools": List(Json()),
@@ -91,7 +96,9 @@ def hf_row(row: dict[str, Any], state: DialogueState, sample: Sample, validation
     c = state.counters
     v = validation or {}
     return {
-        "thread_id": row["thread_id"], "run_id": row.get("run_id"), "mode": state.mode.value,
+        "thread_id": row["thread_id"], "segment": sample.segment, "segments": sample.segments,
+        "first_message": sample.first_message, "context_turns": context_turns(sample, family),
+        "run_id": row.get("run_id"), "mode": state.mode.value,
         "domain": state.scenario.domain, "source": source, "seed": state.seed,
         "difficulty": state.scenario.difficulty.value,
         "stop_reason": state.stop_reason.value if state.stop_reason else None,
@@ -157,7 +164,9 @@ def _card(count: int, family: Family) -> str:
         "# dialogforge export\n\n"
         f"{count} multi-turn tool-use trajectories. `messages` and `tools` are lists of JSON values (each message keeps\n"
         f"only its own keys), written for {family.summary}.\n"
-        "Assistant messages carry `train`: false on a turn whose tool call was invalid (answered with an error);\n"
+        "Assistant messages carry `train`: false on a turn whose tool call was invalid (answered with an error),\n"
+        "and on a turn shown only as context (a long dialogue is several rows, one per context window, sharing\n"
+        "`thread_id`; each turn is trained in one row, on exactly what the agent saw);\n"
         "axolotl reads it (`type: chat_template`, `field_messages: messages`, `field_tools: tools`,\n"
         "`message_field_training: train`); TRL's `assistant_only_loss` trains every assistant turn.\n"
         "Read with `datasets.load_dataset(PATH)` (Parquet) or `datasets.load_from_disk(PATH)` (Arrow).\n"

@@ -22,6 +22,10 @@ side (its data/README.md and ``SharegptDatasetConverter``). So:
   answered with an error) is left out together with its error result, and a
   turn left with no call goes too; the sample keeps the corrected call.
   Counted in the manifest (``invalid_calls_left_out``).
+- For the same reason a sample that holds context turns (the segments after
+  the first of a dialogue whose agent window slid: ``samples``) cannot be
+  written without training those turns on a context they never saw; it is
+  left out, counted under the manifest's ``samples_skipped``.
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ INFO_FILE = "dataset_info.json"
 
 
 def sharegpt_record(sample: Sample, *, with_reasoning: bool, tally: Counter) -> dict[str, Any]:
+    if any(m["role"] == "assistant" and not m["train"] and all(c["valid"] for c in m["tool_calls"]) for m in sample.messages):
+        # context turns (or a nudged one): untrained, and not for an invalid call it could leave out
+        raise SampleSkipped("holds_context_turns_sharegpt_cannot_mask")
     messages = without_calls(sample.messages, lambda c: not c["valid"], tally, "invalid_calls_left_out")
     turns: list[dict[str, str]] = []
     for m, results in rounds(messages):

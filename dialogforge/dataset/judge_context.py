@@ -6,9 +6,11 @@ conversation from its start to the end of task *k*. Earlier tasks are there
 as context because later tasks build on them: a fact the agent quotes from a
 first-task tool result is not a hallucination in the second task. Every
 transcript entry carries its position ``n`` and its ``task``; an assistant
-turn whose history window (``Limits.history_window``) hid the start of the
-conversation carries ``saw_from``, the first position it could see, so a
-claim is judged against the tool results the agent actually had.
+turn whose context window (``Message.context``, ``dialogforge.context_windows``)
+hid the start of the conversation carries ``saw_from``, the first position it
+could see (and ``saw_request``, its request's user message, when the window
+started inside that request's tool loop), so a claim is judged against the
+tool results the agent actually had -- the same window the export trains it on.
 
 The bound is a token budget, not a message count. Sizes are estimated at
 ``CHARS_PER_TOKEN`` characters a token (conservative for JSON; tokenizers
@@ -33,11 +35,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from dialogforge.context_windows import conversation_base, seen_window
 from dialogforge.dataset.cut import Cut
 from dialogforge.dataset.errors import JudgeContextError
 from dialogforge.graphs.state import DialogueState
 from dialogforge.nodes.prompting import render
-from dialogforge.nodes.run_agent import visible_history
 from dialogforge.prompts import context_block
 from dialogforge.records import Message
 
@@ -71,7 +73,7 @@ def judge_context(state: DialogueState, index: int, *, cut: Cut | None, budget_c
             f"task {index + 1}: the tool specs and rubric alone need about {estimate_tokens(context_block(fixed))} "
             f"tokens, over the judge's context budget; raise --judge-context-tokens")
     messages = state.messages[: task_end(state, index)]
-    entries = [_Entry(i, _entry(i, m, saw_from)) for i, (m, saw_from) in enumerate(zip(messages, _views(state, messages)))]
+    entries = [_Entry(i, _entry(i, m, _view(state, i))) for i, m in enumerate(messages)]
     start = _task_start(messages, index)
     entries, notes = _fit(entries, start, room, index)
     return {**fixed, "transcript_note": " ".join(notes), "transcript": [e.data for e in entries]}
@@ -110,19 +112,15 @@ def _fixed_context(state: DialogueState, index: int, cut: Cut | None) -> dict[st
     }
 
 
-def _views(state: DialogueState, messages: list[Message]) -> list[int | None]:
-    """For each assistant turn, the first position its history window showed, when that hid something."""
-    starts: list[int | None] = []
-    for j, m in enumerate(messages):
-        if m.role != "assistant":
-            starts.append(None)
-            continue
-        shown = len(visible_history(messages[:j], state.limits.history_window))
-        starts.append(j - shown if j - shown > 0 else None)
-    return starts
+def _view(state: DialogueState, j: int) -> tuple[int, int | None] | None:
+    """For an assistant turn whose window hid part of what came before: (first position, request)."""
+    if state.messages[j].role != "assistant":
+        return None
+    start, request = seen_window(state.messages, j, state.limits.history_window)
+    return (start, request) if start > conversation_base(state.messages) else None
 
 
-def _entry(n: int, m: Message, saw_from: int | None) -> dict[str, Any]:
+def _entry(n: int, m: Message, view: tuple[int, int | None] | None) -> dict[str, Any]:
     entry: dict[str, Any] = {"n": n, "task": None if m.task_index is None else m.task_index + 1, "role": m.role, "content": m.content}
     if m.tool_calls:
         entry["tool_calls"] = [
@@ -132,8 +130,10 @@ def _entry(n: int, m: Message, saw_from: int | None) -> dict[str, Any]:
     if m.role == "tool":
         entry["tool"] = m.name
         entry["error"] = m.is_error
-    if saw_from is not None:
-        entry["saw_from"] = saw_from
+    if view is not None:
+        entry["saw_from"] = view[0]
+        if view[1] is not None:
+            entry["saw_request"] = view[1]
     return entry
 
 

@@ -1,4 +1,4 @@
-"""From a trajectory to one training sample: the step every export format shares.
+"""From a trajectory to its training samples: the step every export format shares.
 
 A ``Sample`` is the trajectory cut to what a trainer should see, in one
 neutral shape that no trainer reads directly; each format module renders it
@@ -8,24 +8,46 @@ new rule (say, ending a sample at the last completed task) is one change that
 every format picks up; decisions about *how* a trainer spells it live in the
 format modules.
 
+**Faithful samples.** A trainer trains each assistant turn on the messages
+before it in its sample, so every trained turn must have been generated from
+exactly those. The agent's context is held to a token budget
+(``dialogforge.context_windows``) and each of its turns records the window it
+saw (``Message.context``: the first message, and the request's user message
+when the window starts inside a long tool loop). So a trajectory becomes one
+sample per window: the run of consecutive turns generated from the same
+window shares one sample, which starts where that window starts and ends at
+the run's last turn; the turns before the run that the window holds are in
+the sample as context only (``context``, never trained there: each turn is
+trained in exactly one sample). While the dialogue fits the budget that is
+one sample; each time the window slides a new one begins. A slide drops the
+window to half its room (``KEEP_AFTER_SLIDE``), so past the budget a sample
+covers about half a budget of new dialogue, and the count grows linearly:
+about 1 + 2 x (dialogue tokens - budget) / budget. A turn written before
+windows were recorded had the last ``Limits.history_window`` messages as its
+window, and is cut the same way.
+
 What a sample holds:
 
-- The conversation ends at the assistant's last reply. What follows it (the
+- The last sample ends at the assistant's last reply. What follows it (the
   user's closing thanks, or an unfinished tool round) teaches nothing; the
-  closing words are kept aside as ``closing``.
+  closing words are kept aside as ``closing``. An earlier one ends at the last
+  turn of its window, which may be a tool call.
 - The system prompt is the one the agent saw (a conversation that brought
   its own keeps that), separate from the messages.
 - Every call carries ``valid``: False when the call could not legally run
   (unknown tool, arguments breaking the schema, arguments that were not a
   JSON object) and was answered with an error. An assistant turn with such a
   call has ``train`` False: the model should learn the recovery, not the
-  mistake, and each format masks it by its own means.
+  mistake, and each format masks it by its own means. A context turn has
+  ``train`` False too, and so has a turn the agent wrote only after a nudge
+  (its first reply was empty: no sample holds the request it answered); the
+  context turns are all before the sample's own turns.
 
 The neutral message dicts (keys always present, so renderers never guess)::
 
     {"role": "user", "content": str}
     {"role": "assistant", "content": str, "reasoning": str | None,
-     "tool_calls": [call, ...], "train": bool}
+     "tool_calls": [call, ...], "train": bool, "context": bool}
         call = {"id": str, "name": str, "arguments": dict, "raw_arguments": str | None, "valid": bool}
         (raw_arguments: the model's text, when it was not a JSON object; arguments is then {})
     {"role": "tool", "tool_call_id": str | None, "name": str | None, "content": str, "is_error": bool}
@@ -38,9 +60,10 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from dialogforge.context_windows import seen_window
 from dialogforge.dataset.rules import call_violation
 from dialogforge.graphs.state import DialogueState
-from dialogforge.nodes.prompting import render
+from dialogforge.nodes.run_agent import agent_system_prompt
 from dialogforge.records import Message, ToolCall
 
 Msg = dict[str, Any]
@@ -59,18 +82,14 @@ class Sample:
     system: str
     messages: list[Msg]
     tools: list[dict[str, Any]]  # OpenAI function tools: {"type": "function", "function": {...}}
-    closing: str | None = None  # the user's final words after the last reply, if any
+    closing: str | None = None  # the user's final words after the last reply, if any (the last sample only)
+    segment: int = 0  # this sample's place among its trajectory's, from 0
+    segments: int = 1  # how many samples the trajectory makes
+    first_message: int = 0  # the dialogue position its first message holds
 
     @property
     def has_parallel_calls(self) -> bool:
         return any(len(m["tool_calls"]) > 1 for m in self.messages if m["role"] == "assistant")
-
-
-def system_prompt(state: DialogueState) -> str:
-    """The system message the agent saw; a conversation that brought its own keeps that."""
-    if state.messages and state.messages[0].role == "system":
-        return state.messages[0].content
-    return render("run_agent", domain=state.scenario.domain, reference_time=state.reference_time).strip()
 
 
 def training_span(state: DialogueState) -> range:
@@ -86,27 +105,55 @@ def closing_message(state: DialogueState) -> str | None:
     return after[-1].content if after else None
 
 
-def build_sample(state: DialogueState) -> Sample | None:
-    """The training sample of a trajectory, or None when it has no assistant reply to train on."""
-    span = training_span(state)
-    if not span:
-        return None
+def build_samples(state: DialogueState) -> list[Sample]:
+    """The trajectory's training samples, one per window its turns were generated from (see the
+    module docstring); [] when it has no assistant reply to train on."""
+    runs = _runs(state)
+    if not runs:
+        return []
     specs = {tool.name: tool for tool in state.tools}
-    messages = [_message(state.messages[i], specs) for i in span]
-    return Sample(
-        system=system_prompt(state), messages=messages,
-        tools=[tool.openai_tool() for tool in state.tools], closing=closing_message(state),
-    )
+    system, tools = agent_system_prompt(state), [tool.openai_tool() for tool in state.tools]
+    samples = []
+    for k, ((start, request), own) in enumerate(runs):
+        positions = ([request] if request is not None else []) + list(range(start, own[-1] + 1))
+        messages = [_message(state.messages[i], specs, context=i < own[0]) for i in positions]
+        samples.append(Sample(system=system, messages=messages, tools=tools, segment=k, segments=len(runs),
+                              closing=closing_message(state) if k == len(runs) - 1 else None, first_message=positions[0]))
+    return samples
 
 
-def _message(m: Message, specs: dict) -> Msg:
+def sample_count(state: DialogueState) -> int:
+    """How many samples ``build_samples`` makes of the trajectory, without building them."""
+    return len(_runs(state))
+
+
+def _runs(state: DialogueState) -> list[tuple[tuple[int, int | None], list[int]]]:
+    """The assistant turns of the training span grouped by the window they saw, in order."""
+    runs: list[tuple[tuple[int, int | None], list[int]]] = []
+    for j in training_span(state):
+        if state.messages[j].role == "assistant":
+            window = seen_window(state.messages, j, state.limits.history_window)
+            if runs and runs[-1][0] == window:
+                runs[-1][1].append(j)
+            else:
+                runs.append((window, [j]))
+    return runs
+
+
+def _message(m: Message, specs: dict, *, context: bool) -> Msg:
     if m.role == "tool":
         return {"role": "tool", "tool_call_id": m.tool_call_id, "name": m.name, "content": m.content, "is_error": m.is_error}
     if m.role != "assistant":
         return {"role": m.role, "content": m.content}
     calls = [_call(c, call_violation(specs, c) is None) for c in m.tool_calls]
+    nudged = m.context is not None and m.context.nudged
     return {"role": "assistant", "content": m.content, "reasoning": m.reasoning or None,
-            "tool_calls": calls, "train": all(c["valid"] for c in calls)}
+            "tool_calls": calls, "train": trained(context or nudged, calls), "context": context}
+
+
+def trained(context: bool, calls: list[Msg]) -> bool:
+    """Whether an assistant turn is trained: not a context turn, and every call of it valid."""
+    return not context and all(c["valid"] for c in calls)
 
 
 def _call(c: ToolCall, valid: bool) -> Msg:
@@ -144,6 +191,6 @@ def without_calls(messages: list[Msg], drop: Callable[[Msg], bool], tally: Count
             results = [r for r in results if r["tool_call_id"] not in dropped]
             if not calls:
                 continue
-            m = {**m, "tool_calls": calls, "train": all(c["valid"] for c in calls)}
+            m = {**m, "tool_calls": calls, "train": trained(m["context"], calls)}
         kept += [m, *results]
     return kept

@@ -13,6 +13,9 @@
 Validity comes from the ``validations`` table (``dialogforge validate``).
 Trajectories are measured as their views: a capped one that completed a
 task counts up to its last completed task (``dataset.cut``), as exported.
+Everything counts trajectories and their turns, never training samples: a
+dialogue whose agent window slid exports as several samples (``samples``),
+which ``samples`` reports beside, without changing a Table-1 figure.
 States stream one at a time; only the small per-trajectory numbers are kept
 (they feed the histograms of the report).
 """
@@ -27,6 +30,7 @@ from typing import Any
 
 from dialogforge.checkpoints.manifest import Status
 from dialogforge.dataset.corpus import iter_trajectories, manifest_rows, run_configs, source_of
+from dialogforge.dataset.samples import sample_count
 from dialogforge.dataset.validations import JUDGED, NOT_JUDGED, UNJUDGED, judge_status, read_validations, skip_reason
 from dialogforge.graphs.state import DialogueState
 from dialogforge.records import Mode
@@ -120,6 +124,7 @@ class DatasetStats:
     valid_only: bool = False
     cut: int = 0  # measured trajectories that were cut after their last completed task
     libraries: list[LibraryUse] = field(default_factory=list)
+    samples: int = 0  # training samples an export writes for the measured trajectories (one per agent window)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -131,6 +136,7 @@ class DatasetStats:
             "failure_reasons": self.failure_reasons,
             "tokens_by_role": self.tokens_by_role,
             "cut": self.cut,
+            "export_samples": self.samples,
             "tool_errors": self.tool_errors,
             "tool_libraries": [use.as_dict() for use in self.libraries],
         }
@@ -150,12 +156,13 @@ def collect_stats(db_path: str | Path, *, valid_only: bool = False) -> DatasetSt
     groups: dict[tuple[str, str], Group] = {}
     overall = Group("all", "all")
     role_tokens: Counter = Counter()
-    cut = 0
+    cut = samples = 0
     errors = ToolErrorTally()
     uses: dict[str, LibraryUse] = {}
     for trajectory in iter_trajectories(db_path, done):
         state = trajectory.state
         cut += trajectory.cut is not None
+        samples += sample_count(state)
         key = (state.mode.value, source_of(state, configs.get(trajectory.row["run_id"], {})))
         groups.setdefault(key, Group(*key)).add(state)
         overall.add(state)
@@ -176,6 +183,7 @@ def collect_stats(db_path: str | Path, *, valid_only: bool = False) -> DatasetSt
         valid_only=valid_only,
         cut=cut,
         libraries=_with_library_tools(db_path, uses),
+        samples=samples,
     )
 
 
@@ -255,7 +263,9 @@ def table_text(stats: DatasetStats) -> str:
     t = stats.statuses
     lines.append(f"trajectories: {t['total']} ({t['done']} done, {t['failed']} failed, {t['pending'] + t['running']} unfinished)"
                  + ("; statistics over valid, non-duplicate ones" if stats.valid_only else "")
-                 + (f"; {stats.cut} capped ones measured up to their last completed task" if stats.cut else ""))
+                 + (f"; {stats.cut} capped ones measured up to their last completed task" if stats.cut else "")
+                 + (f"; they export as {stats.samples} samples (one per agent context window)"
+                    if stats.samples > stats.overall.samples else ""))
     v = stats.validity
     if v["validated"]:
         lines.append(f"validity: {v['valid']}/{v['validated']} valid ({v['validity_rate']:.1%}), "

@@ -34,7 +34,7 @@ class Target:
             return self.family.summary
         if self.fmt == "sharegpt":
             return ("LLaMA-Factory's sharegpt: human/gpt/function_call/observation, reasoning inline as <think>...</think>, "
-                    "invalid calls left out with their error results")
+                    "invalid calls left out with their error results, samples holding context turns left out")
         return "OpenAI chat fine-tuning: JSON-string arguments, weight 0 on turns with an invalid call"
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from dialogforge.records import EntityOp, JsonObject, Message, SqlWrite, TokenUsage, ToolCall, ToolErrorKind, ToolSimulation, ToolSpec
+from dialogforge.records import EntityOp, JsonObject, McpDivergence, Message, SqlWrite, TokenUsage, ToolCall, ToolErrorKind, ToolSimulation, ToolSpec
 
 
 class Trajectory(Protocol):
@@ -39,6 +39,8 @@ class ExecutionOutcome:
     usage: TokenUsage = field(default_factory=TokenUsage)
     # Tool-Exec: a call that changed data, for the trajectory's write log.
     sql_write: SqlWrite | None = None
+    # MCP: replayed calls that answered differently while the server's state was rebuilt.
+    mcp_divergences: list[McpDivergence] = field(default_factory=list)
 
 
 class ToolExecutor(Protocol):

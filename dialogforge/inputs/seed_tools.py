@@ -1,4 +1,9 @@
-"""Seed tools from files: OpenAI tools JSON, or BFCL func-doc JSONL.
+"""Seed tools from files: OpenAI tools JSON, BFCL func-doc JSONL, or an MCP tool list.
+
+The file's shape picks the reader: a JSON array of OpenAI tools (or bare
+functions), BFCL's one function per line, or MCP's (a bare array of MCP
+tools, or a ``tools/list`` result; read by ``dialogforge.inputs.mcp_tools``).
+A file in none of these shapes is refused, never read as the nearest one.
 
 BFCL writes its own dialect of a function spec ("dict" for objects, "float"
 for numbers, the string "None" for no default, a ``response`` result
@@ -15,6 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from dialogforge.errors import ToolFileError
+from dialogforge.inputs.mcp_tools import is_mcp_listing, is_mcp_tool, listing_entries, mcp_tool_spec, mcp_tool_specs
 from dialogforge.records import FunctionSpec, ToolSpec
 from dialogforge.tool_checks import schema_problem
 
@@ -27,10 +33,16 @@ def load_tools_file(path: str | Path) -> list[ToolSpec]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ToolFileError(f"{path}: cannot read tools file ({exc.__class__.__name__})") from exc
-    entries = _entries(path, text)
-    if not entries:
+    document = _document(path, text)
+    if is_mcp_listing(document) or (isinstance(document, list) and any(is_mcp_tool(e) for e in document)):
+        entries = listing_entries(str(path), document) if isinstance(document, dict) else document
+        if not entries:
+            raise ToolFileError(f"{path}: no tools in file")
+        return mcp_tool_specs(str(path), entries)
+    numbered = _entries(path, text, document)
+    if not numbered:
         raise ToolFileError(f"{path}: no tools in file")
-    tools = [tool_spec_from_entry(path, where, entry) for where, entry in entries]
+    tools = [tool_spec_from_entry(path, where, entry) for where, entry in numbered]
     names = [t.name for t in tools]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -38,14 +50,33 @@ def load_tools_file(path: str | Path) -> list[ToolSpec]:
     return tools
 
 
-def _entries(path: Path, text: str) -> list[tuple[str, Any]]:
-    stripped = text.lstrip()
+def _document(path: Path, text: str) -> Any:
+    """The file as one JSON document (an array, or an object such as a tools/list result),
+    or None for JSON Lines. An object that is neither a listing nor one JSONL line has no known shape."""
+    stripped = text.strip()
     if stripped.startswith("["):
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ToolFileError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from exc
-        return [(f"item {i + 1}", e) for i, e in enumerate(data)]
+        return data
+    if not stripped.startswith("{"):
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return None  # several lines: JSONL, read line by line
+    if isinstance(data, dict) and "tools" not in data and "\n" in stripped:
+        raise ToolFileError(
+            f"{path}: a JSON object with no \"tools\" list is no known tools file shape "
+            "(expected an OpenAI tools array, an MCP tools array or tools/list result {\"tools\": [...]}, or BFCL JSONL)"
+        )
+    return data if is_mcp_listing(data) else None
+
+
+def _entries(path: Path, text: str, document: Any) -> list[tuple[str, Any]]:
+    if isinstance(document, list):
+        return [(f"item {i + 1}", e) for i, e in enumerate(document)]
     entries = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -61,6 +92,8 @@ def tool_spec_from_entry(path: Path, where: str, entry: Any) -> ToolSpec:
     """One tool of a tools file (or of an imported conversation), checked; ``where`` names it in errors."""
     if not isinstance(entry, dict):
         raise ToolFileError(f"{path}: {where} is not a JSON object")
+    if is_mcp_tool(entry):
+        return mcp_tool_spec(str(path), where, entry)
     function = entry.get("function") if entry.get("type") == "function" else entry
     if not isinstance(function, dict) or "name" not in function:
         raise ToolFileError(f"{path}: {where} has no tool name")

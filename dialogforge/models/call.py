@@ -3,7 +3,9 @@
 Retried, with exponential backoff and full jitter, honouring Retry-After:
 timeouts, connection errors, 429, 5xx, and replies the client could not
 parse (a truncated or non-JSON body). Anything else (401, 400, 404...) fails
-at once. What still fails becomes a ``ModelCallError`` naming the role and
+at once; a 400 saying the request exceeds the model's context is a
+``ContextOverflowError``, which the agent and the user simulator answer by
+sending a shorter window. What still fails becomes a ``ModelCallError`` naming the role and
 the cause, which the node records as the trajectory's failure reason. (The
 SDK's own retries are off: they do not cover malformed bodies, and one loop
 is easier to reason about than two.)
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 from typing import Any
 
 import httpx
@@ -25,7 +28,7 @@ import openai
 from langchain_core.messages import AIMessage, BaseMessage
 
 from dialogforge.compat.openai_chat import ReasoningChatOpenAI
-from dialogforge.errors import ModelCallError
+from dialogforge.errors import ContextOverflowError, ModelCallError
 from dialogforge.models.plain_chat import to_plain_chat
 from dialogforge.models.pool import Endpoint
 from dialogforge.models.registry import RoleModel
@@ -50,13 +53,16 @@ _MALFORMED = (ValueError, KeyError, TypeError)
 
 async def invoke_chat(model: RoleModel, messages: list[BaseMessage], **kwargs: Any) -> AIMessage:
     if model.config.plain_chat():
-        messages = to_plain_chat(messages)
+        messages = to_plain_chat(messages, reasoning=model.config.sent_reasoning_field() is not None)
     attempts = model.config.max_retries + 1
     tried: list[Endpoint] = []
     for attempt in range(attempts):
         try:
             reply = await _attempt(model, messages, kwargs, tried)
         except openai.APIStatusError as exc:
+            if context_overflow(exc):
+                raise ContextOverflowError(f"{model.role}: HTTP {exc.status_code}: {_first_line(exc)}",
+                                           model_context_of(exc)) from exc
             if not _status_retryable(exc.status_code) or attempt == attempts - 1:
                 raise ModelCallError(f"{model.role}: HTTP {exc.status_code}: {_first_line(exc)}") from exc
             await asyncio.sleep(_delay(attempt, _retry_after(exc)))
@@ -100,6 +106,27 @@ async def _complete(chat: Any, messages: list[BaseMessage], kwargs: dict[str, An
     if isinstance(chat, ReasoningChatOpenAI):
         return await chat.acomplete(messages, **kwargs)
     return await chat.ainvoke(messages, **kwargs)
+
+
+# How servers say a request is longer than the model's context: vLLM and OpenAI ("maximum context
+# length", code context_length_exceeded), llama.cpp ("exceeds the available context size",
+# exceed_context_size_error), SGLang ("longer than the model's context length").
+_OVERFLOW = re.compile(r"context[ _]length|context[ _]size|context window|maximum context|too many (input )?tokens", re.I)
+
+
+def context_overflow(exc: openai.APIStatusError) -> bool:
+    """A refusal of the request as longer than the model's context (not retried as it is: the
+    caller shrinks its window, ``dialogforge.context_windows``)."""
+    return exc.status_code in (400, 413) and bool(_OVERFLOW.search(f"{exc.message} {exc.body}"))
+
+
+# The model's context length, where a refusal names it: vLLM and OpenAI in words, llama.cpp as n_ctx.
+_MODEL_CONTEXT = re.compile(r"maximum context length is (\d+)|['\"]n_ctx['\"]: (\d+)", re.I)
+
+
+def model_context_of(exc: openai.APIStatusError) -> int | None:
+    found = _MODEL_CONTEXT.search(f"{exc.message} {exc.body}")
+    return int(found.group(1) or found.group(2)) if found else None
 
 
 def _status_retryable(status: int) -> bool:

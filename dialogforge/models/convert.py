@@ -22,11 +22,18 @@ from dialogforge.identity import ByIdentity
 from dialogforge.records import Message, TokenUsage, ToolCall
 
 
-def to_langchain(messages: list[Message]) -> list[BaseMessage]:
-    return [_langchain_message(message) for message in messages]
+def to_langchain(messages: list[Message], *, reasoning_from: int | None = None) -> list[BaseMessage]:
+    """LangChain messages for a request. Assistant turns from position ``reasoning_from`` of the
+    list on carry their reasoning (``additional_kwargs["reasoning_content"]``, which the client
+    sends in the field its endpoint reads): the current tool loop's, for interleaved thinking.
+    A call whose arguments were not a JSON object goes back as the model wrote it."""
+    return [
+        _with_reasoning(m) if m.reasoning and reasoning_from is not None and k >= reasoning_from else _plain(m)
+        for k, m in enumerate(messages)
+    ]
 
 
-def _convert(message: Message) -> BaseMessage:
+def _convert(message: Message, reasoning: bool) -> BaseMessage:
     if message.role == "system":
         return SystemMessage(message.content)
     if message.role == "user":
@@ -36,8 +43,13 @@ def _convert(message: Message) -> BaseMessage:
             content=message.content,
             tool_calls=[
                 {"id": c.id, "name": c.name, "args": c.arguments, "type": "tool_call"}
-                for c in message.tool_calls
+                for c in message.tool_calls if c.raw_arguments is None
             ],
+            invalid_tool_calls=[
+                {"id": c.id, "name": c.name, "args": c.raw_arguments, "error": None, "type": "invalid_tool_call"}
+                for c in message.tool_calls if c.raw_arguments is not None
+            ],
+            additional_kwargs={"reasoning_content": message.reasoning} if reasoning and message.reasoning else {},
         )
     return ToolMessage(
         content=message.content,
@@ -46,8 +58,10 @@ def _convert(message: Message) -> BaseMessage:
     )
 
 
-# Shared by every call that sends the message (nothing mutates either side).
-_langchain_message: ByIdentity[Message, BaseMessage] = ByIdentity(_convert)
+# Shared by every call that sends the message (nothing mutates either side); an assistant turn
+# inside the current tool loop goes with its reasoning, earlier ones without: two forms.
+_plain: ByIdentity[Message, BaseMessage] = ByIdentity(lambda m: _convert(m, reasoning=False))
+_with_reasoning: ByIdentity[Message, BaseMessage] = ByIdentity(lambda m: _convert(m, reasoning=True))
 
 
 def reasoning_of(reply: AIMessage) -> str | None:

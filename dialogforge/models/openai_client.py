@@ -54,6 +54,7 @@ def build_openai_chat(config: ModelConfig, url: str | None = None, http_client: 
         extra_body=config.extra_body or None,
         http_async_client=http_client,
         legacy_max_tokens=config.plain_chat(),
+        reasoning_field=config.sent_reasoning_field(),
     )
 
 

@@ -19,15 +19,17 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from dialogforge.models.convert import text_of
 
 
-def to_plain_chat(messages: list[BaseMessage]) -> list[BaseMessage]:
-    """Alternating user/assistant text messages that say everything ``messages`` said."""
+def to_plain_chat(messages: list[BaseMessage], *, reasoning: bool = True) -> list[BaseMessage]:
+    """Alternating user/assistant text messages that say everything ``messages`` said; with
+    ``reasoning``, an assistant call turn that carries reasoning (the current tool loop's) keeps
+    it in its ``AgentStep`` JSON."""
     turns: list[tuple[str, str]] = []
     pending_system: list[str] = []
     for message in messages:
         if isinstance(message, SystemMessage):
             pending_system.append(text_of(message))
             continue
-        role, text = _as_turn(message)
+        role, text = _as_turn(message, reasoning)
         if role == "user" and pending_system:
             text = "\n\n".join([*pending_system, text])
             pending_system = []
@@ -39,16 +41,18 @@ def to_plain_chat(messages: list[BaseMessage]) -> list[BaseMessage]:
     return [HumanMessage(text) if role == "user" else AIMessage(text) for role, text in turns]
 
 
-def tool_call_text(reply: str, calls: list[dict]) -> str:
+def tool_call_text(reply: str, calls: list[dict], reasoning: str | None = None) -> str:
     """An assistant turn as the agent writes it under the plain protocol (see ``AgentStep``)."""
-    return json.dumps({"reply": reply, "tool_calls": [{"name": c["name"], "arguments": c.get("args") or {}}
-                                                      for c in calls]}, ensure_ascii=False)
+    step = {"reasoning": reasoning} if reasoning else {}
+    step.update(reply=reply, tool_calls=[{"name": c["name"], "arguments": c.get("args") or {}} for c in calls])
+    return json.dumps(step, ensure_ascii=False)
 
 
-def _as_turn(message: BaseMessage) -> tuple[str, str]:
+def _as_turn(message: BaseMessage, reasoning: bool) -> tuple[str, str]:
     if isinstance(message, AIMessage):
         if message.tool_calls:
-            return "assistant", tool_call_text(text_of(message), list(message.tool_calls))
+            thought = message.additional_kwargs.get("reasoning_content") if reasoning else None
+            return "assistant", tool_call_text(text_of(message), list(message.tool_calls), thought)
         return "assistant", text_of(message)
     if isinstance(message, ToolMessage):
         name = f" {message.name}" if message.name else ""

@@ -19,7 +19,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from pydantic import BaseModel, ValidationError
 
 from dialogforge.config import StructuredMethod
-from dialogforge.errors import ModelCallError
+from dialogforge.errors import ContextOverflowError, ModelCallError
 from dialogforge.models.call import invoke_chat
 from dialogforge.models.convert import text_of, usage_of
 from dialogforge.models.grammar_bounds import bounded
@@ -86,7 +86,8 @@ async def _ask(model: RoleModel, schema: type[BaseModel], json_schema: dict, mes
         try:
             reply = await _ask_with(model, method, schema.__name__, schema.__doc__, json_schema, messages, seed)
         except ModelCallError as exc:
-            refused = isinstance(exc.__cause__, openai.BadRequestError)
+            # A request refused as too long is refused by every method: the caller shortens it.
+            refused = isinstance(exc.__cause__, openai.BadRequestError) and not isinstance(exc, ContextOverflowError)
             if refused and method is not methods[-1]:
                 continue
             raise

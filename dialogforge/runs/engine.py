@@ -120,7 +120,10 @@ async def _run_jobs(
                 while not queue.empty() and not (control is not None and control.drain_requested):
                     job = queue.get_nowait()
                     context = GraphContext(models=models, executor=executor_for(job.thread_id))
-                    await _run_one(job, graphs[job.mode], context, manifest, summary, progress, control)
+                    try:
+                        await _run_one(job, graphs[job.mode], context, manifest, summary, progress, control)
+                    finally:
+                        await _close(context.executor)
 
             if progress is not None:
                 progress.run_started(len(jobs))
@@ -132,6 +135,14 @@ async def _run_jobs(
     finally:
         manifest.close()
     return summary
+
+
+async def _close(executor: ToolExecutor) -> None:
+    """An executor holding live resources (an MCP session, its server process) has ``aclose``:
+    called when its trajectory ends, finished, failed or drained."""
+    aclose = getattr(executor, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 async def _run_one(

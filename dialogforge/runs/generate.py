@@ -27,6 +27,7 @@ from dialogforge.runs.planning import initial_state, library_index, new_run_id, 
 from dialogforge.runs.tool_libraries import builds_libraries, libraries_for_domains, store_libraries
 from dialogforge.graphs.state import DialogueState
 from dialogforge.records import StopReason, ToolExec, ToolSpec
+from dialogforge.runs.mcp_backend import McpBackend, Survey, prepare_mcp
 from dialogforge.runs.tool_backends import domain_record, executor_factory, prepare_tool_exec
 from dialogforge.executors.simulated import SimulatedToolExecutor
 from dialogforge.executors.sql import remove_worlds
@@ -51,6 +52,7 @@ class PlannedRun:
     settings: GenerationSettings
     domain: Any  # the Tool-Exec SQL domain, or None (simulated tools)
     shard_paths: list[Path] | None = None  # a sharded SQLite dataset: row i is in shard i % len(shard_paths)
+    mcp: McpBackend | None = None  # the run's MCP server (which may only have seeded the tools)
 
 
 def generate(
@@ -64,6 +66,7 @@ def generate(
     progress: ProgressSink | None = None,
     handle_signals: bool = False,
     initial_states: list[DialogueState] | None = None,
+    mcp_survey: Survey | None = None,
 ) -> GenerationResult:
     """``tool_sets``: one seed tool set per trajectory, sampled from ``settings.seed``
     (instead of ``seed_tools`` for all). ``tool_libraries``: run against these tool
@@ -72,11 +75,14 @@ def generate(
     (``dialogforge.runs.tool_libraries``). ``handle_signals``: Ctrl-C / SIGTERM drain
     the run (see ``dialogforge.interrupt``) instead of raising ``KeyboardInterrupt``.
     ``initial_states``: start from these states (imported conversations, see
-    ``dialogforge.inputs.conversations``) instead of planning ``settings.n`` new ones."""
+    ``dialogforge.inputs.conversations``) instead of planning ``settings.n`` new ones.
+    ``mcp_survey``: the MCP server's tools and samples if already listed
+    (``dialogforge.runs.mcp_backend.survey``); else an MCP run lists them here."""
     models = ModelSet.from_config(models_config, connections=settings.concurrency)  # a bad config fails before any write
     plan = plan_generation(db_path, settings, models_config, seed_tools, tool_sets=tool_sets,
-                           tool_libraries=tool_libraries, initial_states=initial_states, progress=progress)
-    executor_for = executor_factory(db_path, models, plan.domain)
+                           tool_libraries=tool_libraries, initial_states=initial_states, progress=progress,
+                           mcp_survey=mcp_survey)
+    executor_for = executor_factory(db_path, models, plan.domain, mcp=plan.mcp)
     with driver_lock(db_path):
         summary, interrupted = asyncio.run(_run(
             db_path, plan.jobs, models, executor_for, plan.settings.concurrency, progress, handle_signals,
@@ -97,6 +103,7 @@ def plan_generation(
     initial_states: list[DialogueState] | None = None,
     shards: int | None = None,
     progress: ProgressSink | None = None,
+    mcp_survey: Survey | None = None,
 ) -> PlannedRun:
     """Plan ``settings.n`` trajectories and record them (``pending``) in one transaction.
     ``generate`` runs the plan here; ``dialogforge.runs.ray_run`` runs it on Ray workers. ``shards``:
@@ -110,6 +117,11 @@ def plan_generation(
     if domain is not None and (is_postgres_url(db_path) or shards):
         raise ConfigError("--tool-exec sql keeps each trajectory's world beside one SQLite --db; "
                           "it cannot run on a postgresql:// --db or with --executor ray")
+    mcp, settings, seed_tools = prepare_mcp(settings, seed_tools, tool_sets, mcp_survey)
+    if mcp is not None and initial_states is not None:
+        raise ConfigError("--mcp-server/--mcp-url take the tools from the server; --from-conversations cannot be combined with them")
+    if mcp is not None and mcp.executes and shards:
+        raise ConfigError("--tool-exec mcp runs its servers from this process; it cannot run with --executor ray")
     if settings.tool_libraries and not tool_libraries:  # named in the settings (a config file): read them here
         tool_libraries = load_tool_libraries(settings.tool_libraries)
     build = builds_libraries(settings, seed_tools, bool(tool_sets) or initial_states is not None)
@@ -152,6 +164,7 @@ def plan_generation(
         "models": models_config.model_dump(mode="json"),
         "seed_tools": [t.model_dump(mode="json") for t in tools],
         **({"domain": domain_record(domain)} if domain is not None else {}),
+        **({"mcp": mcp.record()} if mcp is not None else {}),
         **({"tool_sets": [t.name for t in tool_sets]} if tool_sets else {}),
         **({"tool_libraries": libraries} if libraries else {}),
         **({"tool_libraries_given": True} if tool_libraries else {}),
@@ -163,7 +176,7 @@ def plan_generation(
         finally:
             manifest.close()
     jobs = [job_for(p.thread_id, s) for p, s in zip(planned, states)]
-    return PlannedRun(run_id, [p.thread_id for p in planned], jobs, settings, domain, targets if shards else None)
+    return PlannedRun(run_id, [p.thread_id for p in planned], jobs, settings, domain, targets if shards else None, mcp)
 
 
 def _check_libraries(settings: GenerationSettings, seed_tools: list[ToolSpec] | None, tool_sets: list[ToolSet] | None,

@@ -1,9 +1,10 @@
-"""Choosing what answers a run's tool calls: the LLM world model or real SQL.
+"""Choosing what answers a run's tool calls: the LLM world model, real SQL, or an MCP server.
 
 ``generate`` (and anything that continues a run: resume, fork) turns the
 run's settings into an ``executor_for(thread_id)`` factory here. For
 Tool-Exec the domain is loaded and every SQL template validated once,
-before anything is written, so a bad domain is one clear error.
+before anything is written, so a bad domain is one clear error. MCP runs are
+prepared by ``dialogforge.runs.mcp_backend``; their executors come from here too.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dialogforge.models import ModelSet
 from dialogforge.sqltools import SqlDomain, SqlExecError, draft_tools_from_schema, load_sql_domain, schema_summary, scratch_schema, validate_tool
 from dialogforge.sqltools.writes import source_digest
 from dialogforge.runs.engine import ExecutorFactory
+from dialogforge.runs.mcp_backend import McpBackend, backend_for_run
 from dialogforge.records import ToolExec, ToolSource, ToolSpec
 from dialogforge.executors.sql import SqlToolExecutor, worlds_dir
 from dialogforge.executors.simulated import SimulatedToolExecutor
@@ -60,9 +62,9 @@ def _drafted_domain(db: Path) -> SqlDomain:
 
 def domain_for(settings: GenerationSettings) -> SqlDomain | None:
     """The run's SQL domain, or None for simulated tools; contradictory settings are refused."""
-    if settings.tool_exec is ToolExec.SIMULATED:
+    if settings.tool_exec is not ToolExec.SQL:
         if settings.domain_db or settings.domain_tools:
-            raise DomainError("domain_db/domain_tools are set but tool_exec is 'simulated'; use --tool-exec sql")
+            raise DomainError(f"domain_db/domain_tools are set but tool_exec is {settings.tool_exec.value!r}; use --tool-exec sql")
         return None
     if not settings.domain_db:
         raise DomainError("--tool-exec sql needs --domain-db FILE (a SQLite database)")
@@ -103,11 +105,15 @@ def prepare_tool_exec(
 
 
 def executor_factory(
-    run_db: str | os.PathLike[str], models: ModelSet, domain: SqlDomain | None, *, source_sha256: str | None = None
+    run_db: str | os.PathLike[str], models: ModelSet, domain: SqlDomain | None, *, source_sha256: str | None = None,
+    mcp: McpBackend | None = None,
 ) -> ExecutorFactory:
-    """``executor_for(thread_id)``: one shared world model, or a SQL executor per trajectory
-    keyed by its thread id (its own database copy). ``source_sha256`` pins the source's
+    """``executor_for(thread_id)``: one shared world model, a SQL executor per trajectory
+    keyed by its thread id (its own database copy), or an MCP executor per trajectory (its own
+    stdio server, or a session with the shared HTTP one). ``source_sha256`` pins the SQL source's
     content (a resume passes the digest recorded with the run; default: as it is now)."""
+    if mcp is not None and mcp.executes:
+        return mcp.executor_for
     if domain is None:
         simulated = SimulatedToolExecutor(models[Role.TOOL_SIMULATOR])
         return lambda _thread_id: simulated
@@ -122,4 +128,4 @@ def executor_factory_for_run(run_db: str | os.PathLike[str], run_config: dict[st
     settings = GenerationSettings.model_validate(run_config.get("settings") or {})
     domain = domain_for(settings)
     pinned = (run_config.get("domain") or {}).get("sha256")
-    return executor_factory(run_db, models, domain, source_sha256=pinned)
+    return executor_factory(run_db, models, domain, source_sha256=pinned, mcp=backend_for_run(run_config))

@@ -16,6 +16,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from dialogforge.testing.faults import Rejected
 
+CHARS_PER_TOKEN = 3  # the emulated tokenizer (``prompt_tokens``)
 # Request fields handed to ``model.ainvoke`` as keyword arguments when present.
 PASSED_FIELDS = ("tools", "tool_choice", "response_format", "seed", "temperature", "max_tokens")
 
@@ -80,6 +81,27 @@ def model_kwargs(body: dict) -> dict:
     if "max_tokens" not in kwargs and body.get("max_completion_tokens") is not None:
         kwargs["max_tokens"] = body["max_completion_tokens"]
     return kwargs
+
+
+def prompt_tokens(body: dict) -> int:
+    """The emulated server's own count of a request's prompt, for its context limit and its usage.
+
+    Its "tokenizer" is not dialogforge's estimate: characters, ``CHARS_PER_TOKEN`` to a
+    token (denser than the estimate on prose, sparser on JSON), so a client must calibrate
+    its count with the usage the server reports, as with a real model's tokenizer.
+    """
+    total = 0
+    for m in body.get("messages") or []:
+        if not isinstance(m, dict):
+            continue
+        text = _text(m.get("content")) + "".join(str(m.get(k) or "") for k in ("reasoning_content", "reasoning"))
+        for tc in (c for c in m.get("tool_calls") or [] if isinstance(c, dict)):
+            fn = tc.get("function") if isinstance(tc.get("function"), dict) else {}
+            text += str(fn.get("name") or "") + str(fn.get("arguments") or "") + str(tc.get("id") or "")
+        total += math.ceil(len(text) / CHARS_PER_TOKEN) + 4
+    if body.get("tools"):
+        total += math.ceil(len(json.dumps(body["tools"])) / CHARS_PER_TOKEN)
+    return total
 
 
 # --- LangChain -> response ---------------------------------------------------

@@ -180,16 +180,16 @@ _IDENTIFIER = re.compile(r"\b[A-Z]{1,4}-?\d{1,8}\b")
 
 def unsupported_claims(ctx: dict[str, Any]) -> list[str]:
     """Identifiers the judged task's replies state that no user message or tool result the
-    agent could see contains (before the reply, and from its ``saw_from`` on)."""
+    agent could see contains (before the reply, from its ``saw_from`` on, and its ``saw_request``)."""
     task = ctx.get("task_number")
     entries = [e for e in ctx.get("transcript") or [] if isinstance(e, dict)]
     missing = []
     for reply in entries:
         if reply.get("role") != "assistant" or reply.get("task") != task or reply.get("tool_calls"):
             continue
-        first = int(reply.get("saw_from") or 0)
-        evidence = " ".join(str(e.get("content", "")) for e in entries
-                            if e.get("role") in ("user", "tool") and first <= int(e.get("n", 0)) < int(reply.get("n", 0)))
+        first, request = int(reply.get("saw_from") or 0), reply.get("saw_request")
+        evidence = " ".join(str(e.get("content", "")) for e in entries if e.get("role") in ("user", "tool") and (
+            first <= int(e.get("n", 0)) < int(reply.get("n", 0)) or e.get("n") == request))
         missing += [word for word in _IDENTIFIER.findall(str(reply.get("content", ""))) if word not in evidence]
     return missing
 

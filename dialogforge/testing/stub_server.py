@@ -34,7 +34,9 @@ from aiohttp import web
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 
-from dialogforge.testing.openai_wire import model_kwargs, openai_message, stream_events, to_langchain_messages, usage_of
+from dialogforge.testing.openai_wire import (
+    model_kwargs, openai_message, prompt_tokens, stream_events, to_langchain_messages, usage_of,
+)
 from dialogforge.testing.faults import TRANSPORT_FAULTS, FaultConfig, FaultInjector, FaultKind, Rejected, parse_mix
 from dialogforge.testing.faults import check_capabilities, error_response, faulty_message, transport_fault
 
@@ -57,6 +59,9 @@ class ServerOptions:
     # "reasoning_content" (vLLM, SGLang, DeepSeek) or "reasoning" (OpenRouter).
     reasoning_field: str = "reasoning_content"
     model_names: tuple[str, ...] = ("scripted",)
+    # A model's context: a request whose prompt (``openai_wire.prompt_tokens``) is longer is refused
+    # with a 400 as vLLM words it, and usage reports that count as the prompt tokens. None: no limit.
+    max_context_tokens: int | None = None
 
     def __post_init__(self) -> None:
         if self.reasoning_field not in ("reasoning_content", "reasoning"):
@@ -98,6 +103,7 @@ class StubApp:
                     self.recorded.append(body)
                 messages = to_langchain_messages(body.get("messages"))
                 check_capabilities(body, self.options)
+                counted = self._within_context(body)
             except (Rejected, json.JSONDecodeError) as exc:
                 return error_response(400, str(exc), "invalid_request_error")
             fault = self.injector.draw(body)
@@ -114,9 +120,20 @@ class StubApp:
                 if isinstance(ai, web.Response):
                     outcome = "model_error"
                     return ai
-            return await self._answer(request, body, ai, messages, stream)
+            return await self._answer(request, body, ai, messages, stream, counted)
         finally:
             self.injector.end_call(outcome)
+
+    def _within_context(self, body: dict) -> int | None:
+        """The prompt's token count under a context limit; a longer prompt is Rejected."""
+        limit = self.options.max_context_tokens
+        if limit is None:
+            return None
+        counted = prompt_tokens(body)
+        if counted > limit:
+            raise Rejected(f"This model's maximum context length is {limit} tokens. However, your request has "
+                           f"{counted} input tokens. Please reduce the length of the input messages.")
+        return counted
 
     async def _invoke(self, body: dict, messages: list[BaseMessage]) -> AIMessage | web.Response:
         """Ask the model; its failure becomes a 500 naming the error (and is logged), not a hang."""
@@ -131,11 +148,14 @@ class StubApp:
         return ai
 
     async def _answer(
-        self, request: web.Request, body: dict, ai: AIMessage, messages: list[BaseMessage], stream: bool
+        self, request: web.Request, body: dict, ai: AIMessage, messages: list[BaseMessage], stream: bool,
+        counted: int | None = None,
     ) -> web.StreamResponse:
         message = openai_message(ai, self.options.reasoning_field)
         finish = ai.response_metadata.get("finish_reason") or ("tool_calls" if ai.tool_calls else "stop")
         usage = usage_of(ai, message, messages)
+        if counted is not None:  # the server's own count of the prompt, as a real one reports it
+            usage = {**usage, "prompt_tokens": counted, "total_tokens": counted + usage["completion_tokens"]}
         head = {"id": f"chatcmpl-stub{next(self._ids)}", "object": "chat.completion.chunk" if stream else "chat.completion",
                 "created": int(time.time()), "model": body.get("model") or self.options.model_names[0]}  # fmt: skip
         if not stream:
@@ -190,7 +210,7 @@ class StubServer:
 
     ``options`` are ``ServerOptions`` fields: ``latency_s``,
     ``supports_json_schema``, ``supports_tools``, ``json_object_schema_field``,
-    ``supports_stream``, ``reasoning_field``, ``model_names``. With
+    ``supports_stream``, ``reasoning_field``, ``model_names``, ``max_context_tokens``. With
     ``record_requests=True``, ``requests`` holds every chat request body as
     received (what a role actually sent, on the wire).
     """
@@ -296,6 +316,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-stream", action="store_true", help="refuse stream=true (400)")
     p.add_argument("--json-object-schema", action="store_true", help="accept llama.cpp's json_object + schema")
     p.add_argument("--reasoning-field", choices=("reasoning_content", "reasoning"), default="reasoning_content")
+    p.add_argument("--max-context-tokens", type=int, default=None,
+                   help="refuse (400) a request whose prompt is longer, counted at 3 characters a token")
     p.add_argument("--model-name", action="append", help="model id listed by /v1/models (repeatable)")
     return p.parse_args(argv)
 
@@ -308,7 +330,7 @@ async def serve_process(args: argparse.Namespace) -> None:
         raise SystemExit(f"stub_server: {exc}") from None
     options = ServerOptions(
         args.latency, not args.no_json_schema, not args.no_tools, args.json_object_schema,
-        not args.no_stream, args.reasoning_field, tuple(args.model_name or ("scripted",)),
+        not args.no_stream, args.reasoning_field, tuple(args.model_name or ("scripted",)), args.max_context_tokens,
     )  # fmt: skip
     injector = FaultInjector(faults)
     factory = load_factory(args.model_factory)  # fail before binding, with a clear message

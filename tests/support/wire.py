@@ -22,6 +22,7 @@ from dialogforge.nodes.execute_tools import execute_tools
 from dialogforge.records import FunctionSpec, Limits, Message, Mode, Scenario, ToolCall, ToolSimulation, ToolSpec
 from dialogforge.runs.engine import RECURSION_LIMIT
 from dialogforge.runs.planning import graph_input
+from dialogforge.testing.wire_check import agent_requests, sample_context, wire_message  # noqa: F401 (for tests)
 
 _CONTEXT_BLOCK = re.compile(r"```json\s*(\{.*?\})\s*```", re.DOTALL)
 
@@ -44,11 +45,6 @@ def user_simulator_requests(requests: list[dict]) -> list[dict]:
     return [body for body in requests if schema_name(body) == "UserTurn"]
 
 
-def agent_requests(requests: list[dict]) -> list[dict]:
-    """The agent's requests: tools offered, no structured output asked for."""
-    return [body for body in requests if body.get("tools") and not body.get("response_format") and not body.get("tool_choice")]
-
-
 def context_of(body: dict) -> dict[str, Any]:
     """The last JSON context block of a request's messages (what the role was shown)."""
     for message in reversed(body["messages"]):
@@ -58,11 +54,14 @@ def context_of(body: dict) -> dict[str, Any]:
     return {}
 
 
-def long_dialogue(seed: int, turns: int, simulation: ToolSimulation | None = None) -> DialogueState:
-    """A user with more goals than turns: the trajectory ends at ``turns`` user turns."""
+def long_dialogue(seed: int, turns: int, simulation: ToolSimulation | None = None, *,
+                  context_tokens: int | None = None) -> DialogueState:
+    """A user with more goals than turns: the trajectory ends at ``turns`` user turns.
+    ``context_tokens`` is the agent's and the user simulator's budget (default: the defaults)."""
+    budgets = {"agent_context_tokens": context_tokens, "user_context_tokens": context_tokens} if context_tokens else {}
     return DialogueState(
         seed=seed, scenario=Scenario(domain="customer support for an online store", target_tasks=100_000),
-        limits=Limits(max_user_turns=turns, max_tasks=100_000, max_tool_steps=8),
+        limits=Limits(max_user_turns=turns, max_tasks=100_000, max_tool_steps=8, **budgets),
         simulation=simulation or ToolSimulation(),
     )
 
