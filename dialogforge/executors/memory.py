@@ -39,7 +39,6 @@ from pydantic import JsonValue
 from dialogforge.executors.contract import Trajectory
 from dialogforge.executors.world import Entity, World
 from dialogforge.identity import ByIdentity
-from dialogforge.prompts import context_block
 from dialogforge.records import Message, ToolCall, ToolSpec
 from dialogforge.tokens import MESSAGE_OVERHEAD, estimate_tokens
 
@@ -48,8 +47,8 @@ _DECODER = json.JSONDecoder()
 # How far below the sum of its items' own counts the whole's count can be, per item and in all
 # (nesting, separators, the omitted-items note): a sum past the budget by more cannot fit.
 _SLACK_PER_ITEM, _SLACK = 8, 64
-# What was measured of the message an item comes from: (section, order) -> (tokens, identifying values).
-_measured: ByIdentity[Message, dict[tuple[str, int], tuple[int, frozenset[str]]]] = ByIdentity(lambda _message: {})
+# What was measured of the message an item comes from: (section, order) -> (tokens, identifying values, text).
+_measured: ByIdentity[Message, dict[tuple[str, int], tuple[int, frozenset[str], str]]] = ByIdentity(lambda _message: {})
 
 
 @dataclass
@@ -61,6 +60,7 @@ class _Item:
     # Counted only when the whole may not fit:
     related: bool = False
     tokens: int = 0
+    text: str = ""  # a memory item's JSON as the context block holds it (two levels deep)
 
     def measure(self, values: set[str]) -> None:
         if self.section == "world":
@@ -72,8 +72,9 @@ class _Item:
         found = memo.get((self.section, self.order))
         if found is None:
             own = frozenset(leaves(self.value)) if self.section == "earlier_calls" else frozenset()
-            found = memo[(self.section, self.order)] = (_tokens(self.value), own)
-        self.tokens = found[0]
+            text = _json(self.value)
+            found = memo[(self.section, self.order)] = (estimate_tokens(text) + 1, own, text.replace("\n", "\n  "))
+        self.tokens, self.text = found[0], found[2]
         self.related = not found[1].isdisjoint(values)
 
 
@@ -106,10 +107,10 @@ def simulator_request(state: Trajectory, spec: ToolSpec, call: ToolCall, world: 
     memory = [item for item in items if item.section != "world"]
     for item in memory:  # measured once per message: cheap after the first call
         item.measure(values)
-    fixed = _request_tokens(instructions, context_block(_render(context, items, [])))
+    fixed = _request_tokens(instructions, _block(_render(context, items, []), spec, []))
     if fixed + sum(i.tokens for i in memory) - _SLACK_PER_ITEM * len(memory) - _SLACK <= budget:
         whole = _render(context, items, items)  # may fit: count it (everything fits: one count)
-        text = context_block(whole)
+        text = _block(whole, spec, memory)
         if _request_tokens(instructions, text) <= budget:
             return whole, text
     for item in items:
@@ -117,13 +118,13 @@ def simulator_request(state: Trajectory, spec: ToolSpec, call: ToolCall, world: 
             item.measure(values)
     kept = _fit(items, budget - fixed)
     rendered = _render(context, items, kept)
-    text = context_block(rendered)
+    text = _block(rendered, spec, kept)
     excess = _request_tokens(instructions, text) - budget
     while kept and excess > 0:  # the per-item sums are estimates of the whole too: drop the lowest-ranked
         while kept and excess > 0:
             excess -= kept.pop().tokens
         rendered = _render(context, items, kept)
-        text = context_block(rendered)
+        text = _block(rendered, spec, kept)
         excess = _request_tokens(instructions, text) - budget
     return rendered, text
 
@@ -148,12 +149,16 @@ def answered_calls(messages: list[Message], current: ToolCall) -> list[tuple[dic
                 continue
             entry: dict[str, Any] = {"n": number, "tool": c.name,
                                      "arguments": c.arguments if c.raw_arguments is None else c.raw_arguments}
-            value, note = parse_content(answer.content)
+            value, note = _parsed(answer)
             entry["error" if answer.is_error else "result"] = value
             if note:
                 entry["note"] = note
             out.append((entry, answer))
     return out
+
+
+# A tool message's parsed content, once per message (every later call of the trajectory re-reads it). Shared: never mutate.
+_parsed: ByIdentity[Message, tuple[JsonValue, str | None]] = ByIdentity(lambda message: parse_content(message.content))
 
 
 def parse_content(text: str) -> tuple[JsonValue, str | None]:
@@ -229,8 +234,36 @@ def _render(base: dict[str, Any], items: list[_Item], kept: list[_Item]) -> dict
     return context
 
 
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=1)
+
+
 def _tokens(value: Any) -> int:
-    return estimate_tokens(json.dumps(value, ensure_ascii=False, indent=1)) + 1
+    return estimate_tokens(_json(value)) + 1
+
+
+# The result schema's JSON one level deep, once per spec (the largest fixed part of every request).
+_schema_text: ByIdentity[ToolSpec, str] = ByIdentity(lambda spec: _json(spec.result_schema).replace("\n", "\n "))
+
+
+def _block(context: dict[str, Any], spec: ToolSpec, kept: list[_Item]) -> str:
+    """``context_block(context)``, exactly, from the texts made once: the memory items' (as measured)
+    and the result schema's. The indented JSON encoder is pure Python, and the memory is most of
+    the text: rendering it whole on every call was the simulator's largest cost. A value nested
+    ``d`` levels deep renders as on its own with ``d`` more spaces after each newline (JSON
+    strings hold no raw newline), which is how the parts join."""
+    memory = {section: [i.text for i in sorted(kept, key=lambda i: i.order) if i.section == section]
+              for section in ("earlier_calls", "user_statements")}
+    parts = []
+    for key, value in context.items():
+        if key in memory and all(memory[key]) and len(memory[key]) == len(value):
+            body = "[\n  " + ",\n  ".join(memory[key]) + "\n ]" if value else "[]"
+        elif key == "result_schema" and value is spec.result_schema:
+            body = _schema_text(spec)
+        else:
+            body = _json(value).replace("\n", "\n ")
+        parts.append(f" {json.dumps(key, ensure_ascii=False)}: {body}")
+    return "```json\n{\n" + ",\n".join(parts) + "\n}\n```"
 
 
 def _request_tokens(instructions: str, block: str) -> int:
