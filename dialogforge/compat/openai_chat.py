@@ -80,7 +80,7 @@ class ReasoningChatOpenAI(ChatOpenAI):
         unchanged. No LangChain callbacks run: nothing of dialogforge uses them.
         """
         body = self._chat_body(messages, kwargs)
-        if body is None:  # the Responses API: LangChain's own path
+        if body is None:  # the Responses API or a stream: LangChain's own path
             reply = await self.ainvoke(list(messages), **kwargs)
             assert isinstance(reply, AIMessage)
             return reply
@@ -95,9 +95,9 @@ class ReasoningChatOpenAI(ChatOpenAI):
 
     def _chat_body(self, messages: Sequence[BaseMessage], kwargs: dict[str, Any]) -> dict[str, Any] | None:
         """The chat-completions JSON body ``_get_request_payload`` and the SDK would send, or None when
-        the Responses API applies."""
+        the Responses API or streaming applies (LangChain's own path then)."""
         payload = {**self._default_params, **kwargs}
-        if self._use_responses_api(payload):
+        if self._use_responses_api(payload) or payload.get("stream"):
             return None
         extra = payload.pop("extra_body", None) or {}
         if "max_tokens" in payload:  # ChatOpenAI sends the limit as max_completion_tokens
