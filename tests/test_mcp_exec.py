@@ -65,7 +65,7 @@ def test_each_trajectory_gets_its_own_server_within_the_pool(run_cli, tmp_path: 
     command = server_command(tag=tag)
     db = tmp_path / "run.db"
     with _Sampler(tag) as sampler:
-        result = run_cli(*BASE, "--mcp-server", command, "--n", "4", "--seed", "5", "--concurrency", "4",
+        result = run_cli(*BASE, "--mcp-server", command, "--n", "4", "--seed", "3", "--concurrency", "4",
                          "--mcp-pool", "2", "--db", str(db))
     assert result.code == 0, result.err
     assert "4 done, 0 failed" in result.out
