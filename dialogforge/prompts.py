@@ -37,7 +37,9 @@ def context_block(context: dict[str, Any]) -> str:
 
 def prompt_messages(package: str, name: str, context: dict[str, Any], **values: str) -> list[BaseMessage]:
     """The usual shape: the role's instructions, then the context it acts on."""
-    return [
-        SystemMessage(render(package, name, **values)),
-        HumanMessage("Context:\n" + context_block(context)),
-    ]
+    return block_messages(package, name, context_block(context), **values)
+
+
+def block_messages(package: str, name: str, block: str, **values: str) -> list[BaseMessage]:
+    """``prompt_messages`` with the context block already rendered (a caller that counted it)."""
+    return [SystemMessage(render(package, name, **values)), HumanMessage("Context:\n" + block)]

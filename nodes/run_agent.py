@@ -20,12 +20,14 @@ from dialogforge.context_windows import OVERFLOW_RETRIES, agent_view, agent_wind
 from dialogforge.errors import ContextOverflowError, ModelCallError
 from dialogforge.models import generate_agent_turn
 from dialogforge.models.convert import to_langchain
+from dialogforge.models.tool_wire import tools_tokens
 from dialogforge.graphs.context import GraphContext
 from dialogforge.graphs.state import DialogueState
 from dialogforge.records import Mode, StopReason
 from dialogforge.nodes.outcome import charge, failed
 from dialogforge.nodes.prompting import agent_system_prompt
-from dialogforge.tokens import MESSAGE_OVERHEAD, estimate_json_tokens, estimate_tokens
+from dialogforge.tokens import MESSAGE_OVERHEAD, estimate_tokens
+
 
 
 async def run_agent(state: DialogueState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
@@ -34,7 +36,7 @@ async def run_agent(state: DialogueState, runtime: Runtime[GraphContext]) -> dic
         return {"stop_reason": StopReason.MAX_TOOL_STEPS}
     model = runtime.context.models[Role.AGENT]
     system = agent_system_prompt(state)
-    fixed = estimate_tokens(system) + MESSAGE_OVERHEAD + estimate_json_tokens([t.openai_tool() for t in state.tools])
+    fixed = estimate_tokens(system) + MESSAGE_OVERHEAD + tools_tokens(state.tools)
     limit = None  # the model's context, once a refusal names it
     for refused in range(OVERFLOW_RETRIES + 1):
         try:

@@ -165,6 +165,39 @@ def test_chat_openai_private_error_translators_and_responses_switch_exist():
     assert _chat()._use_responses_api({"model": "m", "messages": []}) is False
 
 
+def _sent(payload: dict) -> dict:
+    """The JSON ChatOpenAI's payload puts on the wire: extra_body merged over the arguments."""
+    body = {k: v for k, v in payload.items() if k != "extra_body"}
+    return {**body, **payload.get("extra_body", {})}
+
+
+def test_the_lean_body_is_what_chat_openai_would_send():
+    # acomplete builds the body from _default_params, the message converters and ChatOpenAI's
+    # renames itself; a langchain-openai that sends something else fails here.
+    call = {"id": "c1", "name": "get_order", "args": {"order_id": "A1"}, "type": "tool_call"}
+    bad = {"id": "c2", "name": "get_order", "args": "{not json", "error": None, "type": "invalid_tool_call"}
+    messages = [SystemMessage("sys"), HumanMessage("hi"),
+                AIMessage("", tool_calls=[call], invalid_tool_calls=[bad], additional_kwargs={"reasoning_content": "look"}),
+                ToolMessage("{}", tool_call_id="c1", name="get_order"), AIMessage("done")]
+    tools = [{"type": "function", "function": {"name": "get_order", "parameters": {"type": "object", "properties": {}}}}]
+    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+    cases = [{}, {"tools": tools, "tool_choice": "auto", "seed": 3}, {"response_format": fmt, "max_tokens": 50, "stop": ["\n"]}]
+    for model in (_chat(), ReasoningChatOpenAI(model="o3-mini", api_key="x", base_url="http://127.0.0.1:9/v1"),
+                  ReasoningChatOpenAI(model="m", api_key="x", base_url="http://127.0.0.1:9/v1", legacy_max_tokens=True,
+                                      temperature=0.3, reasoning_field="reasoning", extra_body={"top_k": 5})):
+        for kwargs in cases:
+            assert model._chat_body(messages, dict(kwargs)) == _sent(model._get_request_payload(messages, **kwargs))
+
+
+def test_a_wire_message_is_made_once_per_message_and_never_changed_by_reasoning():
+    from dialogforge.compat.openai_chat import wire_message
+
+    turn = AIMessage("ok", additional_kwargs={"reasoning_content": "why"})
+    first = _chat()._chat_body([turn], {})
+    assert first is not None and first["messages"][0]["reasoning_content"] == "why"
+    assert wire_message(turn) is wire_message(turn) and "reasoning_content" not in wire_message(turn)
+
+
 def _append(old: list, new: list) -> list:
     return [*old, *new]
 

@@ -103,6 +103,24 @@ async def test_a_state_without_the_write_sees_the_database_without_it(bookstore:
     assert next(o for o in before if o["order_id"] == 1004)["shipping_address"] != ADDRESS
 
 
+async def test_the_copy_stays_open_across_calls_and_reopens_when_another_connection_changed_it(
+        bookstore: SqlDomain, tmp_path: Path) -> None:
+    executor = SqlToolExecutor(bookstore, tmp_path / "w", "t1")
+    state = sql_state(bookstore)
+    moved = await run(executor, state, "update_order_shipping_address", order_id=1004, shipping_address=ADDRESS)
+    opened = executor._db
+    state = state.model_copy(update={"sql_writes": [moved.sql_write]})
+    await run(executor, state, "search_orders", customer_id=1)
+    assert opened is not None and executor._db is opened  # the log continued: the same connection
+    with bookstore.open_trajectory(tmp_path / "w", "t1", []):  # someone rewinds the copy under it
+        pass
+    after = json.loads((await run(executor, state, "search_orders", customer_id=1)).content)
+    assert executor._db is not opened  # its record disagreed: reopened, the write replayed
+    assert next(o for o in after if o["order_id"] == 1004)["shipping_address"] == ADDRESS
+    await executor.aclose()
+    assert executor._db is None
+
+
 async def test_sql_errors_and_no_op_writes_are_not_logged(bookstore: SqlDomain, tmp_path: Path) -> None:
     executor = SqlToolExecutor(bookstore, tmp_path / "w", "t1")
     state = sql_state(bookstore)

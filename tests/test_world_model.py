@@ -328,3 +328,22 @@ def test_an_oversized_result_is_cut_with_a_visible_marker():
     assert len(json.dumps(value, ensure_ascii=False)) <= 2_000 < len(json.dumps(big))
     assert first_violation(schema, value) is None and value["results"] == big["results"][: len(value["results"])]
     assert marker == f"[result truncated to 2000 characters: results: {len(value['results'])} of 300 items]"
+
+
+def test_the_request_text_assembled_from_cached_parts_is_the_context_block_exactly(long_run):
+    """simulator_request joins texts made once per message; the result must be byte for byte what
+    rendering the whole context would give, whatever the budget leaves out."""
+    from dialogforge.executors.memory import simulator_request
+    from dialogforge.prompts import context_block
+
+    state, _ = long_run
+    specs = {t.name: t for t in state.tools}
+    for k, message in enumerate(state.messages):
+        for call in message.tool_calls:
+            if call.name not in specs:
+                continue
+            sub = state.model_copy(update={"messages": state.messages[: k + 1]})
+            for budget in (200_000, 3_000, 900):
+                context, text = simulator_request(sub, specs[call.name], call, world_of(sub.messages),
+                                                  instructions="x", budget=budget)
+                assert text == context_block(context), (k, budget)

@@ -6,20 +6,30 @@ assistant messages get their reasoning back, in the endpoint's field, since
 ChatOpenAI's conversion drops it and relies on one request dict per message),
 ``_agenerate`` (the raw JSON reply goes straight to ``_create_chat_result``)
 and ``_create_chat_result`` (the reply's reasoning field is kept); it also
-calls ``_use_responses_api`` and langchain-openai's two private error
-translators. Each assumption has a test in ``tests/test_compat.py``.
+calls ``_use_responses_api``, ``_default_params``, langchain-openai's two
+private error translators and its message converters
+(``_convert_message_to_dict``, ``_convert_from_v1_to_chat_completions``).
+``acomplete`` is the engine's way in: one completion without LangChain's
+per-call machinery (see there). Each assumption has a test in
+``tests/test_compat.py``.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import openai
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatResult
 from langchain_openai import ChatOpenAI
-from langchain_openai.chat_models.base import _handle_openai_api_error, _handle_openai_bad_request
+from langchain_openai.chat_models._compat import _convert_from_v1_to_chat_completions
+from langchain_openai.chat_models.base import _convert_message_to_dict, _handle_openai_api_error, _handle_openai_bad_request
+
+from dialogforge.identity import ByIdentity
 
 REASONING_FIELDS = ("reasoning_content", "reasoning")
 # Request fields sent verbatim (see ReasoningChatOpenAI._get_request_payload).
@@ -48,7 +58,7 @@ class ReasoningChatOpenAI(ChatOpenAI):
         if self._use_responses_api(payload):
             return payload
         if self.reasoning_field and isinstance(input_, list):
-            _send_reasoning(input_, payload.get("messages") or [], self.reasoning_field)
+            payload["messages"] = _with_reasoning(input_, payload.get("messages") or [], self.reasoning_field)
         raw = {key: payload.pop(key) for key in _RAW_FIELDS if key in payload}
         if self.legacy_max_tokens and "max_completion_tokens" in payload:
             raw["max_tokens"] = payload.pop("max_completion_tokens")
@@ -56,6 +66,50 @@ class ReasoningChatOpenAI(ChatOpenAI):
             payload["extra_body"] = {**(payload.get("extra_body") or {}), **raw}
             payload["messages"] = []  # required by the SDK's signature; replaced by extra_body's
         return payload
+
+    async def acomplete(self, messages: Sequence[BaseMessage], **kwargs: Any) -> AIMessage:
+        """One chat completion, the reply as ``ainvoke`` would give it, at a fraction of the CPU.
+
+        ``ainvoke`` walks every call through LangChain's callback managers and
+        run tracing, converts every message to the wire format again, and the
+        SDK's ``create`` transforms its arguments by their types: milliseconds
+        per call for a long dialogue. Here each message's wire form is
+        converted once in its life (``wire_message``) and the body is posted as
+        it is (``post``, the SDK's documented way to send a request it has no
+        method for), with the SDK's errors, timeouts and connection pool
+        unchanged. No LangChain callbacks run: nothing of dialogforge uses them.
+        """
+        body = self._chat_body(messages, kwargs)
+        if body is None:  # the Responses API or a stream: LangChain's own path
+            reply = await self.ainvoke(list(messages), **kwargs)
+            assert isinstance(reply, AIMessage)
+            return reply
+        with _langchain_errors():
+            raw = await self.root_async_client.post("/chat/completions", body=body, cast_to=bytes)
+        generation = self._create_chat_result(json.loads(raw)).generations[0]
+        message = generation.message
+        # What BaseChatModel.agenerate adds: the generation's info (finish_reason...) in the metadata.
+        message.response_metadata = {**(generation.generation_info or {}), **message.response_metadata}
+        assert isinstance(message, AIMessage)
+        return message
+
+    def _chat_body(self, messages: Sequence[BaseMessage], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        """The chat-completions JSON body ``_get_request_payload`` and the SDK would send, or None when
+        the Responses API or streaming applies (LangChain's own path then)."""
+        payload = {**self._default_params, **kwargs}
+        if self._use_responses_api(payload) or payload.get("stream"):
+            return None
+        extra = payload.pop("extra_body", None) or {}
+        if "max_tokens" in payload:  # ChatOpenAI sends the limit as max_completion_tokens
+            payload["max_completion_tokens"] = payload.pop("max_tokens")
+        if self.legacy_max_tokens and "max_completion_tokens" in payload:
+            payload["max_tokens"] = payload.pop("max_completion_tokens")
+        wire = [wire_message(m) for m in messages]
+        if self.reasoning_field:
+            wire = _with_reasoning(messages, wire, self.reasoning_field)
+        if self.model_name and re.match(r"^o\d", self.model_name):  # ChatOpenAI's rename for o-series models
+            wire = [{**m, "role": "developer"} if m["role"] == "system" else m for m in wire]
+        return {**payload, "messages": wire, **extra}
 
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                          run_manager: Any = None, **kwargs: Any) -> ChatResult:
@@ -65,14 +119,8 @@ class ReasoningChatOpenAI(ChatOpenAI):
         payload = self._get_request_payload(messages, stop=stop, **kwargs)
         if self._use_responses_api(payload):
             return await super()._agenerate(messages, stop=stop, run_manager=run_manager, **kwargs)
-        try:
+        with _langchain_errors():
             raw = await self.async_client.with_raw_response.create(**payload)
-        except openai.BadRequestError as exc:
-            _handle_openai_bad_request(exc)
-            raise
-        except openai.APIError as exc:
-            _handle_openai_api_error(exc)
-            raise
         return self._create_chat_result(json.loads(raw.http_response.content))
 
     def _create_chat_result(self, response: dict | openai.BaseModel, generation_info: dict | None = None) -> ChatResult:
@@ -86,14 +134,39 @@ class ReasoningChatOpenAI(ChatOpenAI):
         return result
 
 
-def _send_reasoning(messages: list[BaseMessage], wire: list[dict], field: str) -> None:
-    """Put each AIMessage's ``reasoning_content`` into its request dict as ``field``: ChatOpenAI's
+def _to_wire(message: BaseMessage) -> dict[str, Any]:
+    return _convert_message_to_dict(_convert_from_v1_to_chat_completions(message) if isinstance(message, AIMessage) else message)
+
+
+# A LangChain message as ChatOpenAI sends it, converted once per message object: a dialogue's history
+# is the same objects from call to call (``dialogforge.models.convert`` keeps them). Shared: never mutate.
+wire_message: ByIdentity[BaseMessage, dict[str, Any]] = ByIdentity(_to_wire)
+
+
+def _with_reasoning(messages: Sequence[BaseMessage], wire: list[dict], field: str) -> list[dict]:
+    """``wire`` with each AIMessage's ``reasoning_content`` in its request dict as ``field``: ChatOpenAI's
     message conversion leaves it out. Its dicts are one per message, in order: tests/test_compat.py
-    holds that (a ChatOpenAI that changed it would fail there, not here)."""
-    for message, entry in zip(messages, wire):
+    holds that (a ChatOpenAI that changed it would fail there, not here). The dicts given are not
+    changed (``wire_message``'s are shared): a turn with reasoning gets a copy."""
+    out = list(wire)
+    for k, (message, entry) in enumerate(zip(messages, wire)):
         text = message.additional_kwargs.get("reasoning_content") if isinstance(message, AIMessage) else None
         if text and isinstance(entry, dict):
-            entry[field] = text
+            out[k] = {**entry, field: text}
+    return out
+
+
+@contextmanager
+def _langchain_errors() -> Iterator[None]:
+    """The SDK's errors as ChatOpenAI raises them (its translators add context-overflow and other hints)."""
+    try:
+        yield
+    except openai.BadRequestError as exc:
+        _handle_openai_bad_request(exc)
+        raise
+    except openai.APIError as exc:
+        _handle_openai_api_error(exc)
+        raise
 
 
 def _reasoning_field(message: Any) -> str | None:

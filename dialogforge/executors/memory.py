@@ -17,6 +17,13 @@ when it shares an identifying value with the call: an entity id, or any
 argument value that can name something (a string of 3+ characters that is
 not a closed choice of the schema, or a number under an ``*_id`` key). The
 context says how many items of each section were left out.
+
+A long dialogue's request is tens of thousands of characters, rebuilt at
+every call, so the work is kept to one rendering of what is sent: an earlier
+call's or a user statement's token count and identifying values are measured
+once per message (``dialogforge.identity``), the whole is rendered and
+counted only when the items' own counts leave a chance that it fits, and the
+text counted is the text sent (``simulator_request``).
 """
 
 from __future__ import annotations
@@ -24,18 +31,24 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Iterator
 
 from pydantic import JsonValue
 
 from dialogforge.executors.contract import Trajectory
 from dialogforge.executors.world import Entity, World
-from dialogforge.prompts import context_block
+from dialogforge.identity import ByIdentity
 from dialogforge.records import Message, ToolCall, ToolSpec
 from dialogforge.tokens import MESSAGE_OVERHEAD, estimate_tokens
 
 _ID_KEY = re.compile(r"(^|_)ids?$|[a-z]Ids?$")
 _DECODER = json.JSONDecoder()
+# How far below the sum of its items' own counts the whole's count can be, per item and in all
+# (nesting, separators, the omitted-items note): a sum past the budget by more cannot fit.
+_SLACK_PER_ITEM, _SLACK = 8, 64
+# What was measured of the message an item comes from: (section, order) -> (tokens, identifying values, text).
+_measured: ByIdentity[Message, dict[tuple[str, int], tuple[int, frozenset[str], str]]] = ByIdentity(lambda _message: {})
 
 
 @dataclass
@@ -43,24 +56,39 @@ class _Item:
     section: str  # "world", "earlier_calls" or "user_statements"
     order: int  # position when rendered (oldest first)
     value: Any
-    # Counted only when the whole does not fit:
+    source: Message | None = None  # the message the item comes from (an earlier call's answer, a user's)
+    # Counted only when the whole may not fit:
     related: bool = False
     tokens: int = 0
+    text: str = ""  # a memory item's JSON as the context block holds it (two levels deep)
 
     def measure(self, values: set[str]) -> None:
         if self.section == "world":
             entity: Entity = self.value
             self.related = entity.id in values or any(leaf in values for leaf in leaves(entity.fields))
             self.tokens = _tokens({entity.id: entity.fields})
-        else:
-            self.related = self.section == "earlier_calls" and any(leaf in values for leaf in leaves(self.value))
-            self.tokens = _tokens(self.value)
+            return
+        memo = _measured(self.source) if self.source is not None else {}
+        found = memo.get((self.section, self.order))
+        if found is None:
+            own = frozenset(leaves(self.value)) if self.section == "earlier_calls" else frozenset()
+            text = _json(self.value)
+            found = memo[(self.section, self.order)] = (estimate_tokens(text) + 1, own, text.replace("\n", "\n  "))
+        self.tokens, self.text = found[0], found[2]
+        self.related = not found[1].isdisjoint(values)
 
 
 def simulator_context(state: Trajectory, spec: ToolSpec, call: ToolCall, world: World, *,
                       instructions: str, budget: int) -> dict[str, Any]:
     """The simulator's context for ``call``: the call itself always, memory as the budget allows."""
-    calls = earlier_calls(state.messages, call)
+    return simulator_request(state, spec, call, world, instructions=instructions, budget=budget)[0]
+
+
+def simulator_request(state: Trajectory, spec: ToolSpec, call: ToolCall, world: World, *,
+                      instructions: str, budget: int) -> tuple[dict[str, Any], str]:
+    """``simulator_context`` and its context block (``dialogforge.prompts.context_block``), the text
+    the budget was counted on and the request sends."""
+    calls = answered_calls(state.messages, call)
     context: dict[str, Any] = {
         "call_number": len(calls) + 1,
         "tool": spec.name,
@@ -71,32 +99,45 @@ def simulator_context(state: Trajectory, spec: ToolSpec, call: ToolCall, world: 
     }
     if state.world:
         context["background"] = state.world  # a world the conversation started from (e.g. BFCL's initial_config)
-    users = [m.content for m in state.messages if m.role == "user" and m.content]
+    users = [m for m in state.messages if m.role == "user" and m.content]
     items = [*(_Item("world", i, entity) for i, entity in enumerate(world.entities.values())),
-             *(_Item("earlier_calls", c["n"], c) for c in calls),
-             *(_Item("user_statements", i, text) for i, text in enumerate(users))]
-    whole = _render(context, items, items)
-    if _request_tokens(instructions, whole) <= budget:  # the common case: everything fits, one count
-        return whole
+             *(_Item("earlier_calls", c["n"], c, answer) for c, answer in calls),
+             *(_Item("user_statements", i, m.content, m) for i, m in enumerate(users))]
     values = identifying_values(call.arguments, spec.function.parameters)
-    for item in items:
+    memory = [item for item in items if item.section != "world"]
+    for item in memory:  # measured once per message: cheap after the first call
         item.measure(values)
-    fixed = _request_tokens(instructions, _render(context, items, []))
+    fixed = _request_tokens(instructions, _block(_render(context, items, []), spec, []))
+    if fixed + sum(i.tokens for i in memory) - _SLACK_PER_ITEM * len(memory) - _SLACK <= budget:
+        whole = _render(context, items, items)  # may fit: count it (everything fits: one count)
+        text = _block(whole, spec, memory)
+        if _request_tokens(instructions, text) <= budget:
+            return whole, text
+    for item in items:
+        if item.section == "world":
+            item.measure(values)
     kept = _fit(items, budget - fixed)
     rendered = _render(context, items, kept)
-    excess = _request_tokens(instructions, rendered) - budget
+    text = _block(rendered, spec, kept)
+    excess = _request_tokens(instructions, text) - budget
     while kept and excess > 0:  # the per-item sums are estimates of the whole too: drop the lowest-ranked
         while kept and excess > 0:
             excess -= kept.pop().tokens
         rendered = _render(context, items, kept)
-        excess = _request_tokens(instructions, rendered) - budget
-    return rendered
+        text = _block(rendered, spec, kept)
+        excess = _request_tokens(instructions, text) - budget
+    return rendered, text
 
 
 def earlier_calls(messages: list[Message], current: ToolCall) -> list[dict[str, Any]]:
     """Every answered call before ``current``, numbered from 1 in trajectory order."""
+    return [entry for entry, _ in answered_calls(messages, current)]
+
+
+def answered_calls(messages: list[Message], current: ToolCall) -> list[tuple[dict[str, Any], Message]]:
+    """``earlier_calls``, each with the tool message that answered it."""
     answers = {m.tool_call_id: m for m in messages if m.role == "tool"}
-    out: list[dict[str, Any]] = []
+    out: list[tuple[dict[str, Any], Message]] = []
     number = 0
     for message in messages:
         for c in message.tool_calls:
@@ -108,12 +149,16 @@ def earlier_calls(messages: list[Message], current: ToolCall) -> list[dict[str, 
                 continue
             entry: dict[str, Any] = {"n": number, "tool": c.name,
                                      "arguments": c.arguments if c.raw_arguments is None else c.raw_arguments}
-            value, note = parse_content(answer.content)
+            value, note = _parsed(answer)
             entry["error" if answer.is_error else "result"] = value
             if note:
                 entry["note"] = note
-            out.append(entry)
+            out.append((entry, answer))
     return out
+
+
+# A tool message's parsed content, once per message (every later call of the trajectory re-reads it). Shared: never mutate.
+_parsed: ByIdentity[Message, tuple[JsonValue, str | None]] = ByIdentity(lambda message: parse_content(message.content))
 
 
 def parse_content(text: str) -> tuple[JsonValue, str | None]:
@@ -189,9 +234,42 @@ def _render(base: dict[str, Any], items: list[_Item], kept: list[_Item]) -> dict
     return context
 
 
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=1)
+
+
 def _tokens(value: Any) -> int:
-    return estimate_tokens(json.dumps(value, ensure_ascii=False, indent=1)) + 1
+    return estimate_tokens(_json(value)) + 1
 
 
-def _request_tokens(instructions: str, context: dict[str, Any]) -> int:
-    return estimate_tokens(instructions) + estimate_tokens("Context:\n" + context_block(context)) + 2 * MESSAGE_OVERHEAD
+# The result schema's JSON one level deep, once per spec (the largest fixed part of every request).
+_schema_text: ByIdentity[ToolSpec, str] = ByIdentity(lambda spec: _json(spec.result_schema).replace("\n", "\n "))
+
+
+def _block(context: dict[str, Any], spec: ToolSpec, kept: list[_Item]) -> str:
+    """``context_block(context)``, exactly, from the texts made once: the memory items' (as measured)
+    and the result schema's. The indented JSON encoder is pure Python, and the memory is most of
+    the text: rendering it whole on every call was the simulator's largest cost. A value nested
+    ``d`` levels deep renders as on its own with ``d`` more spaces after each newline (JSON
+    strings hold no raw newline), which is how the parts join."""
+    memory = {section: [i.text for i in sorted(kept, key=lambda i: i.order) if i.section == section]
+              for section in ("earlier_calls", "user_statements")}
+    parts = []
+    for key, value in context.items():
+        if key in memory and all(memory[key]) and len(memory[key]) == len(value):
+            body = "[\n  " + ",\n  ".join(memory[key]) + "\n ]" if value else "[]"
+        elif key == "result_schema" and value is spec.result_schema:
+            body = _schema_text(spec)
+        else:
+            body = _json(value).replace("\n", "\n ")
+        parts.append(f" {json.dumps(key, ensure_ascii=False)}: {body}")
+    return "```json\n{\n" + ",\n".join(parts) + "\n}\n```"
+
+
+def _request_tokens(instructions: str, block: str) -> int:
+    return _instruction_tokens(instructions) + estimate_tokens("Context:\n" + block) + 2 * MESSAGE_OVERHEAD
+
+
+@lru_cache(maxsize=16)
+def _instruction_tokens(instructions: str) -> int:
+    return estimate_tokens(instructions)

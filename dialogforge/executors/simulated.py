@@ -23,10 +23,10 @@ from pydantic import Field, JsonValue
 
 from dialogforge.executors.bounded import bounded_result
 from dialogforge.executors.contract import ExecutionOutcome, Trajectory
-from dialogforge.executors.memory import simulator_context
+from dialogforge.executors.memory import simulator_request
 from dialogforge.executors.world import World, world_of
 from dialogforge.models import RoleModel, generate_structured
-from dialogforge.prompts import prompt_messages, render
+from dialogforge.prompts import block_messages, render
 from dialogforge.records import EntityOp, Strict, ToolCall, ToolErrorKind, ToolSpec
 from dialogforge.tool_checks import first_violation
 
@@ -70,9 +70,9 @@ class SimulatedToolExecutor:
             return failure(ToolErrorKind.UNAVAILABLE, transient)
         world = world_of(state.messages)
         instructions = render(PROMPTS, "simulate_tool")
-        context = simulator_context(state, spec, call, world, instructions=instructions, budget=settings.context_tokens)
+        _, block = simulator_request(state, spec, call, world, instructions=instructions, budget=settings.context_tokens)
         answer, usage = await generate_structured(
-            self.model, ToolResult, prompt_messages(PROMPTS, "simulate_tool", context), seed=state.seed,
+            self.model, ToolResult, block_messages(PROMPTS, "simulate_tool", block), seed=state.seed,
             check=lambda value: answer_problem(spec, world, value),  # type: ignore[arg-type]
         )
         if answer.error is not None:

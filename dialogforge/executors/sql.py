@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,9 @@ from typing import Any
 from pydantic import JsonValue
 
 from dialogforge.errors import ToolBackendError
-from dialogforge.sqltools import ExecLimits, ExecOutcome, SqlDomain, SqlExecError, execute_tool, remove_copy, sample_rows
+from dialogforge.sqltools import (
+    ExecLimits, ExecOutcome, SqlDomain, SqlExecError, TrajectoryDatabase, execute_tool, remove_copy, sample_rows,
+)
 from dialogforge.sqltools.writes import source_digest
 from dialogforge.records import SqlWrite, ToolCall, ToolErrorKind, ToolSpec
 from dialogforge.executors.contract import ExecutionOutcome, Trajectory
@@ -70,6 +74,10 @@ class SqlToolExecutor:
         self.source_sha256 = source_sha256
         self.rows_per_table = rows_per_table
         self._samples: dict[int, dict[str, Any]] = {}
+        # The copy, open from one call to the next (``TrajectoryDatabase.catch_up``); calls take
+        # turns on it (a connection is not for two threads at once). Closed by ``aclose``.
+        self._db: TrajectoryDatabase | None = None
+        self._turn = threading.Lock()
 
     def task_context(self, state: Trajectory) -> dict[str, Any]:
         """The schema and a few real rows per table (sampled with the trajectory's seed),
@@ -83,21 +91,46 @@ class SqlToolExecutor:
         return {"database_schema": self.domain.schema_sql, "sample_rows": self._samples[state.seed]}
 
     async def execute(self, state: Trajectory, spec: ToolSpec, call: ToolCall) -> ExecutionOutcome:
-        # sqlite3 connections belong to the thread that opened them: open and
-        # execute in the same worker thread, off the event loop.
+        # Off the event loop, in a worker thread.
         outcome = await asyncio.to_thread(self.run_call, tuple(state.sql_writes), spec, dict(call.arguments))
         kind = ToolErrorKind.FAILED if outcome.is_error else None
         return ExecutionOutcome(content=outcome.content(), is_error=outcome.is_error, error_kind=kind, sql_write=outcome.write)
 
     def run_call(self, write_log: Sequence[SqlWrite], spec: ToolSpec, arguments: dict[str, JsonValue]) -> ExecOutcome:
         """Bring this trajectory's copy to ``write_log``, then run one call (synchronous)."""
-        try:
-            self._check_source()
-            db = self.domain.open_trajectory(self.workdir, self.key, write_log, limits=self.limits)
-        except (SqlExecError, OSError) as error:
-            raise ToolBackendError(f"Tool-Exec database for {self.key}: {error}") from error
-        with db:
-            return execute_tool(db, spec, arguments)
+        with self._turn:
+            try:
+                self._check_source()
+                db = self._copy_at(write_log)
+            except (SqlExecError, OSError, sqlite3.Error) as error:
+                self._close()
+                raise ToolBackendError(f"Tool-Exec database for {self.key}: {error}") from error
+            try:
+                return execute_tool(db, spec, arguments)
+            except BaseException:
+                self._close()  # reopened, and checked against the log, by the next call
+                raise
+
+    def _copy_at(self, write_log: Sequence[SqlWrite]) -> TrajectoryDatabase:
+        """The copy brought to ``write_log``: the open one when the log continues it, else reopened."""
+        if self._db is not None and self._db.catch_up(write_log):
+            return self._db
+        self._close()
+        self._db = self.domain.open_trajectory(self.workdir, self.key, write_log, limits=self.limits)
+        return self._db
+
+    def _close(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            db.close()
+
+    async def aclose(self) -> None:
+        """Close the open copy (the engine calls this when the trajectory's job ends)."""
+        def close() -> None:
+            with self._turn:  # after a call still running in its thread (a cancelled job's)
+                self._close()
+
+        await asyncio.to_thread(close)
 
     def _check_source(self) -> None:
         if self.source_sha256 is None:

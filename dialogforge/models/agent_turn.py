@@ -25,6 +25,7 @@ from dialogforge.models.call import invoke_chat
 from dialogforge.models.convert import reasoning_of, text_of, tool_calls_of, usage_of
 from dialogforge.models.registry import RoleModel
 from dialogforge.models.structured import generate_structured
+from dialogforge.models.tool_wire import openai_tools
 from dialogforge.records import JsonObject, Message, Strict, TokenUsage, ToolCall, ToolSpec
 
 class PlannedToolCall(Strict):
@@ -62,12 +63,12 @@ async def generate_agent_turn(
     if model.config.plain_chat():
         return await _plain_agent_turn(model, messages, tools, seed=seed, task_index=task_index)
     usage = TokenUsage()
-    openai_tools = [t.openai_tool() for t in tools]
+    wire_tools = openai_tools(tools)
     conversation = list(messages)
     for _ in range(model.config.max_parse_retries + 1):
         kwargs: dict = {"seed": seed}
-        if openai_tools:
-            kwargs["tools"] = openai_tools
+        if wire_tools:
+            kwargs["tools"] = wire_tools
         try:
             reply = await invoke_chat(model, conversation, **kwargs)
         except ModelCallError as exc:

@@ -27,6 +27,7 @@ import httpx
 import openai
 from langchain_core.messages import AIMessage, BaseMessage
 
+from dialogforge.compat.openai_chat import ReasoningChatOpenAI
 from dialogforge.errors import ContextOverflowError, ModelCallError
 from dialogforge.models.plain_chat import to_plain_chat
 from dialogforge.models.pool import Endpoint
@@ -84,12 +85,12 @@ async def _attempt(model: RoleModel, messages: list[BaseMessage], kwargs: dict[s
     """One request on a leased server; the outcome is reported to the pool before any back-off sleep."""
     pool = model.pool
     if pool is None:
-        return await model.chat.ainvoke(messages, **kwargs)
+        return await _complete(model.chat, messages, kwargs)
     member = await pool.acquire(avoid=tried)
     tried.append(member.endpoint)
     failed = False
     try:
-        return await member.chat.ainvoke(messages, **kwargs)
+        return await _complete(member.chat, messages, kwargs)
     except openai.APIStatusError as exc:
         failed = _status_retryable(exc.status_code)
         raise
@@ -98,6 +99,13 @@ async def _attempt(model: RoleModel, messages: list[BaseMessage], kwargs: dict[s
         raise
     finally:
         pool.release(member, failed=failed)
+
+
+async def _complete(chat: Any, messages: list[BaseMessage], kwargs: dict[str, Any]) -> Any:
+    """Our OpenAI client's lean path (``ReasoningChatOpenAI.acomplete``), else LangChain's ``ainvoke``."""
+    if isinstance(chat, ReasoningChatOpenAI):
+        return await chat.acomplete(messages, **kwargs)
+    return await chat.ainvoke(messages, **kwargs)
 
 
 # How servers say a request is longer than the model's context: vLLM and OpenAI ("maximum context

@@ -1,7 +1,8 @@
 """Translation between our message records and LangChain's message types.
 
 Our ``Message`` is what a checkpoint and an export hold; LangChain messages
-exist only for the duration of a call.
+exist only to make calls. A message's LangChain form is made once in its life
+(the history is the same objects from call to call), not once per call.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from langchain_core.messages import (
     ToolMessage,
 )
 
+from dialogforge.identity import ByIdentity
 from dialogforge.records import Message, TokenUsage, ToolCall
 
 
@@ -25,39 +27,41 @@ def to_langchain(messages: list[Message], *, reasoning_from: int | None = None) 
     list on carry their reasoning (``additional_kwargs["reasoning_content"]``, which the client
     sends in the field its endpoint reads): the current tool loop's, for interleaved thinking.
     A call whose arguments were not a JSON object goes back as the model wrote it."""
-    converted: list[BaseMessage] = []
-    for k, message in enumerate(messages):
-        if message.role == "system":
-            converted.append(SystemMessage(message.content))
-        elif message.role == "user":
-            converted.append(HumanMessage(message.content))
-        elif message.role == "assistant":
-            extra = {}
-            if message.reasoning and reasoning_from is not None and k >= reasoning_from:
-                extra["reasoning_content"] = message.reasoning
-            converted.append(
-                AIMessage(
-                    content=message.content,
-                    tool_calls=[
-                        {"id": c.id, "name": c.name, "args": c.arguments, "type": "tool_call"}
-                        for c in message.tool_calls if c.raw_arguments is None
-                    ],
-                    invalid_tool_calls=[
-                        {"id": c.id, "name": c.name, "args": c.raw_arguments, "error": None, "type": "invalid_tool_call"}
-                        for c in message.tool_calls if c.raw_arguments is not None
-                    ],
-                    additional_kwargs=extra,
-                )
-            )
-        else:
-            converted.append(
-                ToolMessage(
-                    content=message.content,
-                    tool_call_id=message.tool_call_id or "",
-                    name=message.name,
-                )
-            )
-    return converted
+    return [
+        _with_reasoning(m) if m.reasoning and reasoning_from is not None and k >= reasoning_from else _plain(m)
+        for k, m in enumerate(messages)
+    ]
+
+
+def _convert(message: Message, reasoning: bool) -> BaseMessage:
+    if message.role == "system":
+        return SystemMessage(message.content)
+    if message.role == "user":
+        return HumanMessage(message.content)
+    if message.role == "assistant":
+        return AIMessage(
+            content=message.content,
+            tool_calls=[
+                {"id": c.id, "name": c.name, "args": c.arguments, "type": "tool_call"}
+                for c in message.tool_calls if c.raw_arguments is None
+            ],
+            invalid_tool_calls=[
+                {"id": c.id, "name": c.name, "args": c.raw_arguments, "error": None, "type": "invalid_tool_call"}
+                for c in message.tool_calls if c.raw_arguments is not None
+            ],
+            additional_kwargs={"reasoning_content": message.reasoning} if reasoning and message.reasoning else {},
+        )
+    return ToolMessage(
+        content=message.content,
+        tool_call_id=message.tool_call_id or "",
+        name=message.name,
+    )
+
+
+# Shared by every call that sends the message (nothing mutates either side); an assistant turn
+# inside the current tool loop goes with its reasoning, earlier ones without: two forms.
+_plain: ByIdentity[Message, BaseMessage] = ByIdentity(lambda m: _convert(m, reasoning=False))
+_with_reasoning: ByIdentity[Message, BaseMessage] = ByIdentity(lambda m: _convert(m, reasoning=True))
 
 
 def reasoning_of(reply: AIMessage) -> str | None:

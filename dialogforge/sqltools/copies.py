@@ -40,11 +40,13 @@ def connect_copy(path: Path, max_value_bytes: int) -> sqlite3.Connection:
 
     A file that is not a database is only a broken copy: start it afresh.
     """
+    # Not bound to the opening thread: a trajectory's copy stays open across its calls, each run
+    # in whichever worker thread is free, one at a time (``SqlToolExecutor``).
     try:
-        return _configure(sqlite3.connect(path, isolation_level=None), max_value_bytes)
+        return _configure(sqlite3.connect(path, isolation_level=None, check_same_thread=False), max_value_bytes)
     except sqlite3.DatabaseError:
         unlink_copy(path)
-        return _configure(sqlite3.connect(path, isolation_level=None), max_value_bytes)
+        return _configure(sqlite3.connect(path, isolation_level=None, check_same_thread=False), max_value_bytes)
 
 
 def _configure(conn: sqlite3.Connection, max_value_bytes: int) -> sqlite3.Connection:

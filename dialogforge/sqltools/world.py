@@ -79,6 +79,7 @@ class TrajectoryDatabase:
         self._steps = 0
         self._aborted = False
         self._names = policy_names(conn)
+        self._log: list[SqlWrite] = []  # the writes the copy reflects (``applied`` of them), once ``open`` returns
 
     @classmethod
     def open(
@@ -115,7 +116,24 @@ class TrajectoryDatabase:
         except (SqlExecError, sqlite3.Error):
             db.close()
             raise
+        db._log = list(write_log)
         return db
+
+    def catch_up(self, write_log: Sequence[SqlWrite]) -> bool:
+        """Bring this open copy to ``write_log`` if the log continues what the copy reflects and the
+        file still holds what this connection last wrote (the same trajectory's next call); False
+        when it does not (a rewind, a fork, another connection's rebuild): the caller reopens.
+
+        What lets one trajectory keep its copy open across its calls instead of reopening it, and
+        rechecking the whole digest chain, on every call."""
+        known = len(self._log)
+        if len(write_log) < known or any(a is not b and a != b for a, b in zip(write_log, self._log)):
+            return False
+        if self._read_record() != (self.applied, self.digest):
+            return False
+        self._replay(write_log[known:])
+        self._log = list(write_log)
+        return True
 
     # ------------------------------------------------------------ statements
 
@@ -156,6 +174,7 @@ class TrajectoryDatabase:
                 self._conn.execute(f"UPDATE {_RECORD} SET applied = ?, digest = ? WHERE id = 1", (self.applied + 1, digest))
         if changed or record_always:
             self.applied, self.digest = self.applied + 1, digest
+            self._log.append(write)
         return WriteResult(affected, last_id, columns, returned[: self.limits.max_rows], changed)
 
     # ------------------------------------------------------------ lifecycle

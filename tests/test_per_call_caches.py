@@ -1,0 +1,61 @@
+"""What the orchestrator derives once per object instead of once per LLM call (issue 23), and that
+it derives the same as the per-call code it replaced."""
+
+from __future__ import annotations
+
+import gc
+import json
+import random
+
+from dialogforge.identity import ByIdentity
+from dialogforge.models.convert import to_langchain
+from dialogforge.models.tool_wire import openai_tools, tools_tokens
+from dialogforge.records import Message, ToolCall, ToolSpec
+from dialogforge.tokens import _TOKEN, estimate_json_tokens, estimate_tokens
+
+
+class _Thing:
+    pass
+
+
+def test_by_identity_derives_once_per_object_and_forgets_it_when_it_goes():
+    made = []
+    cache = ByIdentity(lambda obj: made.append(id(obj)) or len(made))
+    a, b = _Thing(), _Thing()
+    assert cache(a) == 1 and cache(a) == 1 and cache(b) == 2
+    del a
+    gc.collect()
+    assert len(cache) == 1
+
+
+def test_a_message_converts_once_and_reasoning_only_where_asked():
+    call = ToolCall(id="c1", name="get_order", arguments={"order_id": "A1"})
+    history = [Message(role="user", content="hi"),
+               Message(role="assistant", content="", reasoning="look it up", tool_calls=[call]),
+               Message(role="tool", content="{}", tool_call_id="c1", name="get_order")]
+    first, again = to_langchain(history), to_langchain(history)
+    assert all(x is y for x, y in zip(first, again))
+    assert "reasoning_content" not in first[1].additional_kwargs
+    loop = to_langchain(history, reasoning_from=1)
+    assert loop[1].additional_kwargs["reasoning_content"] == "look it up" and loop[1] is not first[1]
+    assert loop[0] is first[0] and first[1].tool_calls[0]["args"] == {"order_id": "A1"}
+
+
+def test_the_tool_list_count_is_exactly_the_per_call_count():
+    tools = [ToolSpec.model_validate({"type": "function", "function": {
+        "name": f"tool_{i}", "description": "Fetch a récord by id, « quoted »" if i % 2 else "Fetch a record.",
+        "parameters": {"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]}}})
+        for i in range(5)]
+    for k in range(len(tools) + 1):
+        assert tools_tokens(tools[:k]) == estimate_json_tokens([t.openai_tool() for t in tools[:k]])
+    assert openai_tools(tools) == [t.openai_tool() for t in tools]
+
+
+def test_the_ascii_token_count_equals_the_general_pattern():
+    rng = random.Random(0)
+    alphabet = "".join(map(chr, range(128)))
+    texts = ["", " ", "a b", " \n", "x ", json.dumps({"a": [1, 22, 333, 4444], "b_c": "d  e\t"}, indent=1)]
+    texts += ["".join(rng.choice(alphabet if rng.random() < 0.5 else ' a_\n\t{}":,09xyz') for _ in range(rng.randrange(60)))
+              for _ in range(3000)]
+    for text in texts:
+        assert estimate_tokens(text) == len(_TOKEN.findall(text)), repr(text)
