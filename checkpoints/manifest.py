@@ -123,6 +123,17 @@ class Manifest:
     def close(self) -> None:
         self.conn.close()
 
+    def upgrade(self) -> None:
+        """Give a table made by an earlier version the columns added since, in one transaction,
+        before a run writes to it: added lazily (``alter=True``) in the middle of a run, the
+        ALTER TABLE would wait on the checkpointer's open write and fail as a locked database."""
+        present = {column.name for column in self.db["runs"].columns}
+        missing = {name: kind for name, kind in _RUNS_COLUMNS.items() if name not in present}
+        if missing:
+            with self.lock, self.conn:
+                for name, kind in missing.items():
+                    self.db["runs"].add_column(name, kind)
+
     def record_run(self, run_id: str, config: dict[str, Any]) -> None:
         self.db["run_configs"].insert({"run_id": run_id, "created_at": now(), "config": json.dumps(config)}, replace=True)
 

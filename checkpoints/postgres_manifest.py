@@ -52,11 +52,15 @@ class PostgresManifest:
             self.conn.close()
             raise StoreError(f"{self.path}: no dialogforge runs in this database")
         if create:
-            with self.lock, self.conn.transaction():
-                # Two drivers creating at once: the advisory lock serializes the DDL.
-                self.conn.execute("SELECT pg_advisory_xact_lock(hashtext('dialogforge_manifest'))")
-                for statement in _schema():
-                    self.conn.execute(statement)
+            self.upgrade()
+
+    def upgrade(self) -> None:
+        """Create the tables, or give tables made by an earlier version the columns added since."""
+        with self.lock, self.conn.transaction():
+            # Two drivers creating at once: the advisory lock serializes the DDL.
+            self.conn.execute("SELECT pg_advisory_xact_lock(hashtext('dialogforge_manifest'))")
+            for statement in _schema():
+                self.conn.execute(statement)
 
     def _exists(self) -> bool:
         return self.conn.execute("SELECT to_regclass(%s)", (RUNS,)).fetchone()[0] is not None

@@ -74,6 +74,10 @@ class ShardedManifest:
         for part in self.parts:
             part.close()
 
+    def upgrade(self) -> None:
+        for part in self.parts:
+            part.upgrade()
+
     def rows(self, *, statuses: Iterable[str] | None = None) -> list[dict[str, Any]]:
         wanted = None if statuses is None else list(statuses)
         rows = [row for part in self.parts for row in part.rows(statuses=wanted)]

@@ -123,6 +123,7 @@ async def _run_jobs(
 ) -> RunSummary:
     summary = RunSummary()
     manifest = open_manifest(db_path)
+    manifest.upgrade()  # an older database gains its new columns before any trajectory writes
     queue: asyncio.Queue[Job] = asyncio.Queue()
     for job in jobs:
         queue.put_nowait(job)
