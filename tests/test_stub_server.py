@@ -415,8 +415,9 @@ async def test_300_concurrent_requests_share_one_event_loop():
         stats = srv.stats()
     print(f"300 concurrent requests at 0.5 s latency: {elapsed:.2f} s wall, max in flight {stats['max_in_flight']}")
     assert statuses == [200] * 300
+    # Overlap is the property: a serial server peaks at 1 in flight, a 64-thread pool at 64. How
+    # long the 300 take is a speed figure (printed above), left to benchmarks: under load it varies.
     assert stats["max_in_flight"] >= 250
-    assert elapsed < 2.4
 
 
 def test_process_variant_serves_the_scripted_model():
