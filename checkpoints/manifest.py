@@ -130,7 +130,7 @@ class Manifest:
         present = {column.name for column in self.db["runs"].columns}
         missing = {name: kind for name, kind in _RUNS_COLUMNS.items() if name not in present}
         if missing:
-            with self.lock, self.conn:
+            with self.lock, self.db.atomic():
                 for name, kind in missing.items():
                     self.db["runs"].add_column(name, kind)
 
