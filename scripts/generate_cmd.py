@@ -11,7 +11,7 @@ from dialogforge.errors import ConfigError
 from dialogforge.records import Limits, Mode, ToolExec, ToolSimulation, ToolSource
 from dialogforge.cli.model_options import add_model_options, config_file_from, models_config_from, running_models
 from dialogforge.cli.options import add_db, positive_float, positive_int, share
-from dialogforge.cli.ray_options import add_executor_options, check_executor_args, generate_on_ray
+from dialogforge.cli.ray_options import add_executor_options, check_executor_args, generate_on_processes, generate_on_ray, sharded
 from dialogforge.cli.showcase import SHOW_UP_TO, show_what_was_made
 
 if TYPE_CHECKING:
@@ -177,8 +177,9 @@ def run(args: argparse.Namespace) -> int:
     domain_for(settings)  # Tool-Exec: refuse a bad domain before any model starts or anything is written
     mcp_server = server_of(settings)  # likewise contradictory MCP flags
     if mcp_server is not None:
-        if args.executor == "ray" and settings.tool_exec is ToolExec.MCP:
-            raise ConfigError("--tool-exec mcp runs its servers from this process; it cannot run with --executor ray")
+        if sharded(args) and settings.tool_exec is ToolExec.MCP:
+            raise ConfigError(f"--tool-exec mcp runs its servers from this process; it cannot run with "
+                              f"{'--executor ray' if sharded(args) == 'ray' else '--processes'}")
         if args.tools_dir or getattr(args, "from_conversations", None):
             raise ConfigError("--mcp-server/--mcp-url take the tools from the server; "
                               "--tools-dir and --from-conversations cannot be combined with them")
@@ -191,8 +192,9 @@ def run(args: argparse.Namespace) -> int:
     starts = _conversation_starts(args, settings, tools)
     if starts is not None:
         settings = settings.model_copy(update={"n": len(starts)})
-    if args.executor == "ray" and settings.budget_usd is not None:
-        raise ConfigError("--budget-usd is kept by one driver's engine; it cannot run with --executor ray yet")
+    if sharded(args) and settings.budget_usd is not None:
+        raise ConfigError(f"--budget-usd is kept by one driver's engine; it cannot run with "
+                          f"{'--executor ray' if sharded(args) == 'ray' else '--processes'} yet")
     models = models_config_from(args, file)
     run_budget(settings, models)  # a budget needs prices: refused before the model server starts
     _language_note(settings)
@@ -201,6 +203,9 @@ def run(args: argparse.Namespace) -> int:
         if args.executor == "ray":
             run_id, thread_ids, s = generate_on_ray(args, settings, models_config, tools, tool_sets, starts, libraries, surveyed)
             interrupted = False
+        elif sharded(args) == "processes":
+            run_id, thread_ids, s, interrupted = generate_on_processes(args, settings, models_config, tools, tool_sets,
+                                                                       starts, libraries, surveyed)
         else:
             progress = None if args.quiet else make_progress(args.progress, sys.stderr, interval_s=args.progress_interval)
             result = generate(args.db, settings, models_config, tools, tool_sets=tool_sets, tool_libraries=libraries,

@@ -1,4 +1,5 @@
-"""``generate --executor ray``: the flags and the path that runs a generation on Ray workers."""
+"""``generate --executor ray`` and ``--processes N``: the flags and the paths that run a generation
+on Ray workers or on local worker processes, both writing SQLite shards (or one Postgres store, Ray)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ def add_executor_options(parser: argparse.ArgumentParser) -> None:
                        help="local (default): this process; ray: shard the trajectories across Ray workers")
     group.add_argument("--ray-address", metavar="ADDR",
                        help="a running Ray cluster's head, HOST:PORT (or auto, ray://...); default: start a local one")
+    group.add_argument("--processes", type=positive_int, metavar="N",
+                       help="N local worker processes (no Ray), each running its SQLite shard at --concurrency; "
+                            "every command reads the shards as one dataset (default 1: this process)")
     group.add_argument("--workers", type=positive_int,
                        help="Ray workers, each running its shard at --concurrency (default 2); "
                             "progress: one summed plain line every --progress-interval")
@@ -26,6 +30,11 @@ def add_executor_options(parser: argparse.ArgumentParser) -> None:
 
 def check_executor_args(args: argparse.Namespace) -> None:
     """Refuse a bad Ray setup before anything is written: no Ray, no head node."""
+    if args.processes is not None and args.processes > 1:
+        if args.executor == "ray":
+            raise ConfigError("--processes runs local worker processes; with --executor ray give --workers instead")
+        if is_postgres_url(args.db):
+            raise ConfigError("--processes writes one SQLite shard per process; for a postgresql:// --db use --executor ray")
     if args.executor != "ray":
         given = [flag for flag, value in (("--workers", args.workers), ("--ray-address", args.ray_address)) if value]
         if given:
@@ -54,6 +63,32 @@ def generate_on_ray(args: argparse.Namespace, settings: Any, models_config: Any,
         sys.stderr.write(f"dialogforge: {len(result.lost_shards)} Ray worker(s) died; {result.unfinished} unfinished "
                          f"trajectories are checkpointed: dialogforge resume --db {args.db}\n")
     return plan.run_id, plan.thread_ids, result.summary
+
+
+def sharded(args: argparse.Namespace) -> str | None:
+    """How this run is spread: "ray", "processes" (more than one local process) or None (this process)."""
+    if args.executor == "ray":
+        return "ray"
+    return "processes" if args.processes is not None and args.processes > 1 else None
+
+
+def generate_on_processes(args: argparse.Namespace, settings: Any, models_config: Any, tools: Any, tool_sets: Any,
+                          starts: Any, libraries: Any = None, mcp_survey: Any = None) -> tuple[str, list[str], Any, bool]:
+    """Plan and record the run here into one SQLite shard per process, run the shards in local worker
+    processes; (run id, thread ids, summary, interrupted)."""
+    from dialogforge.runs.generate import plan_generation
+    from dialogforge.runs.local_processes import run_on_processes
+
+    plan = plan_generation(args.db, settings, models_config, tools, tool_sets=tool_sets, tool_libraries=libraries,
+                           initial_states=starts, shards=args.processes, mcp_survey=mcp_survey)
+    report = None if args.quiet else _to_stderr
+    result = run_on_processes(args.db, plan, models_config, report=report, report_interval_s=args.progress_interval)
+    for worker, code in result.failed_workers:
+        sys.stderr.write(f"dialogforge: worker process {worker} exited with code {code}\n")
+    if result.unfinished and not result.interrupted:
+        sys.stderr.write(f"dialogforge: {result.unfinished} unfinished trajectories are checkpointed: "
+                         f"dialogforge resume --db {args.db}\n")
+    return plan.run_id, plan.thread_ids, result.summary, result.interrupted
 
 
 def _to_stderr(line: str) -> None:

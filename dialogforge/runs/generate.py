@@ -121,12 +121,12 @@ def plan_generation(
     domain, settings, seed_tools = prepare_tool_exec(settings, seed_tools, tool_sets)
     if domain is not None and (is_postgres_url(db_path) or shards):
         raise ConfigError("--tool-exec sql keeps each trajectory's world beside one SQLite --db; "
-                          "it cannot run on a postgresql:// --db or with --executor ray")
+                          "it cannot run on a postgresql:// --db, with --executor ray or with --processes")
     mcp, settings, seed_tools = prepare_mcp(settings, seed_tools, tool_sets, mcp_survey)
     if mcp is not None and initial_states is not None:
         raise ConfigError("--mcp-server/--mcp-url take the tools from the server; --from-conversations cannot be combined with them")
     if mcp is not None and mcp.executes and shards:
-        raise ConfigError("--tool-exec mcp runs its servers from this process; it cannot run with --executor ray")
+        raise ConfigError("--tool-exec mcp runs its servers from this process; it cannot run with --executor ray or --processes")
     if settings.tool_libraries and not tool_libraries:  # named in the settings (a config file): read them here
         tool_libraries = load_tool_libraries(settings.tool_libraries)
     build = builds_libraries(settings, seed_tools, bool(tool_sets) or initial_states is not None)
