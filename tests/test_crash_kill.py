@@ -62,7 +62,9 @@ def _fork_seconds(db: Path, source: str, point: str) -> float:
     return time.monotonic() - started
 
 
-def _kill_fork(db: Path, source: str, point: str, kills: int, rng: random.Random) -> dict[str, int]:
+def _kill_fork(db: Path, source: str, point: str, kills: int, rng: random.Random, fresh: Path) -> dict[str, int]:
+    """``fresh``: the database as it was before any fork; a fork that finished before its kill is
+    undone from it, so the next kill again meets a fork to interrupt (not a resume with nothing left)."""
     landed = {"mid-run": 0, "by time": 0, "finished": 0}
     # Kill times scale with this machine's speed: on a fast box fixed times mostly came after
     # the fork had finished, and a kill that lands on a finished fork tests nothing.
@@ -72,9 +74,14 @@ def _kill_fork(db: Path, source: str, point: str, kills: int, rng: random.Random
                    else _cli("fork", source, "--db", str(db), "--checkpoint", point, "--n", str(FORKS), "--quiet"))
         proc = subprocess.Popen(command, cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         # a few forks write tens of checkpoints, not hundreds: smaller steps than a generate
-        landed[kill_at_random(proc, db, rng, by_time=0.6, seconds=(0.3 * whole, 0.85 * whole), checkpoints=12)] += 1
+        where = kill_at_random(proc, db, rng, by_time=0.6, seconds=(0.3 * whole, 0.85 * whole), checkpoints=12)
+        landed[where] += 1
         assert integrity(db) == "ok"
         assert len(_forks_of(db, source)) in (0, FORKS), "a killed fork left some of its forks, not all or none"
+        if where == "finished":
+            for leftover in (db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+                leftover.unlink(missing_ok=True)
+            shutil.copy(fresh, db)
     final = (_cli("resume", "--db", str(db), "--quiet") if _forks_of(db, source)
              else _cli("fork", source, "--db", str(db), "--checkpoint", point, "--n", str(FORKS), "--quiet"))
     done = subprocess.run(final, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=600)
@@ -127,7 +134,9 @@ def kill_fork_and_export(tmp_path: Path, *, fork_kills: int, export_kills: int, 
         point = _fork_point(base, source)
         reference = fork_trajectory(reference_db, source, point, FORKS)
         source_rows = thread_rows(killed_db, source)
-        for where, count in _kill_fork(killed_db, source, point, fork_kills, rng).items():
+        before = tmp_path / f"before-{source}.db"
+        shutil.copy(killed_db, before)
+        for where, count in _kill_fork(killed_db, source, point, fork_kills, rng, before).items():
             fork_landed[where] = fork_landed.get(where, 0) + count
         forks = _forks_of(killed_db, source)
         assert [r["thread_id"] for r in forks] == reference.thread_ids

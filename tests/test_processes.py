@@ -16,25 +16,18 @@ from pathlib import Path
 from dialogforge.checkpoints.shards import shard_paths
 from tests.support.checkpoints import checkpoint_count, integrity
 from tests.support.paths import REPO
+from tests.support.procs import live_pids
 from tests.support.postgres import dialogues, rows
 
 N = 8
 RUN = ["--backend", "scripted", "--n", str(N), "--seed", "5", "--concurrency", "2", "--max-turns", "6", "--max-tasks", "2"]
+# Long enough (a few seconds) that a kill or a Ctrl-C lands mid-run.
+LONG_RUN = ["--backend", "scripted", "--n", "16", "--seed", "5", "--concurrency", "2", "--max-turns", "20", "--max-tasks", "4"]
 
 
 def _workers_of(db: Path) -> list[int]:
     """Live worker processes writing one of ``db``'s shards (their command line names the shard)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            command = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"dialogforge.runs.local_processes" in command and any(str(db).encode() in part for part in command):
-            found.append(int(entry.name))
-    return found
+    return live_pids(b"dialogforge.runs.local_processes", str(db).encode())
 
 
 def test_two_processes_land_every_trajectory_once_as_one_process_would(run_cli, tmp_path: Path) -> None:
@@ -57,9 +50,9 @@ def test_two_processes_land_every_trajectory_once_as_one_process_would(run_cli, 
 
 def test_kill_nine_of_the_driver_stops_its_workers_and_resume_finishes_every_shard(run_cli, tmp_path: Path) -> None:
     reference_db, db = tmp_path / "one.db", tmp_path / "killed.db"
-    assert run_cli("generate", *RUN, "--db", str(reference_db), "--quiet").code == 0
+    assert run_cli("generate", *LONG_RUN, "--db", str(reference_db), "--quiet").code == 0
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    driver = subprocess.Popen([sys.executable, "-m", "dialogforge.cli", "generate", *RUN, "--processes", "2",
+    driver = subprocess.Popen([sys.executable, "-m", "dialogforge.cli", "generate", *LONG_RUN, "--processes", "2",
                                "--db", str(db), "--quiet"], cwd=REPO, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
@@ -83,7 +76,7 @@ def test_kill_nine_of_the_driver_stops_its_workers_and_resume_finishes_every_sha
 
     resumed = run_cli("resume", "--db", str(db), "--quiet")
     assert resumed.code == 0, resumed.err
-    assert {r["status"] for r in rows(db)} == {"done"} and len(rows(db)) == N
+    assert {r["status"] for r in rows(db)} == {"done"} and len(rows(db)) == 16
     assert dialogues(db) == dialogues(reference_db)
 
 
@@ -118,9 +111,9 @@ def test_ctrl_c_reaches_the_workers_through_the_driver_and_resume_completes(run_
     import signal
 
     reference_db, db = tmp_path / "one.db", tmp_path / "stopped.db"
-    assert run_cli("generate", *RUN, "--db", str(reference_db), "--quiet").code == 0
+    assert run_cli("generate", *LONG_RUN, "--db", str(reference_db), "--quiet").code == 0
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    driver = subprocess.Popen([sys.executable, "-m", "dialogforge.cli", "generate", *RUN, "--processes", "2",
+    driver = subprocess.Popen([sys.executable, "-m", "dialogforge.cli", "generate", *LONG_RUN, "--processes", "2",
                                "--db", str(db), "--quiet"], cwd=REPO, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120

@@ -20,6 +20,7 @@ from dialogforge.graphs.state import DialogueState
 from dialogforge.mcp import McpConnection, McpServer
 from dialogforge.records import Message, ToolSpec
 from dialogforge.tool_checks import first_violation
+from tests.support.procs import live_pids
 
 SERVER_SCRIPT = Path(__file__).resolve().parent / "mcp_records_server.py"
 BROKEN_SCRIPT = Path(__file__).resolve().parent / "mcp_broken_server.py"
@@ -42,18 +43,7 @@ def new_tag() -> str:
 
 def server_pids(tag: str) -> list[int]:
     """Running records-server processes started with ``--tag tag``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-            state = (entry / "stat").read_text().split(") ", 1)[1][0]
-        except OSError:
-            continue
-        if state != "Z" and str(SERVER_SCRIPT).encode() in argv and tag.encode() in argv:
-            found.append(int(entry.name))
-    return found
+    return live_pids(str(SERVER_SCRIPT).encode(), tag.encode())
 
 
 def wait_no_servers(tag: str, timeout: float = 15.0) -> list[int]:
