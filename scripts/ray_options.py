@@ -85,10 +85,9 @@ def generate_on_processes(args: argparse.Namespace, settings: Any, models_config
     result = run_on_processes(args.db, plan, models_config, report=report, report_interval_s=args.progress_interval)
     for worker, code in result.failed_workers:
         sys.stderr.write(f"dialogforge: worker process {worker} exited with code {code}\n")
-    if result.unfinished and not result.interrupted:
-        sys.stderr.write(f"dialogforge: {result.unfinished} unfinished trajectories are checkpointed: "
-                         f"dialogforge resume --db {args.db}\n")
-    return plan.run_id, plan.thread_ids, result.summary, result.interrupted
+    # A worker that ended badly leaves its shard's rest checkpointed: said as for an interrupted run (exit 130).
+    stopped = result.interrupted or bool(result.failed_workers) or result.unfinished > 0
+    return plan.run_id, plan.thread_ids, result.summary, stopped
 
 
 def _to_stderr(line: str) -> None:

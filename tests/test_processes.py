@@ -131,3 +131,31 @@ def test_ctrl_c_reaches_the_workers_through_the_driver_and_resume_completes(run_
     resumed = run_cli("resume", "--db", str(db), "--quiet")
     assert resumed.code == 0, resumed.err
     assert {r["status"] for r in rows(db)} == {"done"} and dialogues(db) == dialogues(reference_db)
+
+
+def test_a_killed_worker_is_reported_and_its_shard_resumed(run_cli, tmp_path: Path) -> None:
+    import signal
+
+    reference_db, db = tmp_path / "one.db", tmp_path / "lost.db"
+    assert run_cli("generate", *LONG_RUN, "--db", str(reference_db), "--quiet").code == 0
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    driver = subprocess.Popen([sys.executable, "-m", "dialogforge.cli", "generate", *LONG_RUN, "--processes", "2",
+                               "--db", str(db), "--quiet"], cwd=REPO, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and driver.poll() is None:
+        shards = shard_paths(db) if (tmp_path / "lost.db.shards").exists() else []
+        if len(shards) == 2 and checkpoint_count(shards[0]) >= 3 and len(_workers_of(shards[0])) == 1:
+            break
+        time.sleep(0.01)
+    victims = _workers_of(shard_paths(db)[0])
+    assert len(victims) == 1, victims
+    os.kill(victims[0], signal.SIGKILL)
+    out, err = driver.communicate(timeout=120)
+    assert driver.returncode == 130, (driver.returncode, err)
+    assert "worker process 0 exited with code -9" in err and "resume" in err
+    assert [r for r in rows(shard_paths(db)[0]) if r["status"] not in ("done", "failed")], "the worker had finished"
+    assert {r["status"] for r in rows(shard_paths(db)[1])} == {"done"}  # the other worker ran its shard to the end
+    resumed = run_cli("resume", "--db", str(db), "--quiet")
+    assert resumed.code == 0, resumed.err
+    assert {r["status"] for r in rows(db)} == {"done"} and dialogues(db) == dialogues(reference_db)
