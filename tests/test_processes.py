@@ -30,6 +30,23 @@ def _workers_of(db: Path) -> list[int]:
     return live_pids(b"dialogforge.runs.local_processes", str(db).encode())
 
 
+def _reference_and_driver(run_cli, reference_db: Path, db: Path) -> subprocess.Popen:
+    """The long run made by one process into ``reference_db``, then started with 2 processes into
+    ``db`` as a real process (its output captured), for a test to interrupt."""
+    assert run_cli("generate", *LONG_RUN, "--db", str(reference_db), "--quiet").code == 0
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "dialogforge.cli", "generate", *LONG_RUN, "--processes", "2",
+                             "--db", str(db), "--quiet"], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish_and_compare(run_cli, db: Path, reference_db: Path) -> None:
+    """``resume`` completes every shard, each dialogue as the one-process run made it."""
+    resumed = run_cli("resume", "--db", str(db), "--quiet")
+    assert resumed.code == 0, resumed.err
+    assert {r["status"] for r in rows(db)} == {"done"} and dialogues(db) == dialogues(reference_db)
+
+
 def test_two_processes_land_every_trajectory_once_as_one_process_would(run_cli, tmp_path: Path) -> None:
     reference_db, db = tmp_path / "one.db", tmp_path / "two.db"
     assert run_cli("generate", *RUN, "--db", str(reference_db), "--quiet").code == 0
@@ -50,11 +67,7 @@ def test_two_processes_land_every_trajectory_once_as_one_process_would(run_cli, 
 
 def test_kill_nine_of_the_driver_stops_its_workers_and_resume_finishes_every_shard(run_cli, tmp_path: Path) -> None:
     reference_db, db = tmp_path / "one.db", tmp_path / "killed.db"
-    assert run_cli("generate", *LONG_RUN, "--db", str(reference_db), "--quiet").code == 0
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    driver = subprocess.Popen([sys.executable, "-m", "dialogforge.cli", "generate", *LONG_RUN, "--processes", "2",
-                               "--db", str(db), "--quiet"], cwd=REPO, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    driver = _reference_and_driver(run_cli, reference_db, db)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and driver.poll() is None:  # mid-run: both workers have written steps
         shards = shard_paths(db) if (tmp_path / "killed.db.shards").exists() else []
@@ -65,7 +78,7 @@ def test_kill_nine_of_the_driver_stops_its_workers_and_resume_finishes_every_sha
     workers = _workers_of(db)
     assert len(workers) == 2, workers
     driver.kill()  # SIGKILL: no handler runs, no signal is forwarded
-    driver.wait()
+    driver.communicate()
     deadline = time.monotonic() + 10
     while _workers_of(db) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -74,10 +87,8 @@ def test_kill_nine_of_the_driver_stops_its_workers_and_resume_finishes_every_sha
     unfinished = [r for path in shard_paths(db) for r in rows(path) if r["status"] not in ("done", "failed")]
     assert unfinished, "the kill landed after every trajectory had finished"
 
-    resumed = run_cli("resume", "--db", str(db), "--quiet")
-    assert resumed.code == 0, resumed.err
-    assert {r["status"] for r in rows(db)} == {"done"} and len(rows(db)) == 16
-    assert dialogues(db) == dialogues(reference_db)
+    assert len(rows(db)) == 16
+    _finish_and_compare(run_cli, db, reference_db)
 
 
 def _tiny_domain(tmp_path: Path) -> Path:
@@ -111,11 +122,7 @@ def test_ctrl_c_reaches_the_workers_through_the_driver_and_resume_completes(run_
     import signal
 
     reference_db, db = tmp_path / "one.db", tmp_path / "stopped.db"
-    assert run_cli("generate", *LONG_RUN, "--db", str(reference_db), "--quiet").code == 0
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    driver = subprocess.Popen([sys.executable, "-m", "dialogforge.cli", "generate", *LONG_RUN, "--processes", "2",
-                               "--db", str(db), "--quiet"], cwd=REPO, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    driver = _reference_and_driver(run_cli, reference_db, db)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(_workers_of(db)) < 2 and driver.poll() is None:
         time.sleep(0.01)
@@ -128,20 +135,14 @@ def test_ctrl_c_reaches_the_workers_through_the_driver_and_resume_completes(run_
     assert "resume" in err
     assert _workers_of(db) == []
     assert [r for r in rows(db) if r["status"] not in ("done", "failed")], "the workers finished before the signal"
-    resumed = run_cli("resume", "--db", str(db), "--quiet")
-    assert resumed.code == 0, resumed.err
-    assert {r["status"] for r in rows(db)} == {"done"} and dialogues(db) == dialogues(reference_db)
+    _finish_and_compare(run_cli, db, reference_db)
 
 
 def test_a_killed_worker_is_reported_and_its_shard_resumed(run_cli, tmp_path: Path) -> None:
     import signal
 
     reference_db, db = tmp_path / "one.db", tmp_path / "lost.db"
-    assert run_cli("generate", *LONG_RUN, "--db", str(reference_db), "--quiet").code == 0
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    driver = subprocess.Popen([sys.executable, "-m", "dialogforge.cli", "generate", *LONG_RUN, "--processes", "2",
-                               "--db", str(db), "--quiet"], cwd=REPO, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    driver = _reference_and_driver(run_cli, reference_db, db)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and driver.poll() is None:
         shards = shard_paths(db) if (tmp_path / "lost.db.shards").exists() else []
@@ -156,6 +157,4 @@ def test_a_killed_worker_is_reported_and_its_shard_resumed(run_cli, tmp_path: Pa
     assert "worker process 0 exited with code -9" in err and "resume" in err
     assert [r for r in rows(shard_paths(db)[0]) if r["status"] not in ("done", "failed")], "the worker had finished"
     assert {r["status"] for r in rows(shard_paths(db)[1])} == {"done"}  # the other worker ran its shard to the end
-    resumed = run_cli("resume", "--db", str(db), "--quiet")
-    assert resumed.code == 0, resumed.err
-    assert {r["status"] for r in rows(db)} == {"done"} and dialogues(db) == dialogues(reference_db)
+    _finish_and_compare(run_cli, db, reference_db)
