@@ -108,8 +108,12 @@ def test_list_renders_with_counters_and_filters(tab, vdb):
     assert page.locator("#trajectory-table tbody tr").first.get_attribute("data-thread") == vdb.threads[2]
     page.select_option("select[name=mode]", "")
     page.select_option("select[name=status]", "failed")
-    page.wait_for_function("() => document.querySelectorAll('#trajectory-table tbody tr').length === 1")
-    assert page.locator("#trajectory-table tbody tr").first.get_attribute("data-thread") == vdb.failed
+    # Wait for the failed filter's own row: the task filter's one row (still shown until the list
+    # re-renders) would satisfy a wait on the count alone.
+    page.wait_for_function(
+        "t => { const r = document.querySelectorAll('#trajectory-table tbody tr');"
+        " return r.length === 1 && r[0].dataset.thread === t; }", arg=vdb.failed, timeout=15_000)
+    assert page.locator("#trajectory-table tbody tr").count() == 1
     assert "status=failed" in page.url
 
 
