@@ -74,20 +74,17 @@ def sharded(args: argparse.Namespace) -> str | None:
 
 def generate_on_processes(args: argparse.Namespace, settings: Any, models_config: Any, tools: Any, tool_sets: Any,
                           starts: Any, libraries: Any = None, mcp_survey: Any = None) -> tuple[str, list[str], Any, bool]:
-    """Plan and record the run here into one SQLite shard per process, run the shards in local worker
-    processes; (run id, thread ids, summary, interrupted)."""
-    from dialogforge.runs.generate import plan_generation
-    from dialogforge.runs.local_processes import run_on_processes
+    """``generate(processes=N)``: planned into one SQLite shard per process, run in local worker
+    processes; (run id, thread ids, summary, stopped)."""
+    from dialogforge.runs.generate import generate
 
-    plan = plan_generation(args.db, settings, models_config, tools, tool_sets=tool_sets, tool_libraries=libraries,
-                           initial_states=starts, shards=args.processes, mcp_survey=mcp_survey)
-    report = None if args.quiet else _to_stderr
-    result = run_on_processes(args.db, plan, models_config, report=report, report_interval_s=args.progress_interval)
+    result = generate(args.db, settings, models_config, tools, tool_sets=tool_sets, tool_libraries=libraries,
+                      initial_states=starts, mcp_survey=mcp_survey, processes=args.processes,
+                      report=None if args.quiet else _to_stderr, report_interval_s=args.progress_interval)
     for worker, code in result.failed_workers:
         sys.stderr.write(f"dialogforge: worker process {worker} exited with code {code}\n")
     # A worker that ended badly leaves its shard's rest checkpointed: said as for an interrupted run (exit 130).
-    stopped = result.interrupted or bool(result.failed_workers) or result.unfinished > 0
-    return plan.run_id, plan.thread_ids, result.summary, stopped
+    return result.run_id, result.thread_ids, result.summary, result.interrupted
 
 
 def _to_stderr(line: str) -> None:

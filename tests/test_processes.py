@@ -8,16 +8,21 @@ and ``resume`` finishes every shard.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from dialogforge.checkpoints.shards import shard_paths
+import pytest
+
+from dialogforge.checkpoints.shards import shard_paths, thread_store
+from dialogforge.runs.reading import load_state
 from tests.support.checkpoints import checkpoint_count, integrity
 from tests.support.paths import REPO
 from tests.support.procs import live_pids
 from tests.support.postgres import dialogues, rows
+from tests.support.sql import build_notes_domain
 
 N = 8
 RUN = ["--backend", "scripted", "--n", str(N), "--seed", "5", "--concurrency", "2", "--max-turns", "6", "--max-tasks", "2"]
@@ -106,7 +111,6 @@ def test_processes_refuse_what_they_cannot_run_in_one_line(run_cli, tmp_path: Pa
     db = str(tmp_path / "run.db")
     cases = {
         ("--executor", "ray"): "with --executor ray give --workers instead",
-        ("--domain-db", str(_tiny_domain(tmp_path))): "with --executor ray or with --processes",
         ("--budget-usd", "1"): "cannot run with --processes",
     }
     for extra, expected in cases.items():
@@ -116,6 +120,36 @@ def test_processes_refuse_what_they_cannot_run_in_one_line(run_cli, tmp_path: Pa
         assert not Path(db).exists() and not (tmp_path / "run.db.shards").exists()
     pg = run_cli("generate", *RUN, "--processes", "2", "--db", pg_url)
     assert pg.code == 2 and "for a postgresql:// --db use --executor ray" in pg.err
+    ray = run_cli("generate", *RUN, "--executor", "ray", "--domain-db", str(_tiny_domain(tmp_path)), "--db", db)
+    assert ray.code == 2 and "cannot run on a postgresql:// --db or with --executor ray (--processes can)" in ray.err
+    assert not (tmp_path / "run.db.shards").exists()
+
+
+def test_tool_exec_sql_on_two_processes_writes_as_one_process_and_forks_in_its_shard(run_cli, tmp_path: Path) -> None:
+    """Each worker keeps its trajectories' databases beside its shard; the dialogues (tool results
+    read from those databases) equal the one-process run's, and a fork continues in the shard."""
+    sql = [*RUN, "--tool-exec", "sql", "--domain-db", str(build_notes_domain(tmp_path / "domain"))]
+    reference_db, db = tmp_path / "one.db", tmp_path / "two.db"
+    assert run_cli("generate", *sql, "--db", str(reference_db), "--quiet").code == 0
+    result = run_cli("generate", *sql, "--processes", "2", "--db", str(db), "--quiet")
+    assert result.code == 0 and f"{N} done, 0 failed" in result.out, result.err
+    assert dialogues(db) == dialogues(reference_db)
+    states = {r["thread_id"]: load_state(db, r["thread_id"]) for r in rows(db)}
+    assert sum(len(s.sql_writes) for s in states.values()) > 0  # the tools really wrote
+    assert not list(tmp_path.rglob("*.worlds"))  # the copies are caches, removed when the run ends
+    parent = max(states, key=lambda t: len(states[t].sql_writes))
+    history = run_cli("history", parent, "--db", str(db), "--json").json()
+    at = {e["checkpoint_id"]: load_state(db, f"{parent}@{e['checkpoint_id']}") for e in history
+          if e["node"] == "execute_tools"}
+    point = next(c for c, state in at.items() if state.sql_writes)  # just after the first write
+    forked = run_cli("fork", parent, "--db", str(db), "--checkpoint", point, "--n", "2", "--quiet")
+    assert forked.code == 0, forked.err
+    shard = thread_store(db, parent)
+    new = [r for r in rows(shard) if r["thread_id"] not in states]
+    assert len(new) == 2 and {r["status"] for r in new} == {"done"}
+    assert len(rows(db)) == N + 2  # both in the parent's shard, read with the rest
+    inherited = at[point].sql_writes  # each fork's world starts from exactly the parent's writes so far
+    assert all(load_state(db, r["thread_id"]).sql_writes[:len(inherited)] == inherited for r in new)
 
 
 def test_ctrl_c_reaches_the_workers_through_the_driver_and_resume_completes(run_cli, tmp_path: Path) -> None:
@@ -158,3 +192,25 @@ def test_a_killed_worker_is_reported_and_its_shard_resumed(run_cli, tmp_path: Pa
     assert [r for r in rows(shard_paths(db)[0]) if r["status"] not in ("done", "failed")], "the worker had finished"
     assert {r["status"] for r in rows(shard_paths(db)[1])} == {"done"}  # the other worker ran its shard to the end
     _finish_and_compare(run_cli, db, reference_db)
+
+
+def test_the_library_face_runs_processes_and_refuses_what_one_process_keeps(scripted_models, tmp_path: Path) -> None:
+    """``generate(processes=N)``: the same shards and dialogues as the CLI; a progress sink or a
+    budget (kept in one process) is refused before anything is written."""
+    from dialogforge.config import GenerationSettings, Limits
+    from dialogforge.errors import ConfigError
+    from dialogforge.progress import ProgressTally
+    from dialogforge.runs.generate import generate
+
+    settings = GenerationSettings(n=4, seed=5, concurrency=2, limits=Limits(max_user_turns=6, max_tasks=2))
+    lines: list[str] = []
+    result = generate(tmp_path / "lib.db", settings, scripted_models, processes=2, report=lines.append)
+    assert (result.summary.done, result.summary.failed, result.interrupted) == (4, 0, False)
+    assert len(shard_paths(tmp_path / "lib.db")) == 2 and lines[-1].startswith("[2 processes] done 4/4 failed 0")
+    reference = generate(tmp_path / "one.db", settings, scripted_models)
+    assert dialogues(tmp_path / "lib.db") == dialogues(tmp_path / "one.db") and reference.summary.done == 4
+    for kwargs, expected in (({"progress": ProgressTally()}, "pass report="),
+                             ({"settings": settings.model_copy(update={"budget_usd": 1.0})}, "--budget-usd")):
+        with pytest.raises(ConfigError, match=re.escape(expected)):
+            generate(tmp_path / "refused.db", kwargs.pop("settings", settings), scripted_models, processes=2, **kwargs)
+        assert not (tmp_path / "refused.db.shards").exists()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from langgraph.runtime import RunControl
 
@@ -42,6 +42,10 @@ class GenerationResult:
     summary: RunSummary
     # Stopped by Ctrl-C / SIGTERM: the unfinished rows wait for ``resume``.
     interrupted: bool = False
+    # ``processes=N``: (worker, exit code) of each worker process that ended badly; its shard's
+    # unfinished rows stay checkpointed for ``resume``, counted in ``unfinished``.
+    failed_workers: list[tuple[int, int]] = field(default_factory=list)
+    unfinished: int = 0
 
 
 @dataclass
@@ -70,6 +74,9 @@ def generate(
     handle_signals: bool = False,
     initial_states: list[DialogueState] | None = None,
     mcp_survey: Survey | None = None,
+    processes: int | None = None,
+    report: Callable[[str], None] | None = None,
+    report_interval_s: float = 10.0,
 ) -> GenerationResult:
     """``tool_sets``: one seed tool set per trajectory, sampled from ``settings.seed``
     (instead of ``seed_tools`` for all). ``tool_libraries``: run against these tool
@@ -80,7 +87,14 @@ def generate(
     ``initial_states``: start from these states (imported conversations, see
     ``dialogforge.inputs.conversations``) instead of planning ``settings.n`` new ones.
     ``mcp_survey``: the MCP server's tools and samples if already listed
-    (``dialogforge.runs.mcp_backend.survey``); else an MCP run lists them here."""
+    (``dialogforge.runs.mcp_backend.survey``); else an MCP run lists them here.
+    ``processes``: more than one runs the plan on that many local worker processes, one SQLite
+    shard each (``dialogforge.runs.local_processes``), ``report`` getting a summed plain progress
+    line every ``report_interval_s`` (a ``progress`` sink lives in one process: refused there)."""
+    if processes is not None and processes > 1:
+        return _generate_on_processes(db_path, settings, models_config, seed_tools, processes, dict(
+            tool_sets=tool_sets, tool_libraries=tool_libraries, initial_states=initial_states,
+            mcp_survey=mcp_survey), progress, report, report_interval_s)
     models = ModelSet.from_config(models_config, connections=settings.concurrency)  # a bad config fails before any write
     run_budget(settings, models_config)  # a budget without prices fails before any write
     plan = plan_generation(db_path, settings, models_config, seed_tools, tool_sets=tool_sets,
@@ -97,6 +111,29 @@ def generate(
     return GenerationResult(plan.run_id, plan.thread_ids, summary, interrupted)
 
 
+def _generate_on_processes(
+    db_path: str | Path, settings: GenerationSettings, models_config: ModelsConfig, seed_tools: list[ToolSpec] | None,
+    processes: int, inputs: dict[str, Any], progress: ProgressSink | None, report: Callable[[str], None] | None,
+    report_interval_s: float,
+) -> GenerationResult:
+    from dialogforge.runs.local_processes import run_on_processes  # it runs plans made here
+
+    if is_postgres_url(db_path):
+        raise ConfigError("--processes writes one SQLite shard per process; for a postgresql:// --db use --executor ray")
+    if progress is not None:
+        raise ConfigError("a progress sink runs in one process; with --processes pass report= (a summed line per interval)")
+    if settings.budget_usd is not None:
+        raise ConfigError("--budget-usd is kept by one driver's engine; it cannot run with --processes yet")
+    ModelSet.from_config(models_config, connections=settings.concurrency)  # a bad config fails before any write
+    plan = plan_generation(db_path, settings, models_config, seed_tools, shards=processes, local_shards=True, **inputs)
+    ran = run_on_processes(str(db_path), plan, models_config, report=report, report_interval_s=report_interval_s)
+    if plan.domain is not None:
+        for shard in plan.shard_paths or []:  # each worker's copies live beside its shard
+            remove_worlds(shard, plan.thread_ids)
+    stopped = ran.interrupted or bool(ran.failed_workers) or ran.unfinished > 0
+    return GenerationResult(plan.run_id, plan.thread_ids, ran.summary, stopped, ran.failed_workers, ran.unfinished)
+
+
 def plan_generation(
     db_path: str | Path,
     settings: GenerationSettings,
@@ -109,19 +146,22 @@ def plan_generation(
     shards: int | None = None,
     progress: ProgressSink | None = None,
     mcp_survey: Survey | None = None,
+    local_shards: bool = False,
 ) -> PlannedRun:
     """Plan ``settings.n`` trajectories and record them (``pending``) in one transaction.
     ``generate`` runs the plan here; ``dialogforge.runs.ray_run`` runs it on Ray workers. ``shards``:
-    record round-robin into that many SQLite shards (``dialogforge.checkpoints.shards``), one per worker.
+    record round-robin into that many SQLite shards (``dialogforge.checkpoints.shards``), one per worker;
+    ``local_shards``: the shards' workers run on this machine (``--processes``), so Tool-Exec's
+    per-trajectory databases can live beside each shard (Ray workers may be elsewhere).
     Tool libraries are prepared (or looked up) first, and their trajectories' first tasks proposed
     (``dialogforge.runs.first_tasks``): everything a trajectory starts from is fixed here."""
     check_store(db_path, must_exist=False)
     _check_layout(db_path, shards)
     # Tool-Exec: the SQL domain is loaded and validated before anything is written.
     domain, settings, seed_tools = prepare_tool_exec(settings, seed_tools, tool_sets)
-    if domain is not None and (is_postgres_url(db_path) or shards):
-        raise ConfigError("--tool-exec sql keeps each trajectory's world beside one SQLite --db; "
-                          "it cannot run on a postgresql:// --db, with --executor ray or with --processes")
+    if domain is not None and (is_postgres_url(db_path) or (shards and not local_shards)):
+        raise ConfigError("--tool-exec sql keeps each trajectory's world beside its SQLite shard on this machine; "
+                          "it cannot run on a postgresql:// --db or with --executor ray (--processes can)")
     mcp, settings, seed_tools = prepare_mcp(settings, seed_tools, tool_sets, mcp_survey)
     if mcp is not None and initial_states is not None:
         raise ConfigError("--mcp-server/--mcp-url take the tools from the server; --from-conversations cannot be combined with them")
@@ -236,11 +276,11 @@ async def _prepare_tools(
 def _check_layout(db_path: str | Path, shards: int | None) -> None:
     """A single SQLite file and a sharded dataset never share one --db."""
     if shards and not is_postgres_url(db_path) and Path(db_path).exists():
-        raise ConfigError(f"{db_path}: is a single-file database; --executor ray writes one shard per worker "
-                          f"({shard_dir(db_path)}/): pick a new --db, or run it without --executor ray")
+        raise ConfigError(f"{db_path}: is a single-file database; --executor ray and --processes write one shard per "
+                          f"worker ({shard_dir(db_path)}/): pick a new --db, or run it in one process")
     if not shards and is_sharded(db_path):
-        raise ConfigError(f"{db_path}: is a sharded dataset ({shard_dir(db_path)}/); add to it with --executor ray, "
-                          "or pick a new --db")
+        raise ConfigError(f"{db_path}: is a sharded dataset ({shard_dir(db_path)}/); add to it with --executor ray "
+                          "or --processes, or pick a new --db")
 
 
 async def _run(
