@@ -12,13 +12,14 @@ scripted test model reads it too.
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from importlib import resources
 from string import Template
 from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+
+from dialogforge.jsontext import indented
 
 
 @cache
@@ -32,7 +33,7 @@ def render(package: str, name: str, **values: str) -> str:
 
 
 def context_block(context: dict[str, Any]) -> str:
-    return "```json\n" + json.dumps(context, ensure_ascii=False, indent=1) + "\n```"
+    return "```json\n" + indented(context) + "\n```"
 
 
 def prompt_messages(package: str, name: str, context: dict[str, Any], **values: str) -> list[BaseMessage]:

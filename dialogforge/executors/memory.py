@@ -39,6 +39,7 @@ from pydantic import JsonValue
 from dialogforge.executors.contract import Trajectory
 from dialogforge.executors.world import Entity, World
 from dialogforge.identity import ByIdentity
+from dialogforge.jsontext import indented, nest
 from dialogforge.records import Message, ToolCall, ToolSpec
 from dialogforge.tokens import MESSAGE_OVERHEAD, estimate_tokens
 
@@ -73,7 +74,7 @@ class _Item:
         if found is None:
             own = frozenset(leaves(self.value)) if self.section == "earlier_calls" else frozenset()
             text = _json(self.value)
-            found = memo[(self.section, self.order)] = (estimate_tokens(text) + 1, own, text.replace("\n", "\n  "))
+            found = memo[(self.section, self.order)] = (estimate_tokens(text) + 1, own, nest(text, 2))
         self.tokens, self.text = found[0], found[2]
         self.related = not found[1].isdisjoint(values)
 
@@ -235,7 +236,7 @@ def _render(base: dict[str, Any], items: list[_Item], kept: list[_Item]) -> dict
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, indent=1)
+    return indented(value)
 
 
 def _tokens(value: Any) -> int:
@@ -243,7 +244,7 @@ def _tokens(value: Any) -> int:
 
 
 # The result schema's JSON one level deep, once per spec (the largest fixed part of every request).
-_schema_text: ByIdentity[ToolSpec, str] = ByIdentity(lambda spec: _json(spec.result_schema).replace("\n", "\n "))
+_schema_text: ByIdentity[ToolSpec, str] = ByIdentity(lambda spec: nest(_json(spec.result_schema)))
 
 
 def _block(context: dict[str, Any], spec: ToolSpec, kept: list[_Item]) -> str:
@@ -261,7 +262,7 @@ def _block(context: dict[str, Any], spec: ToolSpec, kept: list[_Item]) -> str:
         elif key == "result_schema" and value is spec.result_schema:
             body = _schema_text(spec)
         else:
-            body = _json(value).replace("\n", "\n ")
+            body = nest(_json(value))
         parts.append(f" {json.dumps(key, ensure_ascii=False)}: {body}")
     return "```json\n{\n" + ",\n".join(parts) + "\n}\n```"
 
