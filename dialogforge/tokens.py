@@ -68,11 +68,37 @@ _CLASSES = _ascii_classes()
 _CLASS_TOKEN = re.compile(rb"a{1,8}|0{1,3}|\.{1,2}|[ \n]{2,}|\n| $")
 
 
+# From this length on, ASCII text is counted by runs with numpy (three times faster than the regex
+# on a long tool-simulator request; numpy's per-call cost loses below it).
+_RUNS_FROM = 4096
+
+
 def estimate_tokens(text: str) -> int:
     """The estimated token count of ``text`` (0 for the empty string)."""
     if text.isascii():
-        return len(_CLASS_TOKEN.findall(text.encode("ascii").translate(_CLASSES)))
+        classes = text.encode("ascii").translate(_CLASSES)
+        return _count_runs(classes) if len(classes) >= _RUNS_FROM else len(_CLASS_TOKEN.findall(classes))
     return len(_TOKEN.findall(text))
+
+
+def _count_runs(classes: bytes) -> int:
+    """``len(_CLASS_TOKEN.findall(classes))``, from the lengths of its runs of one class: letters
+    one token per 8, digits per 3, punctuation per 2; a whitespace run of 2+ (spaces and newlines
+    together) one, a lone newline one, a lone space none but at the very end."""
+    import numpy as np  # only for long texts: the CLI's commands start without it
+
+    chars = np.frombuffer(classes, np.uint8)
+    merged = np.where(chars == ord("\n"), ord(" "), chars)
+    starts = np.flatnonzero(np.concatenate(([True], merged[1:] != merged[:-1])))
+    lengths = np.diff(np.append(starts, chars.size))
+    kinds = merged[starts]
+    total = sum(int(((lengths[kinds == ord(cls)] + per - 1) // per).sum()) for cls, per in (("a", 8), ("0", 3), (".", 2)))
+    spaces = kinds == ord(" ")
+    run = lengths[spaces]
+    total += int((run >= 2).sum()) + int((chars[starts[spaces][run == 1]] == ord("\n")).sum())
+    if chars[-1] == ord(" ") and merged[-2] != ord(" "):  # " $": a lone space that ends the text
+        total += 1
+    return total
 
 
 def estimate_json_tokens(value: Any) -> int:

@@ -23,6 +23,7 @@ from dialogforge.languages import user_instruction
 from dialogforge.models import generate_structured
 from dialogforge.graphs.context import GraphContext
 from dialogforge.graphs.state import DialogueState, UserTurn
+from dialogforge.identity import ByIdentity
 from dialogforge.records import Message, Mode, SeenContext, StopReason, TaskStatus
 from dialogforge.nodes.outcome import charge, failed
 from dialogforge.nodes.prompting import context_block, render
@@ -115,22 +116,36 @@ def _goal_message(state: DialogueState) -> str:
 
 
 def _transcript(messages: list[Message]) -> list[BaseMessage]:
-    """The conversation seen from the user's side: the assistant speaks to them, tools are glimpsed."""
+    """The conversation seen from the user's side: the assistant speaks to them, tools are glimpsed.
+    Each line is made once per message (``_lines``): every later user turn sends it again, and the
+    same object is converted to the wire once (``wire_message``), not once per call."""
     out: list[BaseMessage] = []
     tool_notes: list[str] = []
     for m in messages:
         if m.role == "user":
-            out.append(AIMessage(m.content))
+            out.append(_user_line(m))
         elif m.role == "tool":
-            tool_notes.append(_note(m))
+            tool_notes.append(_tool_note(m))
         elif m.role == "assistant" and m.content:
-            out.append(HumanMessage("\n".join([*tool_notes, m.content])))
+            made = _lines(m)
+            key = tuple(tool_notes)  # by value: the notes that came before this reply
+            line = made.get(key)
+            if line is None:
+                line = made[key] = HumanMessage("\n".join([*tool_notes, m.content]))
+            out.append(line)
             tool_notes = []
     return out
 
 
+_user_line: ByIdentity[Message, BaseMessage] = ByIdentity(lambda m: AIMessage(m.content))
+_lines: ByIdentity[Message, dict[tuple[str, ...], BaseMessage]] = ByIdentity(lambda _m: {})
+
+
 def _note(m: Message) -> str:
     return f"[{m.name} returned{' an error' if m.is_error else ''}: {m.content[:NOTE_CHARS]}]"
+
+
+_tool_note: ByIdentity[Message, str] = ByIdentity(lambda m: _note(m))
 
 
 def transcript_tokens(m: Message) -> int:

@@ -59,3 +59,35 @@ def test_the_ascii_token_count_equals_the_general_pattern():
               for _ in range(3000)]
     for text in texts:
         assert estimate_tokens(text) == len(_TOKEN.findall(text)), repr(text)
+
+
+def test_the_user_simulators_transcript_lines_are_made_once_and_read_as_before():
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    from dialogforge.nodes.simulate_user import _note, _transcript
+
+    call = ToolCall(id="c1", name="get_order", arguments={"order_id": "A1"})
+    history = [Message(role="user", content="where is my order?"),
+               Message(role="assistant", content="", tool_calls=[call]),
+               Message(role="tool", content='{"status": "shipped"}', tool_call_id="c1", name="get_order"),
+               Message(role="assistant", content="It has shipped."),
+               Message(role="user", content="thanks")]
+    first, again = _transcript(history), _transcript(history)
+    assert all(x is y for x, y in zip(first, again)) and len(first) == 3
+    fresh = [AIMessage("where is my order?"), HumanMessage(f"{_note(history[2])}\nIt has shipped."), AIMessage("thanks")]
+    assert [(type(m), m.content) for m in first] == [(type(m), m.content) for m in fresh]
+    # The same reply after other tool results (a window that starts later) reads with its own notes.
+    assert _transcript(history[3:])[0].content == "It has shipped." and _transcript(history[3:])[0] is not first[1]
+
+
+def test_a_long_ascii_text_counted_by_runs_equals_the_regex_count():
+    from dialogforge.tokens import _CLASS_TOKEN, _CLASSES, _RUNS_FROM
+
+    rng = random.Random(1)
+    pieces = [" ", "  ", "\n", "\n ", "\t", "a", "word", "abcdefghijk", "_", "{", "\":", ",", "0", "12345", ".", "\x01"]
+    for length in (_RUNS_FROM, _RUNS_FROM + 1, 3 * _RUNS_FROM):
+        for end in ("", " ", "x ", "\n", "  ", " \n"):
+            text = "".join(rng.choice(pieces) for _ in range(length))[:length] + end
+            assert len(text) >= _RUNS_FROM
+            classes = text.encode("ascii").translate(_CLASSES)
+            assert estimate_tokens(text) == len(_CLASS_TOKEN.findall(classes)) == len(_TOKEN.findall(text)), end

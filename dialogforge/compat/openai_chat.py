@@ -147,13 +147,22 @@ def _with_reasoning(messages: Sequence[BaseMessage], wire: list[dict], field: st
     """``wire`` with each AIMessage's ``reasoning_content`` in its request dict as ``field``: ChatOpenAI's
     message conversion leaves it out. Its dicts are one per message, in order: tests/test_compat.py
     holds that (a ChatOpenAI that changed it would fail there, not here). The dicts given are not
-    changed (``wire_message``'s are shared): a turn with reasoning gets a copy."""
+    changed (``wire_message``'s are shared): a turn with reasoning gets a copy, made once per message
+    and field (``_reasoned``) as long as it is asked for with the same wire dict."""
     out = list(wire)
     for k, (message, entry) in enumerate(zip(messages, wire)):
         text = message.additional_kwargs.get("reasoning_content") if isinstance(message, AIMessage) else None
         if text and isinstance(entry, dict):
-            out[k] = {**entry, field: text}
+            made = _reasoned(message)
+            hit = made.get(field)
+            if hit is None or hit[0] is not entry or hit[1][field] != text:
+                hit = made[field] = (entry, {**entry, field: text})
+            out[k] = hit[1]
     return out
+
+
+# A reasoning turn's request dict with its reasoning field, by message: (the wire dict it copies, the copy).
+_reasoned: ByIdentity[BaseMessage, dict[str, tuple[dict, dict]]] = ByIdentity(lambda _message: {})
 
 
 @contextmanager
