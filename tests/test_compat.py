@@ -10,6 +10,7 @@ import operator
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
+import orjson
 import ormsgpack
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langgraph.channels.delta import DeltaChannel
@@ -218,3 +219,43 @@ def test_delta_snapshot_is_what_langgraph_checkpoints_for_a_delta_channel_and_re
     stored = saver.get_tuple(config).checkpoint["channel_values"]["log"]
     assert isinstance(stored, lg.DeltaSnapshot) and stored.value == final["log"]
     assert DeltaChannel(_append).from_checkpoint(lg.DeltaSnapshot(["a", "b"])).value == ["a", "b"]
+
+
+def test_the_sdk_posts_bytes_given_as_content_as_they_are_with_the_json_type():
+    # acomplete posts the body as orjson's bytes through post(content=...), with the JSON content type;
+    # an SDK that re-encoded or refused them would fail here, against a real HTTP server.
+    import asyncio
+    import http.server
+    import json
+    import threading
+
+    seen: list[bytes] = []
+    types: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            seen.append(self.rfile.read(int(self.headers["Content-Length"])))
+            types.append(self.headers["Content-Type"])
+            reply = json.dumps({"id": "r", "object": "chat.completion", "created": 0, "model": "m", "choices": [
+                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        model = ReasoningChatOpenAI(model="m", api_key="x", base_url=f"http://127.0.0.1:{server.server_port}/v1",
+                                    max_retries=0)
+        messages = [SystemMessage("sys"), HumanMessage("héllo \u2028 «»")]
+        reply = asyncio.run(model.acomplete(messages, seed=3))
+        body = model._chat_body(messages, {"seed": 3})
+        assert reply.content == "ok" and json.loads(seen[0]) == body
+        assert seen[0] == orjson.dumps(body) and types == ["application/json"]  # the very bytes, as JSON
+    finally:
+        server.shutdown()
