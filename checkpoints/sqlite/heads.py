@@ -27,6 +27,10 @@ class Head:
     writes: list[Write] = field(default_factory=list)
     # delta channel -> (value a reader rebuilds at some checkpoint, write batches since), or UNKNOWN
     delta: dict[str, Any] = field(default_factory=dict)
+    # Stored by this saver as a new checkpoint (not read back, not stored again): nothing was stored
+    # on it yet (a child replaces it as the head), so it is its line's latest checkpoint, a child of
+    # it is new, and ``writes`` are all its writes. Lets the usual step skip three lookups.
+    fresh: bool = False
 
 
 class Heads:

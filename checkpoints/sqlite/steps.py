@@ -30,12 +30,15 @@ def store_checkpoint(saver: LinearSqliteSaver, tid: int, ns: str, parent_id: str
     """Write the checkpoint row and its new channel values; the thread's new head."""
     values = checkpoint["channel_values"]
     raw_id = pack_id(checkpoint["id"])
-    reput = saver.conn.execute(  # the same checkpoint again (LangGraph's exit durability does that)
+    # The usual step: a new child of the line's latest checkpoint, which this saver stored (``Head.fresh``).
+    grows = head is not None and head.fresh and raw_id > pack_id(head.checkpoint_id)
+    reput = not grows and saver.conn.execute(  # the same checkpoint again (LangGraph's exit durability does that)
         "SELECT 1 FROM cp_checkpoints WHERE thread = ? AND ns = ? AND id = ?", (tid, ns, raw_id)
     ).fetchone() is not None
     # A thread with branches stores every new value under a key of its own: another line may
     # hold the same version, or will (a consumed trigger leaves a version without a value).
-    branched = branches.is_branched(saver, tid) if reput else branches.note_if_branch(saver, tid, ns, raw_id, parent_id)
+    branched = (branches.is_branched(saver, tid) if reput or grows
+                else branches.note_if_branch(saver, tid, ns, raw_id, parent_id))
     keys = _inherited_keys(saver, tid, ns, parent_id, head, checkpoint["channel_versions"], new_versions)
     own_keys = saver.values.body(tid, ns, raw_id)[0].get("k", {}) if reput else {}
     new_head = Head(
@@ -43,6 +46,9 @@ def store_checkpoint(saver: LinearSqliteSaver, tid: int, ns: str, parent_id: str
         dict(head.values) if head else {}, dict(head.chains) if head else {},
     )
     new_head.delta = saver.deltas.advance(parent_id, head)
+    new_head.fresh = not reput
+    if reput:  # what was stored from it before stays its writes
+        new_head.writes = list(saver.writes.of(tid, ns, raw_id))
     snaps: list[str] = []
     reused: list[tuple[Write, Any]] = []
     for channel, version in new_versions.items():
@@ -155,7 +161,10 @@ def store_writes(saver: LinearSqliteSaver, tid: int, ns: str, checkpoint_id: str
     replace_existing = all(channel in WRITES_IDX_MAP for channel, _ in writes)
     path_id = saver.names.id(PATH, task_path, create=True)
     raw_ckpt = pack_id(checkpoint_id)
-    kept = {w.idx: w for w in saver.writes.of_task(tid, ns, raw_ckpt, task_id)}
+    # A head knows all its checkpoint's writes (``Head``); without one they are read.
+    before = ([w for w in head.writes if w.task_id == task_id] if head is not None
+              else saver.writes.of_task(tid, ns, raw_ckpt, task_id))
+    kept = {w.idx: w for w in before}
     for position, (channel, value) in enumerate(writes):
         idx = WRITES_IDX_MAP.get(channel, position)
         if idx in kept and not replace_existing:
