@@ -40,7 +40,8 @@ class GenerationResult:
     run_id: str
     thread_ids: list[str]
     summary: RunSummary
-    # Stopped by Ctrl-C / SIGTERM: the unfinished rows wait for ``resume``.
+    # Stopped by Ctrl-C / SIGTERM (with ``processes``, also by a worker that ended badly): the
+    # unfinished rows wait for ``resume``.
     interrupted: bool = False
     # ``processes=N``: (worker, exit code) of each worker process that ended badly; its shard's
     # unfinished rows stay checkpointed for ``resume``, counted in ``unfinished``.
