@@ -145,13 +145,13 @@ def _note(m: Message) -> str:
     return f"[{m.name} returned{' an error' if m.is_error else ''}: {m.content[:NOTE_CHARS]}]"
 
 
-_tool_note: ByIdentity[Message, str] = ByIdentity(lambda m: _note(m))
+_tool_note: ByIdentity[Message, str] = ByIdentity(_note)
 
 
 def transcript_tokens(m: Message) -> int:
     """What a message adds to the user simulator's transcript (``_transcript``)."""
     if m.role == "tool":
-        return estimate_tokens(_note(m)) + 1
+        return estimate_tokens(_tool_note(m)) + 1
     if m.role == "user" or (m.role == "assistant" and m.content):
         return estimate_tokens(m.content) + MESSAGE_OVERHEAD
     return 0

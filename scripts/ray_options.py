@@ -33,8 +33,9 @@ def check_executor_args(args: argparse.Namespace) -> None:
     if args.processes is not None and args.processes > 1:
         if args.executor == "ray":
             raise ConfigError("--processes runs local worker processes; with --executor ray give --workers instead")
-        if is_postgres_url(args.db):
-            raise ConfigError("--processes writes one SQLite shard per process; for a postgresql:// --db use --executor ray")
+        from dialogforge.runs.generate import check_processes
+
+        check_processes(args.db)
     if args.executor != "ray":
         given = [flag for flag, value in (("--workers", args.workers), ("--ray-address", args.ray_address)) if value]
         if given:

@@ -112,6 +112,14 @@ def generate(
     return GenerationResult(plan.run_id, plan.thread_ids, summary, interrupted)
 
 
+def check_processes(db_path: str | Path, settings: GenerationSettings | None = None) -> None:
+    """What ``processes=N`` (``--processes``) cannot run, refused before anything starts."""
+    if is_postgres_url(db_path):
+        raise ConfigError("--processes writes one SQLite shard per process; for a postgresql:// --db use --executor ray")
+    if settings is not None and settings.budget_usd is not None:
+        raise ConfigError("--budget-usd is kept by one driver's engine; it cannot run with --processes yet")
+
+
 def _generate_on_processes(
     db_path: str | Path, settings: GenerationSettings, models_config: ModelsConfig, seed_tools: list[ToolSpec] | None,
     processes: int, inputs: dict[str, Any], progress: ProgressSink | None, report: Callable[[str], None] | None,
@@ -119,13 +127,11 @@ def _generate_on_processes(
 ) -> GenerationResult:
     from dialogforge.runs.local_processes import run_on_processes  # it runs plans made here
 
-    if is_postgres_url(db_path):
-        raise ConfigError("--processes writes one SQLite shard per process; for a postgresql:// --db use --executor ray")
+    check_processes(db_path, settings)
     if progress is not None:
         raise ConfigError("a progress sink runs in one process; with --processes pass report= (a summed line per interval)")
-    if settings.budget_usd is not None:
-        raise ConfigError("--budget-usd is kept by one driver's engine; it cannot run with --processes yet")
-    ModelSet.from_config(models_config, connections=settings.concurrency)  # a bad config fails before any write
+    # A bad config fails before any write; the workers make their own clients.
+    asyncio.run(ModelSet.from_config(models_config, connections=settings.concurrency).aclose())
     plan = plan_generation(db_path, settings, models_config, seed_tools, shards=processes, local_shards=True, **inputs)
     ran = run_on_processes(str(db_path), plan, models_config, report=report, report_interval_s=report_interval_s)
     if plan.domain is not None:
