@@ -31,6 +31,7 @@ from pydantic import BaseModel
 SAME = ["s"]
 # Values whose == is ``same`` when their types match (no nested order to compare).
 _SCALARS = frozenset({str, int, float, bool, type(None), bytes})
+_ABSENT = object()  # a field an instance does not hold (``model_construct`` without it)
 
 
 def diff(old: Any, new: Any) -> list:
@@ -88,8 +89,11 @@ def same(a: Any, b: Any) -> bool:
     """Equal, and ordered alike: dict key order counts, ``==`` would ignore it."""
     if a is b:
         return True
-    if type(a) is not type(b):
+    kind = type(a)
+    if kind is not type(b):
         return False
+    if kind in _SCALARS:
+        return a == b
     if isinstance(a, dict):
         if list(a) != list(b):
             return False
@@ -103,9 +107,16 @@ def same(a: Any, b: Any) -> bool:
         start = _shared_prefix(a, b)
         return all(same(x, y) for x, y in zip(a[start:], b[start:]))
     if isinstance(a, BaseModel):
-        return a.__pydantic_extra__ == b.__pydantic_extra__ and all(
-            same(getattr(a, name), getattr(b, name)) for name in type(a).model_fields
-        )
+        if a.__pydantic_extra__ != b.__pydantic_extra__:
+            return False
+        # Field values straight from the instances' dicts (where pydantic keeps them): this runs
+        # for every model of every step's state, and ``getattr`` costs a descriptor lookup each.
+        fields_a, fields_b = a.__dict__, b.__dict__
+        for name in kind.model_fields:
+            x, y = fields_a.get(name, _ABSENT), fields_b.get(name, _ABSENT)
+            if x is not y and not same(x, y):
+                return False
+        return True
     return a == b
 
 
@@ -155,9 +166,15 @@ def _diff_model(old: BaseModel, new: BaseModel) -> list:
     if old.__pydantic_extra__ or new.__pydantic_extra__ or old.__pydantic_private__ or new.__pydantic_private__:
         return SAME if same(old, new) else ["r", new]
     changed = {}
+    fields_old, fields_new = old.__dict__, new.__dict__
     for name in type(new).model_fields:
-        a, b = getattr(old, name), getattr(new, name)
-        if not same(a, b):
+        a, b = fields_old.get(name, _ABSENT), fields_new.get(name, _ABSENT)
+        if a is b:
+            continue
+        if type(a) is type(b) and type(a) in _SCALARS:  # a counter: compared and replaced, no dispatch
+            if a != b:
+                changed[name] = ["r", b]
+        elif not same(a, b):
             changed[name] = diff(a, b)
     if not changed:
         return SAME

@@ -173,3 +173,25 @@ def test_prune_and_delete_for_runs_keep_what_stays_readable(tmp_path):
         saver.prune([second])
         assert len(list(saver.list({"configurable": {"thread_id": second}}))) == 1
     assert load_state(db, second) == kept
+
+
+def test_values_compress_with_a_window_sized_to_them_and_inflate_as_before():
+    """``_deflate`` sizes its window to the dictionary plus the payload (a 32 KB window's set-up
+    cost ten times a small value's compression): every size, across each window boundary, inflates
+    back exactly, compresses to what the full window gives, and the full window's bytes (every row
+    written before) still inflate."""
+    import random
+    import zlib
+
+    from dialogforge.checkpoints import encoding
+
+    rng = random.Random(7)
+    words = [b"order", b"\xa8Counters", b"shipped", b"tracking", b"2026-01-15T09:00:00Z", b"\xa7content"]
+    for size in [1, 95, 96, 500, 736, 737, 738, 2000, 2784, 2785, 2786, 7000, 15000, 31000, 40000, 120000]:
+        payload = b" ".join(rng.choice(words) + str(rng.randint(0, 999)).encode() for _ in range(size // 6 + 1))[:size]
+        squeezed = encoding._deflate(payload)
+        assert encoding._inflate(squeezed) == payload
+        full = zlib.compressobj(6, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, encoding._ZDICT)
+        old = full.compress(payload) + full.flush()
+        assert encoding._inflate(old) == payload
+        assert len(squeezed) <= len(old) * 1.02 + 2, size

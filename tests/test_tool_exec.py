@@ -177,6 +177,33 @@ async def test_a_changed_source_is_refused_rather_than_replayed(bookstore: SqlDo
         await run(factory("t1"), sql_state(bookstore), "search_books")
 
 
+async def test_an_executor_rechecks_its_source_on_every_call_and_hashes_it_only_when_its_stamp_moves(
+        bookstore: SqlDomain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-call check skips the hash (and the path's resolution) while the source's stat is the
+    one it matched under, and still catches a change made between two calls of one executor."""
+    import os
+    from dialogforge.executors import sql as sql_executor
+    settled = bookstore.db_path.stat().st_mtime_ns - 10_000_000_000  # older than the racy window
+    os.utime(bookstore.db_path, ns=(settled, settled))
+    hashed: list[str] = []
+    real = sql_executor.source_digest
+    monkeypatch.setattr(sql_executor, "source_digest", lambda path: hashed.append(str(path)) or real(path))
+    executor = SqlToolExecutor(bookstore, tmp_path / "w", "t1", source_sha256=sha256(bookstore.db_path))
+    for _ in range(3):
+        assert not (await run(executor, sql_state(bookstore), "get_book", book_id=11)).is_error
+    assert len(hashed) == 1
+    conn = sqlite3.connect(bookstore.db_path)
+    conn.execute("UPDATE books SET stock = stock + 1")
+    conn.commit()
+    conn.close()
+    os.utime(bookstore.db_path, ns=(settled + 1_000_000_000, settled + 1_000_000_000))  # settled, but moved
+    with pytest.raises(ToolBackendError, match="changed since the run started"):
+        await run(executor, sql_state(bookstore), "get_book", book_id=11)
+    bookstore.db_path.unlink()
+    with pytest.raises(ToolBackendError, match="is gone"):
+        await run(executor, sql_state(bookstore), "get_book", book_id=11)
+
+
 def test_a_recorded_run_continues_pinned_to_its_source(bookstore: SqlDomain, tmp_path: Path) -> None:
     """What resume and fork use: the run config names the domain and its source digest."""
     settings = GenerationSettings(tool_exec=ToolExec.SQL, domain_db=str(bookstore.db_path))

@@ -25,7 +25,7 @@ from dialogforge.errors import ToolBackendError
 from dialogforge.sqltools import (
     ExecLimits, ExecOutcome, SqlDomain, SqlExecError, TrajectoryDatabase, execute_tool, remove_copy, sample_rows,
 )
-from dialogforge.sqltools.writes import source_digest
+from dialogforge.sqltools.writes import settled_stamp, source_digest
 from dialogforge.records import SqlWrite, ToolCall, ToolErrorKind, ToolSpec
 from dialogforge.executors.contract import ExecutionOutcome, Trajectory
 
@@ -78,6 +78,7 @@ class SqlToolExecutor:
         # turns on it (a connection is not for two threads at once). Closed by ``aclose``.
         self._db: TrajectoryDatabase | None = None
         self._turn = threading.Lock()
+        self._source_stamp: tuple[int, int, int, int] | None = None  # the source's, when it last matched
 
     def task_context(self, state: Trajectory) -> dict[str, Any]:
         """The schema and a few real rows per table (sampled with the trajectory's seed),
@@ -135,13 +136,20 @@ class SqlToolExecutor:
     def _check_source(self) -> None:
         if self.source_sha256 is None:
             return
-        if not self.domain.db_path.is_file():
+        try:  # every call checks; a source unchanged since it last matched is not resolved and looked up again
+            stamp = settled_stamp(self.domain.db_path)
+        except OSError:
+            stamp = False
+        if stamp is False:
             raise ToolBackendError(f"Tool-Exec database: source {self.domain.db_path} is gone")
+        if stamp is not None and stamp == self._source_stamp:
+            return
         if source_digest(self.domain.db_path) != self.source_sha256:
             raise ToolBackendError(
                 f"Tool-Exec database: source {self.domain.db_path} changed since the run started; "
                 "its trajectories cannot be replayed on it"
             )
+        self._source_stamp = stamp
 
 
 def _shortened(row: dict[str, JsonValue]) -> dict[str, JsonValue]:

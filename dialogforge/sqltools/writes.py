@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from stat import S_ISREG
 import time
 from collections.abc import Sequence
 from functools import lru_cache
@@ -25,7 +26,7 @@ from dialogforge.records import SqlWrite
 
 _RACY_NS = 2_000_000_000
 
-__all__ = ["SqlWrite", "canonical", "digest_chain", "next_digest", "source_digest"]
+__all__ = ["SqlWrite", "canonical", "digest_chain", "next_digest", "settled_stamp", "source_digest"]
 
 
 def canonical(write: SqlWrite) -> str:
@@ -63,6 +64,19 @@ def source_digest(path: str | os.PathLike[str]) -> str:
     if time.time_ns() - stat.st_mtime_ns < _RACY_NS:
         return _file_sha256.__wrapped__(str(file), stat.st_size, stat.st_mtime_ns, stat.st_ino)
     return _file_sha256(str(file), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+
+def settled_stamp(path: str | os.PathLike[str]) -> tuple[int, int, int, int] | None:
+    """(device, inode, size, mtime) of a file last modified over two seconds ago; None when more
+    recently (a change within one timestamp tick could keep the stamp). A caller that hashed the
+    file under a settled stamp need not hash it again while the stamp holds; one ``stat``, where
+    ``source_digest`` also resolves the path. Raises ``OSError`` when no regular file is there."""
+    stat = os.stat(path)
+    if not S_ISREG(stat.st_mode):
+        raise FileNotFoundError(f"not a file: {path}")
+    if time.time_ns() - stat.st_mtime_ns < _RACY_NS:
+        return None
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 @lru_cache(maxsize=64)
