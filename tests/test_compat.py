@@ -259,3 +259,149 @@ def test_the_sdk_posts_bytes_given_as_content_as_they_are_with_the_json_type():
         assert seen[0] == orjson.dumps(body) and types == ["application/json"]  # the very bytes, as JSON
     finally:
         server.shutdown()
+
+
+def _recording_server(replies: list[tuple[int, dict[str, str], bytes, float]]):
+    """A real HTTP server answering POSTs with ``replies`` in turn (status, headers, body, delay);
+    what it got (headers, body) in ``server.seen``."""
+    import http.server
+    import threading
+    import time
+
+    seen: list[tuple[dict[str, str], bytes]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            seen.append(({k.lower(): v for k, v in self.headers.items()}, self.rfile.read(int(self.headers["Content-Length"]))))
+            status, headers, body, delay = replies[min(len(seen), len(replies)) - 1]
+            time.sleep(delay)
+            try:
+                self.send_response(status)
+                for name, value in {"Content-Type": "application/json", **headers}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.seen = seen
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+_OK = orjson.dumps({"id": "r", "object": "chat.completion", "created": 0, "model": "m", "choices": [
+    {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}]})
+
+
+def _aiohttp_model(url: str, timeout_s: float = 5.0) -> ReasoningChatOpenAI:
+    from dialogforge.config import ModelConfig
+    from dialogforge.models.openai_client import build_http_client, build_openai_chat
+
+    config = ModelConfig(backend="openai", base_url=url, model="m", timeout_s=timeout_s)
+    return build_openai_chat(config, url, build_http_client("aiohttp", 4, timeout_s))
+
+
+def test_direct_chat_sends_what_the_sdk_sends_on_the_sdk_clients_own_session():
+    # openai_direct: after the SDK's first request, a plain aiohttp client's chat completions go
+    # straight to its session with the headers and URL the SDK built (its private _build_request,
+    # _prepare_options, _platform, _idempotency_key, the transport's client): same body, same headers.
+    import asyncio
+
+    from dialogforge.compat import openai_direct
+
+    server = _recording_server([(200, {}, _OK, 0.0)])
+    try:
+        model = _aiohttp_model(f"http://127.0.0.1:{server.server_port}/v1")
+        client = model.root_async_client
+        assert openai_direct.plain_client(client)
+        messages = [SystemMessage("sys"), HumanMessage("héllo \u2028 «»")]
+
+        async def twice() -> list[str]:
+            replies = [(await model.acomplete(messages, seed=3)).content]
+            assert openai_direct._routes.get(client) is None and client not in openai_direct._routes  # SDK path
+            replies.append((await model.acomplete(messages, seed=3)).content)
+            assert openai_direct._routes[client] is not None  # this one went direct
+            replies.append((await model.acomplete(messages, seed=3)).content)
+            await client.close()
+            return replies
+
+        assert asyncio.run(twice()) == ["ok", "ok", "ok"]
+        (sdk_headers, sdk_body), (direct_headers, direct_body), (third_headers, _) = server.seen
+        assert sdk_body == direct_body == orjson.dumps(model._chat_body(messages, {"seed": 3}))
+        assert direct_headers["accept-encoding"] == "gzip, deflate"  # what aiohttp decodes
+        volatile = {"idempotency-key", "accept-encoding"}
+        assert {k: v for k, v in direct_headers.items() if k not in volatile} == \
+            {k: v for k, v in sdk_headers.items() if k not in volatile}
+        assert direct_headers["authorization"] == "Bearer not-needed" and "x-stainless-os" in direct_headers
+        keys = [h.get("idempotency-key") for h in (sdk_headers, direct_headers, third_headers)]
+        assert keys == [None, None, None] or len(set(keys)) == 3  # the SDK's choice, each request its own
+    finally:
+        server.shutdown()
+
+
+def test_direct_chat_raises_the_sdk_errors_the_sdk_would_for_the_same_reply():
+    # A refused reply, a timeout and a dead server: the SDK's own error classes, messages and
+    # responses (its private _make_status_error_from_response), through the direct path and post alike.
+    import asyncio
+
+    import openai
+
+    from dialogforge.compat import openai_direct
+
+    too_long = orjson.dumps({"error": {"message": "This model's maximum context length is 8192 tokens",
+                                       "type": "invalid_request_error", "code": "context_length_exceeded"}})
+    busy = orjson.dumps({"error": {"message": "slow down", "type": "rate_limit"}})
+    replies = [(200, {}, _OK, 0.0), (429, {"Retry-After": "7"}, busy, 0.0), (429, {"Retry-After": "7"}, busy, 0.0),
+               (400, {}, too_long, 0.0), (400, {}, too_long, 0.0), (503, {}, b"down", 0.0), (503, {}, b"down", 0.0),
+               (200, {}, _OK, 1.5), (200, {}, _OK, 1.5)]
+    server = _recording_server(replies)
+    dead = _recording_server([(200, {}, _OK, 0.0)])
+    dead_url = f"http://127.0.0.1:{dead.server_port}/v1"
+    dead.shutdown()
+    dead.server_close()
+    messages = [HumanMessage("hi")]
+
+    async def outcome(model: ReasoningChatOpenAI, direct: bool) -> tuple[type, str, int | None, str | None]:
+        client = model.root_async_client
+        if not direct:
+            openai_direct._routes[client] = None  # this call takes the SDK's post
+        try:
+            await model.acomplete(messages)
+        except openai.APIError as exc:
+            response = getattr(exc, "response", None)
+            return (type(exc), str(exc), getattr(exc, "status_code", None),
+                    response.headers.get("retry-after") if response is not None else None)
+        finally:
+            openai_direct.forget(client)
+        raise AssertionError("no error")
+
+    async def run() -> list[tuple]:
+        model = _aiohttp_model(f"http://127.0.0.1:{server.server_port}/v1", timeout_s=0.5)
+        await model.acomplete(messages)  # the SDK's first request: the direct path is open from here
+        results = []
+        for _ in range(4):  # 429, 400 (context overflow), 503, a timeout: SDK first, then direct
+            results.append((await outcome(model, direct=False), await outcome(model, direct=True)))
+        gone = _aiohttp_model(dead_url)
+        with_sdk = await outcome(gone, direct=False)
+        gone.root_async_client._platform = model.root_async_client._platform
+        results.append((with_sdk, await outcome(gone, direct=True)))
+        await model.root_async_client.close()
+        await gone.root_async_client.close()
+        return results
+
+    try:
+        results = asyncio.run(run())
+    finally:
+        server.shutdown()
+    kinds = [sdk[0] for sdk, _ in results]
+    expected = [openai.RateLimitError, openai.BadRequestError, openai.InternalServerError, openai.APITimeoutError,
+                openai.APIConnectionError]  # LangChain's translators may raise subclasses of these
+    assert all(issubclass(kind, base) for kind, base in zip(kinds, expected, strict=True)), kinds
+    for sdk, direct in results:
+        assert direct == sdk
+    assert results[0][1][2:] == (429, "7") and "maximum context length" in results[1][1][1]

@@ -30,6 +30,7 @@ from langchain_openai import ChatOpenAI
 from langchain_openai.chat_models._compat import _convert_from_v1_to_chat_completions
 from langchain_openai.chat_models.base import _convert_message_to_dict, _handle_openai_api_error, _handle_openai_bad_request
 
+from dialogforge.compat.openai_direct import post_chat
 from dialogforge.identity import ByIdentity
 
 REASONING_FIELDS = ("reasoning_content", "reasoning")
@@ -76,17 +77,22 @@ class ReasoningChatOpenAI(ChatOpenAI):
         SDK's ``create`` transforms its arguments by their types: milliseconds
         per call for a long dialogue. Here each message's wire form is
         converted once in its life (``wire_message``) and the body is posted as
-        it is (``post``, the SDK's documented way to send a request it has no
-        method for), with the SDK's errors, timeouts and connection pool
-        unchanged. No LangChain callbacks run: nothing of dialogforge uses them.
+        it is: on the client's own session with the headers the SDK built for it
+        (``openai_direct.post_chat``), or else through ``post`` (the SDK's
+        documented way to send a request it has no method for); the SDK's
+        errors, timeouts and connection pool either way. No LangChain callbacks
+        run: nothing of dialogforge uses them.
         """
         body = self._chat_body(messages, kwargs)
         if body is None:  # the Responses API or a stream: LangChain's own path
             reply = await self.ainvoke(list(messages), **kwargs)
             assert isinstance(reply, AIMessage)
             return reply
+        encoded = _encoded(body)
         with _langchain_errors():
-            raw = await self.root_async_client.post("/chat/completions", **_encoded(body), cast_to=bytes)
+            raw = await post_chat(self.root_async_client, encoded["content"]) if "content" in encoded else None
+            if raw is None:
+                raw = await self.root_async_client.post("/chat/completions", **encoded, cast_to=bytes)
         generation = self._create_chat_result(json.loads(raw)).generations[0]
         message = generation.message
         # What BaseChatModel.agenerate adds: the generation's info (finish_reason...) in the metadata.
