@@ -24,6 +24,7 @@ strict checkpoint serializer stores and revives them like any other value.
 from __future__ import annotations
 
 import operator
+from itertools import repeat
 from typing import Any
 
 from pydantic import BaseModel
@@ -42,7 +43,7 @@ def diff(old: Any, new: Any) -> list:
         return ["r", new]
     if isinstance(new, list):
         return _diff_list(old, new)
-    if isinstance(new, dict) and all(isinstance(k, str) for k in new) and all(isinstance(k, str) for k in old):
+    if isinstance(new, dict) and all(map(isinstance, new, repeat(str))) and all(map(isinstance, old, repeat(str))):
         return _diff_dict(old, new)
     if isinstance(new, BaseModel):
         return _diff_model(old, new)
@@ -147,14 +148,26 @@ def _diff_list(old: list, new: list) -> list:
 
 def _diff_dict(old: dict, new: dict) -> list:
     changed = {}
+    added = False
     for key, value in new.items():
         if key not in old:
             changed[key] = ["r", value]
-        elif not same(old[key], value):
-            changed[key] = diff(old[key], value)
-    removed = [key for key in old if key not in new]
+            added = True
+            continue
+        was = old[key]
+        if was is value:
+            continue
+        if type(was) is type(value) and type(value) in _SCALARS:  # a version number: no dispatch
+            if was != value:
+                changed[key] = ["r", value]
+        elif not same(was, value):
+            changed[key] = diff(was, value)
     order = list(new)
-    natural = [key for key in old if key in new] + [key for key in new if key not in old]
+    if not added and len(old) == len(new):  # the same keys (a step's version maps): their order is old's or not
+        removed, natural = [], list(old)
+    else:
+        removed = [key for key in old if key not in new]
+        natural = [key for key in old if key in new] + [key for key in new if key not in old]
     if order != natural:
         return ["d", changed, removed, order]
     if not changed and not removed:

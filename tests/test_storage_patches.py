@@ -14,9 +14,14 @@ def _task(i: int) -> Task:
 
 
 def _random_json(rng: random.Random, depth: int = 0):
-    kind = rng.choice(["int", "str", "list", "dict", "none"] if depth < 3 else ["int", "str", "none"])
+    kind = rng.choice(["int", "str", "list", "dict", "none", "bool", "float"] if depth < 3
+                      else ["int", "str", "none", "bool", "float"])
     if kind == "int":
         return rng.randint(-5, 5)
+    if kind == "bool":  # True == 1 and 1.0 == 1: a patch must still tell them apart
+        return rng.choice([True, False])
+    if kind == "float":
+        return rng.choice([1.0, 0.0, -2.5])
     if kind == "str":
         return rng.choice(["a", "b", "c", ""])
     if kind == "none":
@@ -106,3 +111,28 @@ def test_apply_never_changes_the_old_value():
     snapshot = json.dumps(old)
     apply(old, diff(old, {"a": [1, 2, 3], "b": {"c": 2, "d": 1}}))
     assert json.dumps(old) == snapshot
+
+
+def test_random_model_changes_round_trip_and_compare_as_their_fields():
+    """The model fast paths (field values from the instance dict, scalars compared in place) give
+    what the generic walk gives: a patch that rebuilds the new model, and ``same`` as field equality."""
+    rng = random.Random(11)
+    roles = ["agent", "user_simulator", "tool_simulator"]
+    counters = Counters()
+    for _ in range(500):
+        update: dict = {}
+        for name in rng.sample(["user_turns", "tool_calls", "step_counts", "tool_error_kinds", "usage"], rng.randint(0, 3)):
+            if name == "step_counts":
+                update[name] = counters.step_counts + [rng.randint(0, 3)]
+            elif name == "tool_error_kinds":
+                update[name] = {**counters.tool_error_kinds, rng.choice(["not_found", "conflict"]): rng.randint(1, 2)}
+            elif name == "usage":
+                role = rng.choice(roles)
+                update[name] = counters.with_usage(role, TokenUsage(prompt=rng.randint(0, 1), calls=1)).usage
+            else:
+                update[name] = rng.choice([getattr(counters, name), getattr(counters, name) + 1])
+        new = counters.model_copy(update=update)
+        patch = diff(counters, new)
+        assert apply(counters, patch) == new and apply(counters, patch).model_dump_json() == new.model_dump_json()
+        assert same(counters, new) == (counters.model_dump_json() == new.model_dump_json())
+        counters = new
