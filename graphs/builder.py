@@ -11,6 +11,10 @@ a change: its tools were prepared once for its domain, before the run.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer
@@ -26,22 +30,37 @@ from dialogforge.nodes.simulate_user import simulate_user
 from dialogforge.nodes.synthesize_tools import synthesize_tools
 
 
+_Label = TypeVar("_Label")
+
+
+def _on_the_loop(route: Callable[[Any], _Label]) -> Callable[[Any], Awaitable[_Label]]:
+    """A router as a coroutine function: LangGraph runs a plain function's route in a thread pool
+    (a context copy, a future and a thread hop for a few attribute reads, once per step, and the
+    GIL passed back and forth with every dialogue's). Its annotations stay the router's (``wraps``),
+    so the branch still reads only the router's view of the state (``graphs.routing``)."""
+    @functools.wraps(route)
+    async def routed(state: Any) -> _Label:
+        return route(state)
+
+    return routed
+
+
 def build_graph(mode: Mode = Mode.USER) -> StateGraph:
     graph = StateGraph(DialogueState, context_schema=GraphContext)
     for node in (propose_task, synthesize_tools, simulate_user, run_agent, execute_tools):
         graph.add_node(node.__name__, node)
     graph.add_edge(START, "propose_task")
-    graph.add_conditional_edges("propose_task", after_setup_step, {"continue": "synthesize_tools", "stop": END})
-    graph.add_conditional_edges("synthesize_tools", after_setup_step, {"continue": "simulate_user", "stop": END})
+    graph.add_conditional_edges("propose_task", _on_the_loop(after_setup_step), {"continue": "synthesize_tools", "stop": END})
+    graph.add_conditional_edges("synthesize_tools", _on_the_loop(after_setup_step), {"continue": "simulate_user", "stop": END})
     user_edges = {"request": "run_agent", "stop": END}
     if mode is Mode.USER:
         user_edges["task complete"] = "propose_task"
-    graph.add_conditional_edges("simulate_user", after_user_turn, user_edges)
+    graph.add_conditional_edges("simulate_user", _on_the_loop(after_user_turn), user_edges)
     agent_edges = {"tool calls": "execute_tools", "stop": END}
     if mode is Mode.USER:
         agent_edges["reply"] = "simulate_user"  # in task mode the answer is a stop
-    graph.add_conditional_edges("run_agent", after_agent, agent_edges)
-    graph.add_conditional_edges("execute_tools", after_tools, {"results": "run_agent", "stop": END})
+    graph.add_conditional_edges("run_agent", _on_the_loop(after_agent), agent_edges)
+    graph.add_conditional_edges("execute_tools", _on_the_loop(after_tools), {"results": "run_agent", "stop": END})
     return graph
 
 

@@ -63,3 +63,42 @@ def test_routing_after_setup_and_tools():
     assert after_tools(state) == "results"
     failed = state.model_copy(update={"stop_reason": StopReason.ERROR})
     assert after_setup_step(failed) == "stop" and after_tools(failed) == "stop"
+
+
+def test_routers_run_on_the_event_loop_and_read_only_their_own_fields():
+    """A plain-function router would be run in a thread pool at every step (a thread hop per step,
+    with the GIL passed to and fro); one typed with the whole state would copy every channel and
+    validate the whole state. A whole scripted dialogue runs without the loop's executor."""
+    import asyncio
+    import inspect
+    from concurrent.futures import ThreadPoolExecutor
+
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from dialogforge.graphs.state import DialogueState
+    from dialogforge.records import Limits, Scenario
+    from dialogforge.runs.planning import graph_input
+    from tests.support.builders import scripted_context
+
+    graph = compile_graph(Mode.USER, checkpointer=InMemorySaver())
+    for spec in graph.builder.branches.values():
+        for branch in spec.values():
+            assert branch.path.func is None and inspect.iscoroutinefunction(branch.path.afunc)
+            assert set(branch.input_schema.model_fields) <= {"stop_reason", "mode", "tasks", "messages"}
+
+    class Counting(ThreadPoolExecutor):
+        submitted = 0
+
+        def submit(self, *args, **kwargs):
+            Counting.submitted += 1
+            return super().submit(*args, **kwargs)
+
+    async def dialogue() -> dict:
+        asyncio.get_running_loop().set_default_executor(Counting(max_workers=1))
+        state = DialogueState(seed=5, scenario=Scenario(domain="a bank", target_tasks=2), limits=Limits(max_user_turns=4))
+        return await graph.ainvoke(graph_input(state), {"configurable": {"thread_id": "t"}, "recursion_limit": 1000},
+                                   context=scripted_context())
+
+    final = DialogueState.model_validate(asyncio.run(dialogue()))
+    assert final.stop_reason is not None and len(final.messages) > 6
+    assert Counting.submitted == 0
