@@ -39,6 +39,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,6 +52,7 @@ DEFAULT_NS = (128,)
 DEFAULT_WORKLOADS = ("simulated", "sql")
 BARE_RAMP_S = 5.0
 SAMPLE_S = 0.5
+LAG_PROBE_S = 0.001  # a short timer per sample; its lateness is the loop lag
 
 
 # ------------------------------------------------------------ measuring
@@ -93,6 +95,7 @@ class Window:
         self.url, self.server_pid = url, server_pid
         self.peak_rss = rss_mb()
         self.in_flight: list[int] = []
+        self.lags: list[float] = []  # how late a timer's callback ran: a ready task's wait for the loop
 
     def mark(self) -> dict:
         return {"t": time.perf_counter(), "cpu": cpu_s(), "server_cpu": cpu_s(self.server_pid),
@@ -103,15 +106,22 @@ class Window:
             self.peak_rss = max(self.peak_rss, rss_mb())
             if sampling.is_set():
                 self.in_flight.append((await asyncio.to_thread(server_stats, self.url))["in_flight"])
+            asked = asyncio.get_running_loop().time()
+            await asyncio.sleep(LAG_PROBE_S)
+            if sampling.is_set():
+                self.lags.append(asyncio.get_running_loop().time() - asked - LAG_PROBE_S)
             await asyncio.sleep(SAMPLE_S)
 
 
-async def measure(url: str, server_pid: int, ramp_s: float, window_s: float, base_rss: float) -> dict:
+async def measure(url: str, server_pid: int, ramp_s: float, window_s: float, base_rss: float,
+                  on_window: Callable[[], None] | None = None) -> dict:
     window = Window(url, server_pid)
     stop, sampling = asyncio.Event(), asyncio.Event()
     watcher = asyncio.create_task(window.watch(stop, sampling))
     await asyncio.sleep(ramp_s)
     start = await asyncio.to_thread(window.mark)
+    if on_window is not None:
+        on_window()
     sampling.set()
     await asyncio.sleep(window_s)
     end = await asyncio.to_thread(window.mark)
@@ -126,6 +136,7 @@ async def measure(url: str, server_pid: int, ramp_s: float, window_s: float, bas
         "cpu_cores": (end["cpu"] - start["cpu"]) / span,
         "server_cpu_cores": (end["server_cpu"] - start["server_cpu"]) / span,
         "in_flight": sum(window.in_flight) / max(len(window.in_flight), 1),
+        "loop_lag_ms": 1000 * sum(window.lags) / max(len(window.lags), 1),
         "peak_rss_mb": window.peak_rss, "base_rss_mb": base_rss,
     }
 
@@ -215,7 +226,9 @@ async def graph_worker(args: argparse.Namespace) -> dict:
 
         profiler = cProfile.Profile(time.process_time)
         profiler.enable()
-    result = await measure(args.url, args.server_pid, args.ramp, args.window, base)
+    collections = _GcClock()
+    result = await measure(args.url, args.server_pid, args.ramp, args.window, base, on_window=collections.start)
+    result.update(collections.stop())
     if profiler:
         _write_profile(profiler, args.profile)
     control.request_drain("benchmark window over")
@@ -225,6 +238,40 @@ async def graph_worker(args: argparse.Namespace) -> dict:
     result.update(trajectories_done=summary.done, trajectories_failed=summary.failed, failures=summary.failures,
                   history_mean=history[0], history_max=history[1])
     return result
+
+
+class _GcClock:
+    """Time in Python's cyclic garbage collector over the window, and its longest pause: a pause
+    holds every dialogue's ready step, so it shows in the loop lag."""
+
+    def __init__(self) -> None:
+        self.total = self.longest = 0.0
+        self.runs = [0, 0, 0]
+        self._began = 0.0
+        self._on = False
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+            return
+        if self._on:
+            pause = time.perf_counter() - self._began
+            self.total += pause
+            self.longest = max(self.longest, pause)
+            self.runs[info["generation"]] += 1
+
+    def start(self) -> None:
+        import gc
+
+        self._on = True
+        gc.callbacks.append(self._callback)
+
+    def stop(self) -> dict:
+        import gc
+
+        if self._callback in gc.callbacks:
+            gc.callbacks.remove(self._callback)
+        return {"gc_s": self.total, "gc_longest_ms": 1000 * self.longest, "gc_runs": self.runs}
 
 
 def _write_profile(profiler, path: str) -> None:
@@ -289,7 +336,8 @@ def _start_py_spy(pid: int, ramp: float, args: argparse.Namespace, label: str) -
 
 def table(rows: list[dict], latency: float) -> str:
     head = ("N", "workload", "ideal/s", "graph/s", "%ideal", "in flight at server", "graph ms/call", "bare ms/call",
-            "our client ms/call", "server ms/call", "worker cores", "RSS/dialogue MB", "history at start (mean/max msgs)")
+            "our client ms/call", "server ms/call", "worker cores", "loop lag ms", "RSS/dialogue MB",
+            "history at start (mean/max msgs)")
     lines = [" | ".join(head), " | ".join("-" * len(h) for h in head)]
     for r in rows:
         ideal = r["n"] / latency
@@ -299,7 +347,7 @@ def table(rows: list[dict], latency: float) -> str:
                 str(r["n"]), name, f"{ideal:.0f}", f"{g['calls_per_s']:.1f}", f"{100 * g['calls_per_s'] / ideal:.0f}%",
                 f"{g['in_flight']:.0f}", f"{g['cpu_ms_per_call']:.2f}", f"{r['bare']['cpu_ms_per_call']:.2f}",
                 f"{r['client']['cpu_ms_per_call']:.2f}", f"{g['server_cpu_ms_per_call']:.2f}", f"{g['cpu_cores']:.2f}",
-                f"{per_dialogue:.2f}", f"{g['history_mean']:.0f}/{g['history_max']}",
+                f"{g.get('loop_lag_ms', 0.0):.1f}", f"{per_dialogue:.2f}", f"{g['history_mean']:.0f}/{g['history_max']}",
             ]))
     return "\n".join(lines)
 

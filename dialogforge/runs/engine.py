@@ -27,6 +27,7 @@ from dialogforge.progress import ProgressSink
 from dialogforge.graphs.builder import compile_graph
 from dialogforge.graphs.context import GraphContext
 from dialogforge.runs.budget import RunBudget
+from dialogforge.runs.gc_pacing import paced_gc
 from dialogforge.runs.planning import graph_input
 from dialogforge.graphs.state import DialogueState
 from dialogforge.records import Counters, Mode
@@ -104,7 +105,8 @@ async def run_jobs(
     (their rows stay ``pending``); started ones, and ones continuing from a
     checkpoint, run to their end.
     """
-    with store_lock(db_path):  # SQLite: one process runs a database's trajectories at a time
+    # SQLite: one process runs a database's trajectories at a time
+    with store_lock(db_path), paced_gc():
         summary = await _run_jobs(db_path, jobs, models, executor_for, concurrency, progress, control, budget)
     if budget is not None:
         summary.spent_usd = budget.spent()
