@@ -12,13 +12,14 @@ a change: its tools were prepared once for its domain, before the run.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer
 
+from dialogforge.compat import langgraph as compat_langgraph
 from dialogforge.graphs.context import GraphContext
 from dialogforge.graphs.routing import after_agent, after_setup_step, after_tools, after_user_turn
 from dialogforge.graphs.state import DialogueState
@@ -33,16 +34,17 @@ from dialogforge.nodes.synthesize_tools import synthesize_tools
 _Label = TypeVar("_Label")
 
 
-def _on_the_loop(route: Callable[[Any], _Label]) -> Callable[[Any], Awaitable[_Label]]:
-    """A router as a coroutine function: LangGraph runs a plain function's route in a thread pool
-    (a context copy, a future and a thread hop for a few attribute reads, once per step, and the
-    GIL passed back and forth with every dialogue's). Its annotations stay the router's (``wraps``),
-    so the branch still reads only the router's view of the state (``graphs.routing``)."""
+def _on_the_loop(route: Callable[[Any], _Label]) -> Any:
+    """A router that runs as a coroutine under the async API: LangGraph runs a plain function's route
+    in a thread pool (a context copy, a future and a thread hop for a few attribute reads, once per
+    step, and the GIL passed back and forth with every dialogue's). The plain function stays for
+    the sync API. Its annotations stay the router's, so the branch still reads only the router's
+    view of the state (``graphs.routing``)."""
     @functools.wraps(route)
     async def routed(state: Any) -> _Label:
         return route(state)
 
-    return routed
+    return compat_langgraph.router(route, routed)
 
 
 def build_graph(mode: Mode = Mode.USER) -> StateGraph:

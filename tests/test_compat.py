@@ -405,3 +405,60 @@ def test_direct_chat_raises_the_sdk_errors_the_sdk_would_for_the_same_reply():
     for sdk, direct in results:
         assert direct == sdk
     assert results[0][1][2:] == (429, "7") and "maximum context length" in results[1][1][1]
+
+
+class _Count(TypedDict):
+    n: int
+
+
+class _Route(TypedDict):
+    n: int
+
+
+def test_a_router_with_both_functions_runs_under_the_sync_api_and_on_the_loop_under_the_async_one():
+    # compat.langgraph.router: LangGraph's RunnableCallable(func, afunc, trace=False) as a branch path
+    # (schema inferred from func's annotations); sync invoke calls func, ainvoke awaits afunc with no
+    # thread-pool hop (sync `validate`, `export` and the viewer read graphs synchronously).
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    calls: list[str] = []
+
+    def route(state: _Route) -> str:
+        calls.append("sync")
+        return "end" if state["n"] > 1 else "again"
+
+    async def aroute(state: _Route) -> str:
+        calls.append("async")
+        return "end" if state["n"] > 1 else "again"
+
+    graph = StateGraph(_Count)
+    graph.add_node("step", lambda state: {"n": state["n"] + 1})
+    graph.add_edge(START, "step")
+    graph.add_conditional_edges("step", lg.router(route, aroute), {"again": "step", "end": "__end__"})
+    compiled = graph.compile()
+    assert compiled.builder.branches["step"]["route"].input_schema is _Route
+    assert compiled.invoke({"n": 0})["n"] == 2 and calls == ["sync", "sync"]
+
+    class Counting(ThreadPoolExecutor):
+        submitted = 0
+
+        def submit(self, *args, **kwargs):
+            Counting.submitted += 1
+            return super().submit(*args, **kwargs)
+
+    async def run() -> dict:
+        asyncio.get_running_loop().set_default_executor(Counting(max_workers=1))
+        return await compiled.ainvoke({"n": 0})
+
+    calls.clear()
+    graph_async = StateGraph(_Count)
+
+    async def astep(state: _Count) -> dict:
+        return {"n": state["n"] + 1}
+
+    graph_async.add_node("step", astep)
+    graph_async.add_edge(START, "step")
+    graph_async.add_conditional_edges("step", lg.router(route, aroute), {"again": "step", "end": "__end__"})
+    compiled = graph_async.compile()
+    assert asyncio.run(run())["n"] == 2 and calls == ["async", "async"] and Counting.submitted == 0

@@ -83,7 +83,7 @@ def test_routers_run_on_the_event_loop_and_read_only_their_own_fields():
     graph = compile_graph(Mode.USER, checkpointer=InMemorySaver())
     for spec in graph.builder.branches.values():
         for branch in spec.values():
-            assert branch.path.func is None and inspect.iscoroutinefunction(branch.path.afunc)
+            assert inspect.iscoroutinefunction(branch.path.afunc) and not inspect.iscoroutinefunction(branch.path.func)
             assert set(branch.input_schema.model_fields) <= {"stop_reason", "mode", "tasks", "messages"}
 
     class Counting(ThreadPoolExecutor):

@@ -76,3 +76,16 @@ def checkpoint_on_top(base: Checkpoint, *, step: int, channel_values: dict[str, 
 def node_of_task_path(task_path: str) -> str:
     """The node a stored write came from: Pregel records a pulled task as ``~__pregel_pull, NODE``."""
     return task_path.rsplit(", ", 1)[-1] if task_path else ""
+
+
+# ---------------------------------------------------------------- routers
+
+def router(route: Callable[[Any], Any], aroute: Callable[[Any], Any]) -> Any:
+    """A branch path that runs ``route`` when the graph is invoked synchronously and the coroutine
+    ``aroute`` when asynchronously. A plain function alone is run in a thread pool under the async
+    API (a hop per step); a coroutine alone cannot run under the sync one (``validate`` and other
+    commands use it). LangGraph's own ``RunnableCallable`` with both, untraced, as it wraps nodes:
+    its branch schema inference reads ``route``'s annotations."""
+    from langgraph._internal._runnable import RunnableCallable
+
+    return RunnableCallable(route, aroute, name=route.__name__, trace=False)
