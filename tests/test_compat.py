@@ -420,7 +420,7 @@ def test_a_router_with_both_functions_runs_under_the_sync_api_and_on_the_loop_un
     # (schema inferred from func's annotations); sync invoke calls func, ainvoke awaits afunc with no
     # thread-pool hop (sync `validate`, `export` and the viewer read graphs synchronously).
     import asyncio
-    from concurrent.futures import ThreadPoolExecutor
+    from tests.support.executors import CountingExecutor
 
     calls: list[str] = []
 
@@ -440,15 +440,10 @@ def test_a_router_with_both_functions_runs_under_the_sync_api_and_on_the_loop_un
     assert compiled.builder.branches["step"]["route"].input_schema is _Route
     assert compiled.invoke({"n": 0})["n"] == 2 and calls == ["sync", "sync"]
 
-    class Counting(ThreadPoolExecutor):
-        submitted = 0
-
-        def submit(self, *args, **kwargs):
-            Counting.submitted += 1
-            return super().submit(*args, **kwargs)
+    counting = CountingExecutor()
 
     async def run() -> dict:
-        asyncio.get_running_loop().set_default_executor(Counting(max_workers=1))
+        asyncio.get_running_loop().set_default_executor(counting)
         return await compiled.ainvoke({"n": 0})
 
     calls.clear()
@@ -461,4 +456,4 @@ def test_a_router_with_both_functions_runs_under_the_sync_api_and_on_the_loop_un
     graph_async.add_edge(START, "step")
     graph_async.add_conditional_edges("step", lg.router(route, aroute), {"again": "step", "end": "__end__"})
     compiled = graph_async.compile()
-    assert asyncio.run(run())["n"] == 2 and calls == ["async", "async"] and Counting.submitted == 0
+    assert asyncio.run(run())["n"] == 2 and calls == ["async", "async"] and counting.submitted == 0

@@ -71,7 +71,7 @@ def test_routers_run_on_the_event_loop_and_read_only_their_own_fields():
     validate the whole state. A whole scripted dialogue runs without the loop's executor."""
     import asyncio
     import inspect
-    from concurrent.futures import ThreadPoolExecutor
+    from tests.support.executors import CountingExecutor
 
     from langgraph.checkpoint.memory import InMemorySaver
 
@@ -86,19 +86,14 @@ def test_routers_run_on_the_event_loop_and_read_only_their_own_fields():
             assert inspect.iscoroutinefunction(branch.path.afunc) and not inspect.iscoroutinefunction(branch.path.func)
             assert set(branch.input_schema.model_fields) <= {"stop_reason", "mode", "tasks", "messages"}
 
-    class Counting(ThreadPoolExecutor):
-        submitted = 0
-
-        def submit(self, *args, **kwargs):
-            Counting.submitted += 1
-            return super().submit(*args, **kwargs)
+    counting = CountingExecutor()
 
     async def dialogue() -> dict:
-        asyncio.get_running_loop().set_default_executor(Counting(max_workers=1))
+        asyncio.get_running_loop().set_default_executor(counting)
         state = DialogueState(seed=5, scenario=Scenario(domain="a bank", target_tasks=2), limits=Limits(max_user_turns=4))
         return await graph.ainvoke(graph_input(state), {"configurable": {"thread_id": "t"}, "recursion_limit": 1000},
                                    context=scripted_context())
 
     final = DialogueState.model_validate(asyncio.run(dialogue()))
     assert final.stop_reason is not None and len(final.messages) > 6
-    assert Counting.submitted == 0
+    assert counting.submitted == 0
