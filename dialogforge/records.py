@@ -9,7 +9,7 @@ revive exactly these types (``dialogforge.checkpoints.serde``).
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal, Sequence
+from typing import Any, Literal, Self, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
@@ -68,6 +68,45 @@ class ToolSource(StrEnum):
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class _Numerous(Strict):
+    """A record there are thousands of in memory: a dialogue's messages and their parts.
+
+    Pydantic gives each instance its own set of the field names it was given
+    (``model_fields_set``): 728 bytes for five names or more, half of what a
+    message and its parts cost in memory (measured in the throughput
+    benchmark, issue 23). Nothing of dialogforge tells a default from a value
+    given on these records (no ``exclude_unset``; LangGraph reads the set only
+    of a node's update, which is never one of them), so every instance holds
+    its class's one set of all its fields. Setting a field adds a name that is
+    there already, and so does ``model_copy``'s update of its copy's set: the
+    shared set never changes. Copies share it too (the agent's every reply is
+    a copy with its context).
+    """
+
+    def model_post_init(self, context: object, /) -> None:
+        object.__setattr__(self, "__pydantic_fields_set__", _all_fields(type(self)))
+
+    def __copy__(self) -> Self:
+        copied = super().__copy__()
+        object.__setattr__(copied, "__pydantic_fields_set__", _all_fields(type(self)))
+        return copied
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        copied = super().__deepcopy__(memo)
+        object.__setattr__(copied, "__pydantic_fields_set__", _all_fields(type(self)))
+        return copied
+
+
+_ALL_FIELDS: dict[type, set[str]] = {}
+
+
+def _all_fields(cls: type[BaseModel]) -> set[str]:
+    found = _ALL_FIELDS.get(cls)
+    if found is None:
+        found = _ALL_FIELDS[cls] = set(cls.model_fields)
+    return found
 
 
 # ---------------------------------------------------------------- scenario
@@ -260,7 +299,7 @@ class ToolErrorKind(StrEnum):
     FAILED = "failed"  # Tool-Exec: the statement failed (a constraint, a limit)
 
 
-class EntityOp(Strict):
+class EntityOp(_Numerous):
     """What one tool call did to, or showed of, one entity of the system."""
 
     # The simulated world is the fold of these over the trajectory's tool messages, in
@@ -306,7 +345,7 @@ class GoalDigest(Strict):
 # ---------------------------------------------------------------- messages
 
 
-class ToolCall(Strict):
+class ToolCall(_Numerous):
     id: str
     name: str
     arguments: JsonObject = Field(default_factory=dict)
@@ -314,7 +353,7 @@ class ToolCall(Strict):
     raw_arguments: str | None = None
 
 
-class SeenContext(Strict):
+class SeenContext(_Numerous):
     """What the model that wrote a message was sent of the conversation (``dialogforge.context_windows``).
 
     Kept on the agent's messages and on the user simulator's, so an export can
@@ -340,7 +379,7 @@ class SeenContext(Strict):
     scale: float = Field(default=1.0, gt=0, le=1)
 
 
-class Message(Strict):
+class Message(_Numerous):
     """One chat message in OpenAI roles, with what training data needs kept."""
 
     role: Literal["system", "user", "assistant", "tool"]

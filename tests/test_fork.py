@@ -53,7 +53,9 @@ def test_fork_at_a_user_turn_an_agent_step_and_a_tool_result(db, writer, run_cli
     entries = history(path, thread)
     point = _point(entries, writer)
     before = thread_rows(path, thread)
-    result = run_cli("fork", thread, "--db", str(path), "--checkpoint", point.checkpoint_id, "--n", "3", "--quiet")
+    # Seeds given: forks seeded from their random ids now and then all continued alike (the check below)
+    result = run_cli("fork", thread, "--db", str(path), "--checkpoint", point.checkpoint_id, "--n", "3",
+                     "--seed", "100", "--quiet")
     assert result.code == 0, result.err
     assert thread_rows(path, thread) == before  # the source, byte for byte
 

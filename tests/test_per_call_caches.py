@@ -28,6 +28,35 @@ def test_by_identity_derives_once_per_object_and_forgets_it_when_it_goes():
     assert len(cache) == 1
 
 
+def test_caches_share_one_weak_reference_per_object_and_all_forget_it_together():
+    from dialogforge import identity
+
+    first, second = ByIdentity(lambda obj: "first"), ByIdentity(lambda obj: "second")
+    a, b = _Thing(), _Thing()
+    refs_before = len(identity._refs)
+    assert (first(a), second(a), second(b)) == ("first", "second", "second")
+    assert len(identity._refs) == refs_before + 2 and identity._refs[id(a)]() is a  # one per object, not per cache
+    assert first(a) == "first" and len(identity._refs) == refs_before + 2  # a hit adds nothing
+    key = id(a)
+    del a
+    gc.collect()
+    assert key not in identity._refs and key not in first.values and key not in second.values
+    assert len(first) == 0 and len(second) == 1 and second(b) == "second"
+
+
+def test_an_id_whose_reference_went_stale_is_derived_afresh():
+    from dialogforge import identity
+
+    made = []
+    cache = ByIdentity(lambda obj: made.append(obj) or len(made))
+    a, b = _Thing(), _Thing()
+    assert cache(a) == 1
+    # what a reused id looks like: the registry's reference for id(b) points at another object
+    identity._refs[id(b)] = identity._refs[id(a)]
+    cache.values[id(b)] = 1
+    assert cache(b) == 2 and identity._refs[id(b)]() is b and cache(b) == 2
+
+
 def test_a_message_converts_once_and_reasoning_only_where_asked():
     call = ToolCall(id="c1", name="get_order", arguments={"order_id": "A1"})
     history = [Message(role="user", content="hi"),
@@ -91,3 +120,30 @@ def test_a_long_ascii_text_counted_by_runs_equals_the_regex_count():
             assert len(text) >= _RUNS_FROM
             classes = text.encode("ascii").translate(_CLASSES)
             assert estimate_tokens(text) == len(_CLASS_TOKEN.findall(classes)) == len(_TOKEN.findall(text)), end
+
+
+def test_message_records_share_one_fields_set_however_they_are_made():
+    """A dialogue's messages and their parts hold their class's one set of field names (half of
+    what a message cost in memory was its own set); made, validated, copied or decoded from a
+    checkpoint, and after a field is set, that set is unchanged and equal values stay equal."""
+    import copy
+
+    from dialogforge.records import EntityOp, Message, SeenContext, _all_fields
+    from checkpoints.serde import StrictSerializer
+
+    made = Message(role="assistant", content="x", tool_calls=[ToolCall(id="c1", name="get", arguments={"a": 1})],
+                   context=SeenContext(start=0, tokens=3))
+    validated = Message.model_validate(made.model_dump())
+    serde = StrictSerializer()
+    decoded = serde.loads_typed(serde.dumps_typed(made))
+    copies = [made.model_copy(update={"context": SeenContext(start=1)}), copy.copy(made), copy.deepcopy(made),
+              made.model_copy(deep=True)]
+    for message in [made, validated, decoded, *copies]:
+        assert message.__pydantic_fields_set__ is _all_fields(Message)
+        assert message.tool_calls[0].__pydantic_fields_set__ is _all_fields(ToolCall)
+        assert message.context.__pydantic_fields_set__ is _all_fields(SeenContext)
+    assert validated == made == decoded and copies[0].context.start == 1 and made.context.start == 0
+    made.content = "changed"
+    assert _all_fields(Message) == set(Message.model_fields) and validated.content == "x"
+    assert EntityOp.model_fields.keys() == _all_fields(EntityOp)
+    assert made.model_dump(exclude_unset=True) == made.model_dump()  # nothing tells a default from a value given

@@ -333,7 +333,7 @@ def test_an_oversized_result_is_cut_with_a_visible_marker():
 def test_the_request_text_assembled_from_cached_parts_is_the_context_block_exactly(long_run):
     """simulator_request joins texts made once per message; the result must be byte for byte what
     rendering the whole context would give, whatever the budget leaves out."""
-    from dialogforge.executors.memory import simulator_request
+    from dialogforge.executors.memory import simulator_block, simulator_request
     from dialogforge.prompts import context_block
 
     state, _ = long_run
@@ -344,6 +344,8 @@ def test_the_request_text_assembled_from_cached_parts_is_the_context_block_exact
                 continue
             sub = state.model_copy(update={"messages": state.messages[: k + 1]})
             for budget in (200_000, 3_000, 900):
+                # what the executor sends (first: its items measured here, on their first call)
+                sent = simulator_block(sub, specs[call.name], call, world_of(sub.messages), instructions="x", budget=budget)
                 context, text = simulator_request(sub, specs[call.name], call, world_of(sub.messages),
                                                   instructions="x", budget=budget)
-                assert text == context_block(context), (k, budget)
+                assert text == context_block(context) == sent, (k, budget)

@@ -56,7 +56,7 @@ _measured: ByIdentity[Message, dict[tuple[str, int], tuple[int, frozenset[str], 
 class _Item:
     section: str  # "world", "earlier_calls" or "user_statements"
     order: int  # position when rendered (oldest first)
-    value: Any
+    value: Any  # an earlier call's entry without its result until ``full`` adds it
     source: Message | None = None  # the message the item comes from (an earlier call's answer, a user's)
     # Counted only when the whole may not fit:
     related: bool = False
@@ -72,11 +72,17 @@ class _Item:
         memo = _measured(self.source) if self.source is not None else {}
         found = memo.get((self.section, self.order))
         if found is None:
-            own = frozenset(leaves(self.value)) if self.section == "earlier_calls" else frozenset()
-            text = _json(self.value)
+            value = self.full()
+            own = frozenset(leaves(value)) if self.section == "earlier_calls" else frozenset()
+            text = _json(value)
             found = memo[(self.section, self.order)] = (estimate_tokens(text) + 1, own, nest(text, 2))
         self.tokens, self.text = found[0], found[2]
         self.related = not found[1].isdisjoint(values)
+
+    def full(self) -> Any:
+        """The item as the simulator reads it: an earlier call with its result (parsed here, not
+        kept: a parsed result is several times its text, and the text is measured once)."""
+        return _answered(self.value, self.source) if self.section == "earlier_calls" else self.value
 
 
 def simulator_context(state: Trajectory, spec: ToolSpec, call: ToolCall, world: World, *,
@@ -89,7 +95,21 @@ def simulator_request(state: Trajectory, spec: ToolSpec, call: ToolCall, world: 
                       instructions: str, budget: int) -> tuple[dict[str, Any], str]:
     """``simulator_context`` and its context block (``dialogforge.prompts.context_block``), the text
     the budget was counted on and the request sends."""
-    calls = answered_calls(state.messages, call)
+    context, items, kept, text = _request(state, spec, call, world, instructions=instructions, budget=budget)
+    return _render(context, items, kept, values=True), text
+
+
+def simulator_block(state: Trajectory, spec: ToolSpec, call: ToolCall, world: World, *,
+                    instructions: str, budget: int) -> str:
+    """``simulator_request``'s text alone, what the tool simulator is sent: without the context as a
+    value, which would mean every earlier result parsed again at every call."""
+    return _request(state, spec, call, world, instructions=instructions, budget=budget)[3]
+
+
+def _request(state: Trajectory, spec: ToolSpec, call: ToolCall, world: World, *,
+             instructions: str, budget: int) -> tuple[dict[str, Any], list[_Item], list[_Item], str]:
+    """The fixed part of the context, its memory items, those kept and the block's text."""
+    calls = _calls(state.messages, call)
     context: dict[str, Any] = {
         "call_number": len(calls) + 1,
         "tool": spec.name,
@@ -113,7 +133,7 @@ def simulator_request(state: Trajectory, spec: ToolSpec, call: ToolCall, world: 
         whole = _render(context, items, items)  # may fit: count it (everything fits: one count)
         text = _block(whole, spec, memory)
         if _request_tokens(instructions, text) <= budget:
-            return whole, text
+            return context, items, items, text
     for item in items:
         if item.section == "world":
             item.measure(values)
@@ -127,7 +147,7 @@ def simulator_request(state: Trajectory, spec: ToolSpec, call: ToolCall, world: 
         rendered = _render(context, items, kept)
         text = _block(rendered, spec, kept)
         excess = _request_tokens(instructions, text) - budget
-    return rendered, text
+    return context, items, kept, text
 
 
 def earlier_calls(messages: list[Message], current: ToolCall) -> list[dict[str, Any]]:
@@ -137,6 +157,11 @@ def earlier_calls(messages: list[Message], current: ToolCall) -> list[dict[str, 
 
 def answered_calls(messages: list[Message], current: ToolCall) -> list[tuple[dict[str, Any], Message]]:
     """``earlier_calls``, each with the tool message that answered it."""
+    return [(_answered(head, answer), answer) for head, answer in _calls(messages, current)]
+
+
+def _calls(messages: list[Message], current: ToolCall) -> list[tuple[dict[str, Any], Message]]:
+    """``answered_calls`` without the results: each call's number, tool and arguments."""
     answers = {m.tool_call_id: m for m in messages if m.role == "tool"}
     out: list[tuple[dict[str, Any], Message]] = []
     number = 0
@@ -148,18 +173,18 @@ def answered_calls(messages: list[Message], current: ToolCall) -> list[tuple[dic
                 if c.id == current.id:
                     return out
                 continue
-            entry: dict[str, Any] = {"n": number, "tool": c.name,
-                                     "arguments": c.arguments if c.raw_arguments is None else c.raw_arguments}
-            value, note = _parsed(answer)
-            entry["error" if answer.is_error else "result"] = value
-            if note:
-                entry["note"] = note
-            out.append((entry, answer))
+            out.append(({"n": number, "tool": c.name,
+                         "arguments": c.arguments if c.raw_arguments is None else c.raw_arguments}, answer))
     return out
 
 
-# A tool message's parsed content, once per message (every later call of the trajectory re-reads it). Shared: never mutate.
-_parsed: ByIdentity[Message, tuple[JsonValue, str | None]] = ByIdentity(lambda message: parse_content(message.content))
+def _answered(head: dict[str, Any], answer: Message) -> dict[str, Any]:
+    """An earlier call's entry: its head (``_calls``) and the answer's parsed content."""
+    value, note = parse_content(answer.content)
+    entry = {**head, "error" if answer.is_error else "result": value}
+    if note:
+        entry["note"] = note
+    return entry
 
 
 def parse_content(text: str) -> tuple[JsonValue, str | None]:
@@ -209,7 +234,9 @@ def _fit(items: list[_Item], room: int) -> list[_Item]:
     return kept
 
 
-def _render(base: dict[str, Any], items: list[_Item], kept: list[_Item]) -> dict[str, Any]:
+def _render(base: dict[str, Any], items: list[_Item], kept: list[_Item], *, values: bool = False) -> dict[str, Any]:
+    """The context with the kept items; memory items as heads unless ``values`` (``_block`` reads
+    their measured texts, and only the sections' lengths from here)."""
     context = dict(base)
     by_section: dict[str, list[_Item]] = {}
     for item in kept:
@@ -226,7 +253,8 @@ def _render(base: dict[str, Any], items: list[_Item], kept: list[_Item]) -> dict
     context["world"] = world
     if deleted:
         context["deleted"] = deleted
-    context["earlier_calls"] = [i.value for i in sorted(by_section.get("earlier_calls", []), key=lambda i: i.order)]
+    context["earlier_calls"] = [i.full() if values else i.value
+                                for i in sorted(by_section.get("earlier_calls", []), key=lambda i: i.order)]
     context["user_statements"] = [i.value for i in sorted(by_section.get("user_statements", []), key=lambda i: i.order)]
     omitted = {section: n for section in ("world", "earlier_calls", "user_statements")
                if (n := sum(1 for i in items if i.section == section) - len(by_section.get(section, [])))}
@@ -253,12 +281,12 @@ def _block(context: dict[str, Any], spec: ToolSpec, kept: list[_Item]) -> str:
     the text: rendering it whole on every call was the simulator's largest cost. A value nested
     ``d`` levels deep renders as on its own with ``d`` more spaces after each newline (JSON
     strings hold no raw newline), which is how the parts join."""
-    memory = {section: [i.text for i in sorted(kept, key=lambda i: i.order) if i.section == section]
+    memory = {section: [i.text or nest(_json(i.full()), 2) for i in sorted(kept, key=lambda i: i.order) if i.section == section]
               for section in ("earlier_calls", "user_statements")}
     parts = []
     for key, value in context.items():
-        if key in memory and all(memory[key]) and len(memory[key]) == len(value):
-            body = "[\n  " + ",\n  ".join(memory[key]) + "\n ]" if value else "[]"
+        if key in memory:  # the items' texts: the context holds only their heads (``_render``)
+            body = "[\n  " + ",\n  ".join(memory[key]) + "\n ]" if memory[key] else "[]"
         elif key == "result_schema" and value is spec.result_schema:
             body = _schema_text(spec)
         else:

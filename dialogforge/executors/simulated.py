@@ -23,7 +23,7 @@ from pydantic import Field, JsonValue
 
 from dialogforge.executors.bounded import bounded_result
 from dialogforge.executors.contract import ExecutionOutcome, Trajectory
-from dialogforge.executors.memory import simulator_request
+from dialogforge.executors.memory import simulator_block
 from dialogforge.executors.world import World, world_of
 from dialogforge.models import RoleModel, generate_structured
 from dialogforge.prompts import block_messages, render
@@ -70,7 +70,7 @@ class SimulatedToolExecutor:
             return failure(ToolErrorKind.UNAVAILABLE, transient)
         world = world_of(state.messages)
         instructions = render(PROMPTS, "simulate_tool")
-        _, block = simulator_request(state, spec, call, world, instructions=instructions, budget=settings.context_tokens)
+        block = simulator_block(state, spec, call, world, instructions=instructions, budget=settings.context_tokens)
         answer, usage = await generate_structured(
             self.model, ToolResult, block_messages(PROMPTS, "simulate_tool", block), seed=state.seed,
             check=lambda value: answer_problem(spec, world, value),  # type: ignore[arg-type]
