@@ -206,3 +206,56 @@ def test_a_missing_source_is_a_domain_error(tmp_path: Path) -> None:
 
     with pytest.raises(SqlDomainError, match="database not found"):
         TrajectoryDatabase.open(tmp_path / "gone.sqlite", tmp_path / "w", "k", [], tools=[])
+
+
+def _dump(path: Path) -> list[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
+
+
+def test_a_copy_from_the_source_image_is_the_copy_made_the_direct_way(domain: SqlDomain, tmp_path: Path, monkeypatch) -> None:
+    """Fresh copies come from an in-memory image of the source (one backup, one commit); a source
+    over the image limit is copied the direct way. Both give the same database, record included,
+    and a changed source a new image."""
+    from dialogforge.sqltools import images
+
+    with domain.open_trajectory(tmp_path / "image", "t1", []) as db:
+        assert db.rebuilt and stock(db, domain, 11) > 0
+    monkeypatch.setattr(images, "IMAGE_MAX_BYTES", 0)
+    images._images.clear()
+    with domain.open_trajectory(tmp_path / "direct", "t1", []) as db:
+        assert db.rebuilt and stock(db, domain, 11) > 0
+    assert not images._images  # too big for an image: none made
+    image_copy, direct_copy = copy_path(tmp_path / "image", "t1"), copy_path(tmp_path / "direct", "t1")
+    assert _dump(image_copy) == _dump(direct_copy) and "_dialogforge_replay" in "".join(_dump(image_copy))
+    monkeypatch.undo()
+
+    with sqlite3.connect(domain.db_path) as conn:  # the source changes: its digest, so its image, too
+        conn.execute("UPDATE books SET stock = 777 WHERE book_id = 11")
+    conn.close()
+    with domain.open_trajectory(tmp_path / "image", "t2", []) as db:
+        assert stock(db, domain, 11) == 777
+    with domain.open_trajectory(tmp_path / "image", "t1", []) as db:  # the old copy's record names the old source
+        assert db.rebuilt and stock(db, domain, 11) == 777
+
+
+def test_source_images_are_bounded_and_a_dropped_one_is_made_again(tmp_path: Path) -> None:
+    from dialogforge.sqltools import images
+
+    images._images.clear()
+    domains = []
+    for k in range(images._IMAGES + 2):
+        db = build_example("bookstore", tmp_path / f"src{k}")
+        with sqlite3.connect(db) as conn:
+            conn.execute("UPDATE books SET stock = ? WHERE book_id = 11", (100 + k,))
+        conn.close()
+        domains.append(load_sql_domain(db, tmp_path / f"src{k}" / "bookstore.tools.json"))
+    for k, each in enumerate(domains):
+        with each.open_trajectory(tmp_path / "work", f"t{k}", []) as db:
+            assert stock(db, each, 11) == 100 + k
+    assert len(images._images) == images._IMAGES
+    with domains[0].open_trajectory(tmp_path / "work", "again", []) as db:  # its image was dropped: made again
+        assert stock(db, domains[0], 11) == 100

@@ -21,7 +21,6 @@ from typing import NamedTuple
 from pydantic import BaseModel, ConfigDict, Field
 
 from dialogforge.sqltools.arguments import SqlValue, bind_arguments
-from dialogforge.sqltools.connect import open_readonly, policy_names
 from dialogforge.sqltools.copies import connect_copy, copy_path, unlink_copy
 from dialogforge.sqltools.errors import (
     ExecutionLimitError,
@@ -31,12 +30,12 @@ from dialogforge.sqltools.errors import (
     WriteReplayError,
     one_line,
 )
+from dialogforge.sqltools.images import RECORD as _RECORD, copy_source, names_of
 from dialogforge.sqltools.policy import StatementPolicy
 from dialogforge.sqltools.rows import column_names
 from dialogforge.sqltools.writes import SqlWrite, digest_chain, next_digest, source_digest
 from dialogforge.records import SqlBinding, SqlKind, ToolSpec
 
-_RECORD = "_dialogforge_replay"
 _PROGRESS_EVERY = 1000  # VM instructions between progress-handler calls
 
 
@@ -78,7 +77,7 @@ class TrajectoryDatabase:
         self.rebuilt = False  # whether ``open`` had to rebuild the copy from the source
         self._steps = 0
         self._aborted = False
-        self._names = policy_names(conn)
+        self._names: tuple[frozenset[str], frozenset[str]] | None = None  # read when a statement first needs them
         self._log: list[SqlWrite] = []  # the writes the copy reflects (``applied`` of them), once ``open`` returns
 
     @classmethod
@@ -198,24 +197,14 @@ class TrajectoryDatabase:
         return (int(row[0]), str(row[1])) if row else None
 
     def _rebuild(self, source_db: str | os.PathLike[str]) -> None:
-        """Overwrite the copy with the source (one atomic backup), then start a record."""
+        """Overwrite the copy with the source and a fresh record (``images.copy_source``)."""
         if not self._usable():
             self._conn.close()
             unlink_copy(self.path)
             self._conn = connect_copy(self.path, self.limits.max_value_bytes)
-        source = open_readonly(source_db)
-        try:
-            source.backup(self._conn)
-        finally:
-            source.close()
-        self._conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {_RECORD} (id INTEGER PRIMARY KEY CHECK (id = 1), "
-            "applied INTEGER NOT NULL, digest TEXT NOT NULL)"
-        )
-        self._conn.execute(f"INSERT OR REPLACE INTO {_RECORD} VALUES (1, 0, ?)", (self._origin,))
+        copy_source(source_db, self._origin, self._conn)
         self.applied, self.digest = 0, self._origin
         self.rebuilt = True
-        self._names = policy_names(self._conn)
 
     def _usable(self) -> bool:
         try:
@@ -252,6 +241,8 @@ class TrajectoryDatabase:
     @contextmanager
     def _guarded(self, kind: SqlKind) -> Iterator[sqlite3.Connection]:
         """The kind's authorizer and a step budget, for one tool statement only."""
+        if self._names is None:
+            self._names = names_of(self._origin, self._conn)
         tables, triggers = self._names
         self._steps, self._aborted = 0, False
         self._conn.set_authorizer(StatementPolicy(kind, tables, triggers))
