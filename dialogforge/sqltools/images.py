@@ -56,11 +56,7 @@ def copy_source(source_db: str | os.PathLike[str], origin: str, into: sqlite3.Co
     """Overwrite ``into`` with the source whose digest is ``origin``, bookkeeping table included."""
     image = _image(source_db, origin)
     if image is None:
-        source = open_readonly(source_db)
-        try:
-            source.backup(into)
-        finally:
-            source.close()
+        _backup(source_db, into)
         start_record(into, origin)
         return
     with image.lock:
@@ -85,14 +81,18 @@ def _image(source_db: str | os.PathLike[str], origin: str) -> SourceImage | None
         if os.path.getsize(source_db) > IMAGE_MAX_BYTES:
             return None
         conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-        source = open_readonly(source_db)
-        try:
-            source.backup(conn)
-        finally:
-            source.close()
+        _backup(source_db, conn)
         start_record(conn, origin)
         found = _images[origin] = SourceImage(conn, threading.Lock(), policy_names(conn))
         _names.setdefault(origin, found.names)
         while len(_images) > _IMAGES:
             _images.popitem(last=False)  # closed when the last backup from it lets go
         return found
+
+
+def _backup(source_db: str | os.PathLike[str], into: sqlite3.Connection) -> None:
+    source = open_readonly(source_db)
+    try:
+        source.backup(into)
+    finally:
+        source.close()
