@@ -205,7 +205,7 @@ def check_fault_run(run: dict, n: int) -> None:
         assert counters_problem(state) is None, row["thread_id"]
 
 
-def test_200_trajectories_under_20_percent_faults_all_end_with_a_reason(run_cli, tmp_path):
+def test_200_trajectories_under_20_percent_faults_all_end_with_a_reason(run_cli, tmp_path, fast_backoff):
     run = fault_run(run_cli, tmp_path, n=200, concurrency=100)
     check_fault_run(run, 200)
     assert run["outcomes"].get("done: completed", 0) > 100, run["outcomes"]  # retries carry most through
