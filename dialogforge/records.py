@@ -86,17 +86,17 @@ class _Numerous(Strict):
     """
 
     def model_post_init(self, context: object, /) -> None:
-        object.__setattr__(self, "__pydantic_fields_set__", _all_fields(type(self)))
+        self._share_fields_set()
 
     def __copy__(self) -> Self:
-        copied = super().__copy__()
-        object.__setattr__(copied, "__pydantic_fields_set__", _all_fields(type(self)))
-        return copied
+        return super().__copy__()._share_fields_set()
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
-        copied = super().__deepcopy__(memo)
-        object.__setattr__(copied, "__pydantic_fields_set__", _all_fields(type(self)))
-        return copied
+        return super().__deepcopy__(memo)._share_fields_set()
+
+    def _share_fields_set(self) -> Self:
+        object.__setattr__(self, "__pydantic_fields_set__", _all_fields(type(self)))
+        return self
 
 
 _ALL_FIELDS: dict[type, set[str]] = {}

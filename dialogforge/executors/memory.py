@@ -281,8 +281,8 @@ def _block(context: dict[str, Any], spec: ToolSpec, kept: list[_Item]) -> str:
     the text: rendering it whole on every call was the simulator's largest cost. A value nested
     ``d`` levels deep renders as on its own with ``d`` more spaces after each newline (JSON
     strings hold no raw newline), which is how the parts join."""
-    memory = {section: [i.text or nest(_json(i.full()), 2) for i in sorted(kept, key=lambda i: i.order) if i.section == section]
-              for section in ("earlier_calls", "user_statements")}
+    memory = {section: [i.text for i in sorted(kept, key=lambda i: i.order) if i.section == section]
+              for section in ("earlier_calls", "user_statements")}  # measured, every one (``_request``)
     parts = []
     for key, value in context.items():
         if key in memory:  # the items' texts: the context holds only their heads (``_render``)

@@ -30,7 +30,6 @@ _IMAGES = 4  # sources held at once (a run has one; tests and tools may touch a 
 class SourceImage(NamedTuple):
     conn: sqlite3.Connection  # in memory; only ever read, by backups
     lock: threading.Lock  # one backup from it at a time
-    names: tuple[frozenset[str], frozenset[str]]  # its policy names, which every copy of it shares
 
 
 _images: OrderedDict[str, SourceImage] = OrderedDict()
@@ -83,8 +82,8 @@ def _image(source_db: str | os.PathLike[str], origin: str) -> SourceImage | None
         conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         _backup(source_db, conn)
         start_record(conn, origin)
-        found = _images[origin] = SourceImage(conn, threading.Lock(), policy_names(conn))
-        _names.setdefault(origin, found.names)
+        found = _images[origin] = SourceImage(conn, threading.Lock())
+        names_of(origin, conn)  # every copy's, read here once
         while len(_images) > _IMAGES:
             _images.popitem(last=False)  # closed when the last backup from it lets go
         return found
