@@ -71,7 +71,8 @@ class Strict(BaseModel):
 
 
 class _Numerous(Strict):
-    """A record there are thousands of in memory: a dialogue's messages and their parts.
+    """A record there are thousands of in memory: a dialogue's messages and their parts, and
+    its counters (a new ``Counters`` and ``TokenUsage`` per step, a usage per role).
 
     Pydantic gives each instance its own set of the field names it was given
     (``model_fields_set``): 728 bytes for five names or more, half of what a
@@ -408,7 +409,7 @@ def append_messages(current: list[Message], writes: Sequence[list[Message]]) -> 
 # ---------------------------------------------------------------- counters
 
 
-class TokenUsage(Strict):
+class TokenUsage(_Numerous):
     prompt: int = 0
     completion: int = 0  # includes reasoning, as the APIs count it
     reasoning: int = 0
@@ -429,7 +430,7 @@ class TokenUsage(Strict):
         )
 
 
-class Counters(Strict):
+class Counters(_Numerous):
     user_turns: int = 0
     assistant_turns: int = 0
     tool_calls: int = 0

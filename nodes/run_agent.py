@@ -19,7 +19,7 @@ from dialogforge.config import Role
 from dialogforge.context_windows import OVERFLOW_RETRIES, agent_view, agent_window
 from dialogforge.errors import ContextOverflowError, ModelCallError
 from dialogforge.models import generate_agent_turn
-from dialogforge.models.convert import to_langchain
+from dialogforge.models.convert import history
 from dialogforge.models.tool_wire import tools_tokens
 from dialogforge.graphs.context import GraphContext
 from dialogforge.graphs.state import DialogueState
@@ -44,7 +44,7 @@ async def run_agent(state: DialogueState, runtime: Runtime[GraphContext]) -> dic
                                   refused=refused, model_context=limit)
             shown, reasoning_from = agent_view(state.messages, len(state.messages), window)
             reply, usage = await generate_agent_turn(
-                model, [SystemMessage(system), *to_langchain(shown, reasoning_from=reasoning_from)], state.tools,
+                model, [SystemMessage(system), *history(shown, reasoning_from=reasoning_from)], state.tools,
                 seed=state.seed, task_index=len(state.tasks) - 1,
             )
         except ContextOverflowError as exc:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
 from dialogforge.config import Role
@@ -21,6 +21,7 @@ from dialogforge.context_windows import OVERFLOW_RETRIES, transcript_window
 from dialogforge.errors import ContextOverflowError, ModelCallError
 from dialogforge.languages import user_instruction
 from dialogforge.models import generate_structured
+from dialogforge.models.convert import wire_text
 from dialogforge.graphs.context import GraphContext
 from dialogforge.graphs.state import DialogueState, UserTurn
 from dialogforge.identity import ByIdentity
@@ -115,11 +116,11 @@ def _goal_message(state: DialogueState) -> str:
     return "Your hidden goal and progress:\n" + context_block(context) + "\nWrite your next message."
 
 
-def _transcript(messages: list[Message]) -> list[BaseMessage]:
+def _transcript(messages: list[Message]) -> list[dict[str, Any]]:
     """The conversation seen from the user's side: the assistant speaks to them, tools are glimpsed.
-    Each line is made once per message (``_lines``): every later user turn sends it again, and the
-    same object is converted to the wire once (``wire_message``), not once per call."""
-    out: list[BaseMessage] = []
+    Each line is made once per message (``_lines``), as the wire dict it is sent as: every later
+    user turn sends it again."""
+    out: list[dict[str, Any]] = []
     tool_notes: list[str] = []
     for m in messages:
         if m.role == "user":
@@ -131,14 +132,14 @@ def _transcript(messages: list[Message]) -> list[BaseMessage]:
             key = tuple(tool_notes)  # by value: the notes that came before this reply
             line = made.get(key)
             if line is None:
-                line = made[key] = HumanMessage("\n".join([*tool_notes, m.content]))
+                line = made[key] = wire_text("user", "\n".join([*tool_notes, m.content]))
             out.append(line)
             tool_notes = []
     return out
 
 
-_user_line: ByIdentity[Message, BaseMessage] = ByIdentity(lambda m: AIMessage(m.content))
-_lines: ByIdentity[Message, dict[tuple[str, ...], BaseMessage]] = ByIdentity(lambda _m: {})
+_user_line: ByIdentity[Message, dict[str, Any]] = ByIdentity(lambda m: wire_text("assistant", m.content))
+_lines: ByIdentity[Message, dict[tuple[str, ...], dict[str, Any]]] = ByIdentity(lambda _m: {})
 
 
 def _note(m: Message) -> str:

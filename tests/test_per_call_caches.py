@@ -8,7 +8,8 @@ import json
 import random
 
 from dialogforge.identity import ByIdentity
-from dialogforge.models.convert import to_langchain
+from dialogforge.compat.openai_chat import ReasoningChatOpenAI, wire_message
+from dialogforge.models.convert import history, langchain_of, to_langchain, wire_of, wire_text
 from dialogforge.models.tool_wire import openai_tools, tools_tokens
 from dialogforge.records import Message, ToolCall, ToolSpec
 from dialogforge.tokens import _TOKEN, estimate_json_tokens, estimate_tokens
@@ -57,17 +58,25 @@ def test_an_id_whose_reference_went_stale_is_derived_afresh():
     assert cache(b) == 2 and identity._refs[id(b)]() is b and cache(b) == 2
 
 
-def test_a_message_converts_once_and_reasoning_only_where_asked():
+def test_a_record_goes_to_the_wire_once_and_with_reasoning_only_where_asked():
     call = ToolCall(id="c1", name="get_order", arguments={"order_id": "A1"})
-    history = [Message(role="user", content="hi"),
+    records = [Message(role="user", content="hi"),
                Message(role="assistant", content="", reasoning="look it up", tool_calls=[call]),
                Message(role="tool", content="{}", tool_call_id="c1", name="get_order")]
-    first, again = to_langchain(history), to_langchain(history)
-    assert all(x is y for x, y in zip(first, again))
-    assert "reasoning_content" not in first[1].additional_kwargs
-    loop = to_langchain(history, reasoning_from=1)
-    assert loop[1].additional_kwargs["reasoning_content"] == "look it up" and loop[1] is not first[1]
-    assert loop[0] is first[0] and first[1].tool_calls[0]["args"] == {"order_id": "A1"}
+    first, again = wire_of(history(records), "reasoning_content"), wire_of(history(records), "reasoning_content")
+    assert all(x is y for x, y in zip(first, again))  # one wire dict per record in its life
+    assert "reasoning_content" not in first[1]
+    loop = wire_of(history(records, reasoning_from=1), "reasoning")
+    assert loop[1] == {**first[1], "reasoning": "look it up"} and loop[0] is first[0]
+    assert wire_of(history(records, reasoning_from=1), "reasoning")[1] is loop[1]
+    assert wire_of(history(records, reasoning_from=1), None)[1] is first[1]  # an endpoint that is not sent reasoning
+    # The same dicts as ChatOpenAI's own conversion of the LangChain forms, reasoning in the endpoint's field.
+    client = ReasoningChatOpenAI(model="m", api_key="x", base_url="http://127.0.0.1:9/v1", reasoning_field="reasoning")
+    lc = to_langchain(records, reasoning_from=1)
+    assert client._chat_body(lc, {})["messages"] == loop
+    assert lc[1].additional_kwargs["reasoning_content"] == "look it up" and lc[1].tool_calls[0]["args"] == {"order_id": "A1"}
+    assert "reasoning_content" not in to_langchain(records)[1].additional_kwargs
+    assert client._chat_body(to_langchain([Message(role="user", content="é")]), {})["messages"] == [wire_text("user", "é")]
 
 
 def test_the_tool_list_count_is_exactly_the_per_call_count():
@@ -104,9 +113,10 @@ def test_the_user_simulators_transcript_lines_are_made_once_and_read_as_before()
     first, again = _transcript(history), _transcript(history)
     assert all(x is y for x, y in zip(first, again)) and len(first) == 3
     fresh = [AIMessage("where is my order?"), HumanMessage(f"{_note(history[2])}\nIt has shipped."), AIMessage("thanks")]
-    assert [(type(m), m.content) for m in first] == [(type(m), m.content) for m in fresh]
+    assert first == [wire_message(m) for m in fresh]  # the lines as ChatOpenAI sends them
+    assert [(type(m), m.content) for m in langchain_of(first)] == [(type(m), m.content) for m in fresh]
     # The same reply after other tool results (a window that starts later) reads with its own notes.
-    assert _transcript(history[3:])[0].content == "It has shipped." and _transcript(history[3:])[0] is not first[1]
+    assert _transcript(history[3:])[0]["content"] == "It has shipped." and _transcript(history[3:])[0] is not first[1]
 
 
 def test_a_long_ascii_text_counted_by_runs_equals_the_regex_count():

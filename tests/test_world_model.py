@@ -349,3 +349,17 @@ def test_the_request_text_assembled_from_cached_parts_is_the_context_block_exact
                 context, text = simulator_request(sub, specs[call.name], call, world_of(sub.messages),
                                                   instructions="x", budget=budget)
                 assert text == context_block(context) == sent, (k, budget)
+
+
+def test_an_earlier_results_identifying_values_match_exactly_as_a_set_would():
+    """Kept as one joined string (memory, issue 23), they answer as the set of them did."""
+    from dialogforge.executors.memory import _SEP, _Values
+
+    leaves = ["order-12", "Ada Lovelace", "12"]
+    kept = _Values(iter(leaves))
+    assert kept.exact is None and kept.meets({"order-12"}) and kept.meets({"zz", "12"})
+    assert not kept.meets({"order-1"}) and not kept.meets({"Ada"}) and not kept.meets(set())
+    assert not kept.meets({f"order-12{_SEP}Ada Lovelace"})  # a value spanning two is none of them
+    odd = _Values(iter(["a", f"b{_SEP}c"]))  # a value holding the separator: the set itself is kept
+    assert odd.exact == {"a", f"b{_SEP}c"} and odd.meets({f"b{_SEP}c"}) and not odd.meets({"b"})
+    assert not _Values(iter(())).meets({"a"})

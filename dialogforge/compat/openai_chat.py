@@ -69,8 +69,19 @@ class ReasoningChatOpenAI(ChatOpenAI):
             payload["messages"] = []  # required by the SDK's signature; replaced by extra_body's
         return payload
 
-    async def acomplete(self, messages: Sequence[BaseMessage], **kwargs: Any) -> AIMessage:
+    def sends_chat_body(self, kwargs: dict[str, Any]) -> bool:
+        """Whether ``acomplete`` with these arguments posts a chat-completions body (it may then be
+        given wire messages), rather than taking LangChain's path (the Responses API, a stream)."""
+        payload = {**self._default_params, **kwargs}
+        return not (self._use_responses_api(payload) or payload.get("stream"))
+
+    async def acomplete(self, messages: Sequence[BaseMessage | dict[str, Any]], **kwargs: Any) -> AIMessage:
         """One chat completion, the reply as ``ainvoke`` would give it, at a fraction of the CPU.
+
+        A message may be given in its wire form already (a dict, as ``to_wire`` makes
+        it, reasoning in this client's field), when ``sends_chat_body``: a caller that
+        keeps a dialogue's history as its own records then holds one form per message,
+        not a LangChain object beside its wire dict.
 
         ``ainvoke`` walks every call through LangChain's callback managers and
         run tracing, converts every message to the wire format again, and the
@@ -85,6 +96,8 @@ class ReasoningChatOpenAI(ChatOpenAI):
         """
         body = self._chat_body(messages, kwargs)
         if body is None:  # the Responses API or a stream: LangChain's own path
+            if any(isinstance(m, dict) for m in messages):
+                raise TypeError("wire messages need the chat-completions path: check sends_chat_body first")
             reply = await self.ainvoke(list(messages), **kwargs)
             assert isinstance(reply, AIMessage)
             return reply
@@ -100,7 +113,7 @@ class ReasoningChatOpenAI(ChatOpenAI):
         assert isinstance(message, AIMessage)
         return message
 
-    def _chat_body(self, messages: Sequence[BaseMessage], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    def _chat_body(self, messages: Sequence[BaseMessage | dict[str, Any]], kwargs: dict[str, Any]) -> dict[str, Any] | None:
         """The chat-completions JSON body ``_get_request_payload`` and the SDK would send, or None when
         the Responses API or streaming applies (LangChain's own path then)."""
         payload = {**self._default_params, **kwargs}
@@ -111,7 +124,7 @@ class ReasoningChatOpenAI(ChatOpenAI):
             payload["max_completion_tokens"] = payload.pop("max_tokens")
         if self.legacy_max_tokens and "max_completion_tokens" in payload:
             payload["max_tokens"] = payload.pop("max_completion_tokens")
-        wire = [wire_message(m) for m in messages]
+        wire = [m if isinstance(m, dict) else wire_message(m) for m in messages]
         if self.reasoning_field:
             wire = _with_reasoning(messages, wire, self.reasoning_field)
         if self.model_name and re.match(r"^o\d", self.model_name):  # ChatOpenAI's rename for o-series models
@@ -152,13 +165,14 @@ def _encoded(body: dict[str, Any]) -> dict[str, Any]:
         return {"body": body}
 
 
-def _to_wire(message: BaseMessage) -> dict[str, Any]:
+def to_wire(message: BaseMessage) -> dict[str, Any]:
+    """A LangChain message as ChatOpenAI sends it (without reasoning: see ``_with_reasoning``)."""
     return _convert_message_to_dict(_convert_from_v1_to_chat_completions(message) if isinstance(message, AIMessage) else message)
 
 
-# A LangChain message as ChatOpenAI sends it, converted once per message object: a dialogue's history
-# is the same objects from call to call (``dialogforge.models.convert`` keeps them). Shared: never mutate.
-wire_message: ByIdentity[BaseMessage, dict[str, Any]] = ByIdentity(_to_wire)
+# ``to_wire`` once per message object, for a message sent again as the same object (a system prompt
+# kept by its node). Shared: never mutate.
+wire_message: ByIdentity[BaseMessage, dict[str, Any]] = ByIdentity(to_wire)
 
 
 def _with_reasoning(messages: Sequence[BaseMessage], wire: list[dict], field: str) -> list[dict]:

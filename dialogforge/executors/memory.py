@@ -48,8 +48,42 @@ _DECODER = json.JSONDecoder()
 # How far below the sum of its items' own counts the whole's count can be, per item and in all
 # (nesting, separators, the omitted-items note): a sum past the budget by more cannot fit.
 _SLACK_PER_ITEM, _SLACK = 8, 64
+_SEP = "\x1f"  # between the identifying values of an item (``_Values``)
+
+
+class _Values:
+    """An earlier result's identifying values, kept for as long as its message as one string.
+
+    A set of them held each value as a string of its own plus its slot in a hash table: over a
+    kilobyte per earlier result, the largest part of what a dialogue in flight held for the tool
+    simulator (issue 23). Joined between separators, a value is among them exactly when it
+    occurs with a separator either side; values of which one holds the separator keep the set.
+    """
+
+    __slots__ = ("joined", "exact")
+
+    def __init__(self, values: Iterator[str]) -> None:
+        distinct = set(values)
+        self.exact: frozenset[str] | None = None
+        self.joined = ""
+        if any(_SEP in v for v in distinct):
+            self.exact = frozenset(distinct)
+        elif distinct:
+            self.joined = _SEP + _SEP.join(distinct) + _SEP
+
+    def meets(self, values: set[str]) -> bool:
+        """Whether any of ``values`` is among these."""
+        if self.exact is not None:
+            return not self.exact.isdisjoint(values)
+        joined = self.joined
+        # No value of these holds the separator, so one that does is not among them (and would
+        # otherwise match across two of them).
+        return bool(joined) and any(f"{_SEP}{v}{_SEP}" in joined for v in values if _SEP not in v)
+
+
+_NO_VALUES = _Values(iter(()))
 # What was measured of the message an item comes from: (section, order) -> (tokens, identifying values, text).
-_measured: ByIdentity[Message, dict[tuple[str, int], tuple[int, frozenset[str], str]]] = ByIdentity(lambda _message: {})
+_measured: ByIdentity[Message, dict[tuple[str, int], tuple[int, _Values, str]]] = ByIdentity(lambda _message: {})
 
 
 @dataclass
@@ -73,11 +107,11 @@ class _Item:
         found = memo.get((self.section, self.order))
         if found is None:
             value = self.full()
-            own = frozenset(leaves(value)) if self.section == "earlier_calls" else frozenset()
+            own = _Values(leaves(value)) if self.section == "earlier_calls" else _NO_VALUES
             text = _json(value)
             found = memo[(self.section, self.order)] = (estimate_tokens(text) + 1, own, nest(text, 2))
         self.tokens, self.text = found[0], found[2]
-        self.related = not found[1].isdisjoint(values)
+        self.related = found[1].meets(values)
 
     def full(self) -> Any:
         """The item as the simulator reads it: an earlier call with its result (parsed here, not

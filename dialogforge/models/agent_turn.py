@@ -17,12 +17,12 @@ from functools import cache
 from pathlib import Path
 from string import Template
 
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import Field
 
 from dialogforge.errors import ModelCallError
 from dialogforge.models.call import invoke_chat
-from dialogforge.models.convert import reasoning_of, text_of, tool_calls_of, usage_of
+from dialogforge.models.convert import Sendable, reasoning_of, text_of, tool_calls_of, usage_of
 from dialogforge.models.registry import RoleModel
 from dialogforge.models.structured import generate_structured
 from dialogforge.models.tool_wire import openai_tools
@@ -54,7 +54,7 @@ def _plain_instruction() -> Template:
 
 async def generate_agent_turn(
     model: RoleModel,
-    messages: list[BaseMessage],
+    messages: list[Sendable],
     tools: list[ToolSpec],
     *,
     seed: int,
@@ -89,7 +89,7 @@ async def generate_agent_turn(
 
 
 async def _plain_agent_turn(
-    model: RoleModel, messages: list[BaseMessage], tools: list[ToolSpec], *, seed: int, task_index: int | None
+    model: RoleModel, messages: list[Sendable], tools: list[ToolSpec], *, seed: int, task_index: int | None
 ) -> tuple[Message, TokenUsage]:
     listing = "\n".join(f"- {t.function.name}: {t.function.description}" for t in tools) or "(none)"
     step, usage = await generate_structured(

@@ -25,10 +25,11 @@ from typing import Any
 
 import httpx
 import openai
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage
 
 from dialogforge.compat.openai_chat import ReasoningChatOpenAI
 from dialogforge.errors import ContextOverflowError, ModelCallError
+from dialogforge.models.convert import Sendable, langchain_of, wire_of
 from dialogforge.models.plain_chat import to_plain_chat
 from dialogforge.models.pool import Endpoint
 from dialogforge.models.registry import RoleModel
@@ -51,9 +52,9 @@ _RETRYABLE = (
 _MALFORMED = (ValueError, KeyError, TypeError)
 
 
-async def invoke_chat(model: RoleModel, messages: list[BaseMessage], **kwargs: Any) -> AIMessage:
+async def invoke_chat(model: RoleModel, messages: list[Sendable], **kwargs: Any) -> AIMessage:
     if model.config.plain_chat():
-        messages = to_plain_chat(messages, reasoning=model.config.sent_reasoning_field() is not None)
+        messages = list(to_plain_chat(langchain_of(messages), reasoning=model.config.sent_reasoning_field() is not None))
     attempts = model.config.max_retries + 1
     tried: list[Endpoint] = []
     for attempt in range(attempts):
@@ -81,7 +82,7 @@ async def invoke_chat(model: RoleModel, messages: list[BaseMessage], **kwargs: A
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
-async def _attempt(model: RoleModel, messages: list[BaseMessage], kwargs: dict[str, Any], tried: list[Endpoint]) -> Any:
+async def _attempt(model: RoleModel, messages: list[Sendable], kwargs: dict[str, Any], tried: list[Endpoint]) -> Any:
     """One request on a leased server; the outcome is reported to the pool before any back-off sleep."""
     pool = model.pool
     if pool is None:
@@ -101,11 +102,12 @@ async def _attempt(model: RoleModel, messages: list[BaseMessage], kwargs: dict[s
         pool.release(member, failed=failed)
 
 
-async def _complete(chat: Any, messages: list[BaseMessage], kwargs: dict[str, Any]) -> Any:
-    """Our OpenAI client's lean path (``ReasoningChatOpenAI.acomplete``), else LangChain's ``ainvoke``."""
-    if isinstance(chat, ReasoningChatOpenAI):
-        return await chat.acomplete(messages, **kwargs)
-    return await chat.ainvoke(messages, **kwargs)
+async def _complete(chat: Any, messages: list[Sendable], kwargs: dict[str, Any]) -> Any:
+    """Our OpenAI client's lean path (``ReasoningChatOpenAI.acomplete``, records as their wire dicts),
+    else LangChain's ``ainvoke`` on LangChain messages made for the call."""
+    if isinstance(chat, ReasoningChatOpenAI) and chat.sends_chat_body(kwargs):
+        return await chat.acomplete(wire_of(messages, chat.reasoning_field), **kwargs)
+    return await chat.ainvoke(langchain_of(messages), **kwargs)
 
 
 # How servers say a request is longer than the model's context: vLLM and OpenAI ("maximum context

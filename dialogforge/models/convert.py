@@ -1,14 +1,23 @@
-"""Translation between our message records and LangChain's message types.
+"""Translation between our message records and what a chat request carries.
 
-Our ``Message`` is what a checkpoint and an export hold; LangChain messages
-exist only to make calls. A message's LangChain form is made once in its life
-(the history is the same objects from call to call), not once per call.
+Our ``Message`` is what a checkpoint and an export hold. A request is a list
+of ``Sendable``: a record (sent without its reasoning), a record to send with
+its reasoning (``WithReasoning``: the current tool loop's assistant turns), a
+wire dict (an OpenAI message, as the user simulator's transcript lines are
+kept) or a LangChain message (a prompt made for this call). Our OpenAI client
+is sent each record's wire form, made once in the record's life
+(``wire_of``): the history is the same records from call to call, and a
+LangChain object kept beside each wire dict was a kilobyte per message of
+every dialogue in flight (issue 23). Other chat models (the embedded one, the
+scripted test model) are given LangChain messages made for the call
+(``langchain_of``).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from langchain_core.messages import (
     AIMessage,
@@ -16,21 +25,71 @@ from langchain_core.messages import (
     HumanMessage,
     SystemMessage,
     ToolMessage,
+    convert_to_messages,
 )
 
+from dialogforge.compat.openai_chat import to_wire
 from dialogforge.identity import ByIdentity
 from dialogforge.records import Message, TokenUsage, ToolCall
 
 
+class WithReasoning(NamedTuple):
+    """An assistant record sent with its reasoning (interleaved thinking, inside its tool loop)."""
+
+    message: Message
+
+
+Sendable = BaseMessage | Message | WithReasoning | dict[str, Any]
+
+
+def history(messages: Sequence[Message], *, reasoning_from: int | None = None) -> list[Message | WithReasoning]:
+    """A request's history: assistant turns from position ``reasoning_from`` of the list on carry
+    their reasoning (which the client sends in the field its endpoint reads)."""
+    if reasoning_from is None:
+        return list(messages)
+    return [WithReasoning(m) if m.reasoning and k >= reasoning_from and m.role == "assistant" else m
+            for k, m in enumerate(messages)]
+
+
 def to_langchain(messages: list[Message], *, reasoning_from: int | None = None) -> list[BaseMessage]:
-    """LangChain messages for a request. Assistant turns from position ``reasoning_from`` of the
-    list on carry their reasoning (``additional_kwargs["reasoning_content"]``, which the client
-    sends in the field its endpoint reads): the current tool loop's, for interleaved thinking.
-    A call whose arguments were not a JSON object goes back as the model wrote it."""
-    return [
-        _with_reasoning(m) if m.reasoning and reasoning_from is not None and k >= reasoning_from else _plain(m)
-        for k, m in enumerate(messages)
-    ]
+    """LangChain messages for a request (``history`` made for a LangChain chat model). A call
+    whose arguments were not a JSON object goes back as the model wrote it."""
+    return langchain_of(history(messages, reasoning_from=reasoning_from))
+
+
+def langchain_of(items: Sequence[Sendable]) -> list[BaseMessage]:
+    """The request as LangChain messages, made for this call."""
+    out: list[BaseMessage] = []
+    for item in items:
+        if isinstance(item, Message):
+            out.append(_convert(item, reasoning=False))
+        elif isinstance(item, WithReasoning):
+            out.append(_convert(item.message, reasoning=True))
+        elif isinstance(item, dict):
+            out.extend(convert_to_messages([item]))
+        else:
+            out.append(item)
+    return out
+
+
+def wire_of(items: Sequence[Sendable], field: str | None) -> list[BaseMessage | dict[str, Any]]:
+    """The request for our OpenAI client (``ReasoningChatOpenAI.acomplete``): records as their wire
+    dicts, reasoning in ``field`` (None: reasoning is not sent); the rest as it is."""
+    out: list[BaseMessage | dict[str, Any]] = []
+    for item in items:
+        if isinstance(item, Message):
+            out.append(_wire(item))
+        elif isinstance(item, WithReasoning):
+            out.append(_reasoned_wire(item.message, field) if field else _wire(item.message))
+        else:
+            out.append(item)
+    return out
+
+
+def wire_text(role: str, text: str) -> dict[str, Any]:
+    """A plain text message (``user`` or ``assistant``) as a wire dict, the exact form ChatOpenAI
+    sends: for a request line derived from a record and kept with it (the user simulator's)."""
+    return to_wire(HumanMessage(text) if role == "user" else AIMessage(text))
 
 
 def _convert(message: Message, reasoning: bool) -> BaseMessage:
@@ -58,10 +117,19 @@ def _convert(message: Message, reasoning: bool) -> BaseMessage:
     )
 
 
-# Shared by every call that sends the message (nothing mutates either side); an assistant turn
-# inside the current tool loop goes with its reasoning, earlier ones without: two forms.
-_plain: ByIdentity[Message, BaseMessage] = ByIdentity(lambda m: _convert(m, reasoning=False))
-_with_reasoning: ByIdentity[Message, BaseMessage] = ByIdentity(lambda m: _convert(m, reasoning=True))
+# A record's wire dict, the LangChain message it is made from dropped at once. Shared by every call
+# that sends the record: never mutate.
+_wire: ByIdentity[Message, dict[str, Any]] = ByIdentity(lambda m: to_wire(_convert(m, reasoning=False)))
+# An assistant turn's wire dict with its reasoning, by field: made while its tool loop goes on.
+_reasoned: ByIdentity[Message, dict[str, dict[str, Any]]] = ByIdentity(lambda _m: {})
+
+
+def _reasoned_wire(message: Message, field: str) -> dict[str, Any]:
+    made = _reasoned(message)
+    found = made.get(field)
+    if found is None:
+        found = made[field] = {**_wire(message), field: message.reasoning}
+    return found
 
 
 def reasoning_of(reply: AIMessage) -> str | None:

@@ -15,13 +15,13 @@ from functools import cache
 from typing import Callable, TypeVar
 
 import openai
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ValidationError
 
 from dialogforge.config import StructuredMethod
 from dialogforge.errors import ContextOverflowError, ModelCallError
 from dialogforge.models.call import invoke_chat
-from dialogforge.models.convert import text_of, usage_of
+from dialogforge.models.convert import Sendable, text_of, usage_of
 from dialogforge.models.grammar_bounds import embedded_schema
 from dialogforge.models.registry import RoleModel
 from dialogforge.records import TokenUsage
@@ -46,7 +46,7 @@ class InvalidOutput(ValueError):
 async def generate_structured(
     model: RoleModel,
     schema: type[T],
-    messages: list[BaseMessage],
+    messages: list[Sendable],
     *,
     seed: int,
     check: Check | None = None,
@@ -80,7 +80,7 @@ async def generate_structured(
     )
 
 
-async def _ask(model: RoleModel, schema: type[BaseModel], json_schema: dict, messages: list[BaseMessage],
+async def _ask(model: RoleModel, schema: type[BaseModel], json_schema: dict, messages: list[Sendable],
                seed: int) -> AIMessage:
     """Ask once, walking down the method list while the server refuses a method."""
     memory = model.method_memory
@@ -115,7 +115,7 @@ async def _ask_with(
     name: str,
     description: str | None,
     json_schema: dict,
-    messages: list[BaseMessage],
+    messages: list[Sendable],
     seed: int,
 ) -> AIMessage:
     if method is StructuredMethod.JSON_SCHEMA:
