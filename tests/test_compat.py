@@ -457,3 +457,12 @@ def test_a_router_with_both_functions_runs_under_the_sync_api_and_on_the_loop_un
     graph_async.add_conditional_edges("step", lg.router(route, aroute), {"again": "step", "end": "__end__"})
     compiled = graph_async.compile()
     assert asyncio.run(run())["n"] == 2 and calls == ["async", "async"] and counting.submitted == 0
+
+
+def test_wire_messages_go_only_where_a_chat_body_is_posted():
+    """``models.call`` hands records over as wire dicts only when ``sends_chat_body`` says the lean
+    path applies; a stream takes LangChain's path, which needs LangChain messages."""
+    model = _chat()
+    assert model.sends_chat_body({"seed": 1}) and not model.sends_chat_body({"stream": True})
+    body = model._chat_body([{"role": "user", "content": "hi"}, HumanMessage("there")], {})
+    assert body is not None and body["messages"] == [{"role": "user", "content": "hi"}, {"role": "user", "content": "there"}]
