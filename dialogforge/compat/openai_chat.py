@@ -72,7 +72,9 @@ class ReasoningChatOpenAI(ChatOpenAI):
     def sends_chat_body(self, kwargs: dict[str, Any]) -> bool:
         """Whether ``acomplete`` with these arguments posts a chat-completions body (it may then be
         given wire messages), rather than taking LangChain's path (the Responses API, a stream)."""
-        payload = {**self._default_params, **kwargs}
+        return self._posts_chat_body({**self._default_params, **kwargs})
+
+    def _posts_chat_body(self, payload: dict[str, Any]) -> bool:
         return not (self._use_responses_api(payload) or payload.get("stream"))
 
     async def acomplete(self, messages: Sequence[BaseMessage | dict[str, Any]], **kwargs: Any) -> AIMessage:
@@ -117,7 +119,7 @@ class ReasoningChatOpenAI(ChatOpenAI):
         """The chat-completions JSON body ``_get_request_payload`` and the SDK would send, or None when
         the Responses API or streaming applies (LangChain's own path then)."""
         payload = {**self._default_params, **kwargs}
-        if self._use_responses_api(payload) or payload.get("stream"):
+        if not self._posts_chat_body(payload):
             return None
         extra = payload.pop("extra_body", None) or {}
         if "max_tokens" in payload:  # ChatOpenAI sends the limit as max_completion_tokens

@@ -54,7 +54,7 @@ _MALFORMED = (ValueError, KeyError, TypeError)
 
 async def invoke_chat(model: RoleModel, messages: list[Sendable], **kwargs: Any) -> AIMessage:
     if model.config.plain_chat():
-        messages = list(to_plain_chat(langchain_of(messages), reasoning=model.config.sent_reasoning_field() is not None))
+        messages = to_plain_chat(langchain_of(messages), reasoning=model.config.sent_reasoning_field() is not None)
     attempts = model.config.max_retries + 1
     tried: list[Endpoint] = []
     for attempt in range(attempts):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from langchain_core.messages import (
     AIMessage,
@@ -86,7 +86,7 @@ def wire_of(items: Sequence[Sendable], field: str | None) -> list[BaseMessage | 
     return out
 
 
-def wire_text(role: str, text: str) -> dict[str, Any]:
+def wire_text(role: Literal["user", "assistant"], text: str) -> dict[str, Any]:
     """A plain text message (``user`` or ``assistant``) as a wire dict, the exact form ChatOpenAI
     sends: for a request line derived from a record and kept with it (the user simulator's)."""
     return to_wire(HumanMessage(text) if role == "user" else AIMessage(text))
